@@ -1,0 +1,140 @@
+"""Reading and writing images at the edges: PIL in, float tensors out.
+
+Every odd input a user's folder can hold is either converted in a documented way or
+refused with an :class:`ImageLoadError` naming the file, so one bad file never stops a run:
+
+* palette, greyscale, bilevel, YCbCr, LAB and HSV images are converted to RGB;
+* transparency (RGBA, LA, PA, palette with a transparent index) is composited on white;
+* CMYK and other images with an embedded ICC profile are converted to sRGB through it;
+* 16- and 32-bit integer and float images are rescaled from their full range to [0, 1];
+* animated images (GIF, APNG, WebP, multi-page TIFF) contribute their first frame;
+* the EXIF orientation tag is applied;
+* images larger than ``max_pixels`` are refused before decoding (decompression bombs);
+* truncated or corrupt files, and files that are not images, are refused.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import warnings
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import torch
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+from eliq.config import ImageLimits
+
+log = logging.getLogger(__name__)
+
+ImageSource = str | Path | bytes | BinaryIO
+
+
+class ImageLoadError(ValueError):
+    """An input image that cannot be used; ``source`` names it, the message says why."""
+
+    def __init__(self, source: object, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+def load_image(source: ImageSource, limits: ImageLimits | None = None) -> torch.Tensor:
+    """Decode ``source`` to a float32 ``(3, H, W)`` tensor in [0, 1] (see module notes)."""
+    limits = limits or ImageLimits()
+    name = source if isinstance(source, str | Path) else "<bytes>"
+    fp = io.BytesIO(source) if isinstance(source, bytes) else source
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(fp) as img:
+                width, height = img.size
+                if width * height > limits.max_pixels:
+                    raise ImageLoadError(
+                        name,
+                        f"{width}x{height} pixels exceeds the limit of {limits.max_pixels} "
+                        "(possible decompression bomb)",
+                    )
+                if getattr(img, "n_frames", 1) > 1:
+                    log.debug("%s: animated, using its first frame", name)
+                    img.seek(0)
+                img.load()
+                rgb = _to_rgb(ImageOps.exif_transpose(img))
+    except ImageLoadError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageLoadError(name, f"decompression bomb: {exc}") from exc
+    except UnidentifiedImageError as exc:
+        raise ImageLoadError(name, "not an image, or a format PIL cannot read") from exc
+    except FileNotFoundError as exc:
+        raise ImageLoadError(name, "file not found") from exc
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageLoadError(name, f"corrupt or truncated image ({exc})") from exc
+    rgb = _limit_side(rgb, limits.max_side)
+    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
+        return _high_bit_depth_to_rgb(img)
+    if img.info.get("icc_profile") and img.mode in {"RGB", "CMYK"}:
+        img = _icc_to_srgb(img)
+    if img.mode == "P" and "transparency" in img.info:
+        img = img.convert("RGBA")
+    if img.mode in {"RGBA", "LA", "PA", "RGBa", "La"}:
+        rgba = img.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def _high_bit_depth_to_rgb(img: Image.Image) -> Image.Image:
+    """Rescale a 16/32-bit or float single-channel image over its type's range."""
+    values = np.asarray(img).astype(np.float64)
+    if img.mode == "F":
+        top = 1.0 if values.max(initial=0.0) <= 1.0 else 255.0
+    elif img.mode.startswith("I;16") or values.max(initial=0) > 255:
+        top = 65535.0
+    else:
+        top = 255.0
+    grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(grey, mode="L").convert("RGB")
+
+
+def _icc_to_srgb(img: Image.Image) -> Image.Image:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(img.info["icc_profile"]))
+        return ImageCms.profileToProfile(
+            img, source, ImageCms.createProfile("sRGB"), outputMode="RGB"
+        )
+    except (ImageCms.PyCMSError, OSError):
+        log.debug("unusable ICC profile; converting %s to RGB directly", img.mode)
+        return img.convert("RGB")
+
+
+def _limit_side(img: Image.Image, max_side: int) -> Image.Image:
+    if max(img.size) <= max_side:
+        return img
+    scale = max_side / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """A ``(3, H, W)`` tensor in [0, 1] as an 8-bit RGB PIL image."""
+    array = image.detach().clamp(0, 1).mul(255).round().to(torch.uint8)
+    return Image.fromarray(array.permute(1, 2, 0).cpu().numpy(), mode="RGB")
+
+
+def save_image(image: torch.Tensor, path: Path, image_format: str = "png") -> None:
+    """Write a tensor losslessly; negatives must differ from positives only by their edit."""
+    pil = to_pil(image)
+    if image_format == "png":
+        pil.save(path, format="PNG", compress_level=1)
+    elif image_format == "webp":
+        pil.save(path, format="WEBP", lossless=True, method=0)
+    else:
+        raise ValueError(f"unsupported image format {image_format!r}")
