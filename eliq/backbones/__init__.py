@@ -1,0 +1,1 @@
+"""Pre-trained backbones, loaded from files on disk (offline) or a hub (on a user's machine)."""
