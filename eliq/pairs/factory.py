@@ -1,0 +1,303 @@
+"""The pair factory: positives in, a pair set of aspect-specific negatives out.
+
+For each positive it draws ``per_positive`` negatives: families are taken in turn from the
+technical, aesthetic and alignment aspects (alignment only when the positive has a prompt),
+and each chosen family gets a ladder of ``ladder`` distinct severities, so that training can
+rank severities of one family on one image. Every random choice is seeded from the build
+seed, the positive and the family, never from the batch, so a pair is the same whatever
+order, batch size or device produced it, and an interrupted build resumes exactly.
+
+Images are loaded and saved by a thread pool; degradations run as batched tensor ops on
+``settings.device`` over positives of the same size.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from eliq.config import ImageLimits, PairSettings
+from eliq.devices import resolve_device
+from eliq.imageio import ImageLoadError, load_image, save_image
+from eliq.pairs.families import NegativeFamily, available_families
+from eliq.pairs.pairset import PairRecord, PairSet, PairSetWriter
+from eliq.pairs.positives import Positive
+from eliq.prompts.parser import PromptParser
+from eliq.prompts.record import PromptRecord
+from eliq.prompts.suite import load_suite
+from eliq.seeding import derive_seed, numpy_rng, torch_generator
+
+log = logging.getLogger(__name__)
+
+ASPECT_ORDER = ("technical", "aesthetic", "alignment")
+
+
+@dataclass(frozen=True)
+class PlannedNegative:
+    """One negative to make: which family, how severe, and (for alignment) its prompt."""
+
+    positive: Positive
+    family: NegativeFamily
+    severity: int
+    seed: int
+    negative_prompt: str | None = None
+    detail: dict | None = None
+
+    @property
+    def pair_id(self) -> str:
+        digest = derive_seed(self.positive.key) % 16**10
+        return f"{digest:010x}-{self.family.name}-{self.severity}"
+
+
+class PairFactory:
+    """Builds pair sets; see the module docstring for how negatives are drawn."""
+
+    def __init__(
+        self,
+        settings: PairSettings | None = None,
+        limits: ImageLimits | None = None,
+        suite: Sequence[PromptRecord] | None = None,
+        parser: PromptParser | None = None,
+    ) -> None:
+        self.settings = settings or PairSettings()
+        self.limits = limits or ImageLimits()
+        self.families = _select_families(self.settings.families)
+        self.suite = list(suite) if suite is not None else load_suite()
+        self.parser = parser or PromptParser(self.settings.spacy_pipelines)
+        self.device = resolve_device(self.settings.device)
+
+    # -- planning (pure: no images touched) ------------------------------------------------
+
+    def prompt_records(self, positives: Sequence[Positive]) -> dict[str, PromptRecord]:
+        """Records for the positives' prompts: the suite's own where the text matches,
+        spaCy's parse otherwise."""
+        by_text = {record.text: record for record in self.suite}
+        missing = sorted({p.prompt for p in positives if p.prompt and p.prompt not in by_text})
+        by_text.update(zip(missing, self.parser.parse_many(missing), strict=True))
+        return {p.prompt: by_text[p.prompt] for p in positives if p.prompt}
+
+    def plan(
+        self,
+        positive: Positive,
+        record: PromptRecord | None,
+        donors: Sequence[PromptRecord],
+    ) -> list[PlannedNegative]:
+        """The negatives of one positive, drawn deterministically from the build seed."""
+        seed = self.settings.seed
+        rng = numpy_rng(seed, positive.key, "plan")
+        pools = {
+            aspect: [f for f in self.families.values() if f.aspect == aspect]
+            for aspect in ASPECT_ORDER
+            if record is not None or aspect != "alignment"
+        }
+        pools = {aspect: pool for aspect, pool in pools.items() if pool}
+        aspects = list(pools)
+        if not aspects:
+            return []
+        start = int(rng.integers(len(aspects)))
+        planned: list[PlannedNegative] = []
+        turn = 0
+        while len(planned) < self.settings.per_positive and any(pools.values()):
+            aspect = aspects[(start + turn) % len(aspects)]
+            turn += 1
+            pool = pools[aspect]
+            while pool:  # an edit can fail on a prompt without the slot it needs
+                family = pool.pop(int(rng.integers(len(pool))))
+                wanted = min(
+                    self.settings.ladder, family.levels, self.settings.per_positive - len(planned)
+                )
+                drawn = self._ladder(positive, record, donors, family, rng, wanted)
+                if drawn:
+                    planned.extend(drawn)
+                    break
+        return planned
+
+    def _ladder(
+        self,
+        positive: Positive,
+        record: PromptRecord | None,
+        donors: Sequence[PromptRecord],
+        family: NegativeFamily,
+        rng,
+        wanted: int,
+    ) -> list[PlannedNegative]:
+        """Up to ``wanted`` distinct severities of one family, sharing one seed so that a
+        higher severity is the lower one made worse (same noise, same edited slot first)."""
+        levels = sorted(int(v) + 1 for v in rng.choice(family.levels, wanted, replace=False))
+        family_seed = derive_seed(self.settings.seed, positive.key, family.name)
+        if family.edit is None:
+            return [PlannedNegative(positive, family, level, family_seed) for level in levels]
+        drawn = []
+        for level in levels:
+            edited = family.edit(record, level, numpy_rng(family_seed), donors)
+            if edited is not None:
+                drawn.append(
+                    PlannedNegative(positive, family, level, family_seed, edited.text, edited.detail)
+                )
+        return drawn
+
+    # -- building ----------------------------------------------------------------------------
+
+    def build(self, positives: Sequence[Positive], out: Path, progress: bool = True) -> PairSet:
+        """Write the pair set of ``positives`` to ``out`` (resuming an interrupted build)."""
+        writer = PairSetWriter(out, self.build_info())
+        done = writer.done_positives()
+        todo = [p for p in positives if p.key not in done]
+        if done:
+            log.info("resuming: %d positives already done, %d to go", len(done), len(todo))
+        records = self.prompt_records(positives)
+        donors = list({r.text: r for r in [*records.values(), *self.suite]}.values())
+        workers = self.settings.workers
+        with ThreadPoolExecutor(workers) as pool, tqdm(
+            total=len(todo), unit="positive", desc="pairs", disable=not progress
+        ) as bar:
+            for chunk in _chunks(todo, self.settings.batch_size):
+                loaded, errors = self._load(pool, chunk)
+                plans = [
+                    n
+                    for p in chunk
+                    if p.key in loaded
+                    for n in self.plan(p, records.get(p.prompt or ""), donors)
+                ]
+                pairs = self._make(pool, writer, loaded, plans)
+                writer.write_part(pairs, errors)
+                bar.update(len(chunk))
+        pair_set = writer.finish()
+        log.info("pair set %s complete: %d pairs", out, len(pair_set))
+        return pair_set
+
+    def build_info(self) -> dict:
+        """What determines the pairs; a resumed build must match it exactly."""
+        return {
+            "eliq": _eliq_version(),
+            "seed": self.settings.seed,
+            "per_positive": self.settings.per_positive,
+            "ladder": self.settings.ladder,
+            "families": sorted(self.families),
+            "image_format": self.settings.image_format,
+            "max_side": self.limits.max_side,
+        }
+
+    def _load(
+        self, pool: ThreadPoolExecutor, chunk: Sequence[Positive]
+    ) -> tuple[dict[str, torch.Tensor], list[dict]]:
+        def load(positive: Positive) -> torch.Tensor | ImageLoadError:
+            try:
+                return load_image(positive.image, self.limits)
+            except ImageLoadError as error:
+                return error
+
+        loaded, errors = {}, []
+        for positive, result in zip(chunk, pool.map(load, chunk), strict=True):
+            if isinstance(result, ImageLoadError):
+                log.warning("skipping %s", result)
+                errors.append({"positive_id": positive.key, "image": str(positive.image),
+                               "error": result.reason})
+            else:
+                loaded[positive.key] = result
+        return loaded, errors
+
+    def _make(
+        self,
+        pool: ThreadPoolExecutor,
+        writer: PairSetWriter,
+        images: dict[str, torch.Tensor],
+        plans: Sequence[PlannedNegative],
+    ) -> list[PairRecord]:
+        fmt = self.settings.image_format
+        positive_paths = {
+            key: writer.positives_dir / f"{derive_seed(key) % 16**10:010x}.{fmt}" for key in images
+        }
+        saves = [pool.submit(save_image, images[k], positive_paths[k], fmt) for k in images]
+        negative_paths: dict[str, Path] = {}
+        groups: dict[tuple, list[PlannedNegative]] = defaultdict(list)
+        for plan in plans:
+            if plan.family.degrade is not None:
+                size = tuple(images[plan.positive.key].shape[-2:])
+                groups[(plan.family.name, size)].append(plan)
+            else:
+                negative_paths[plan.pair_id] = positive_paths[plan.positive.key]
+        for group in groups.values():
+            degraded = self._degrade(group[0].family, group, images)
+            for plan, image in zip(group, degraded, strict=True):
+                path = writer.negatives_dir / f"{plan.pair_id}.{fmt}"
+                saves.append(pool.submit(save_image, image, path, fmt))
+                negative_paths[plan.pair_id] = path
+        for save in saves:
+            save.result()
+        return [self._record(plan, positive_paths, negative_paths, writer.root) for plan in plans]
+
+    def _degrade(
+        self,
+        family: NegativeFamily,
+        group: Sequence[PlannedNegative],
+        images: dict[str, torch.Tensor],
+    ) -> torch.Tensor:
+        batch = torch.stack([images[p.positive.key] for p in group]).to(self.device)
+        severity = torch.tensor([p.severity for p in group], device=self.device)
+        generators = [torch_generator(p.seed) for p in group]
+        with torch.inference_mode():
+            out = family.degrade(batch, severity, generators)
+        if not torch.isfinite(out).all():
+            raise RuntimeError(f"family {family.name!r} produced non-finite pixels")
+        return out.clamp(0, 1).cpu()
+
+    def _record(
+        self,
+        plan: PlannedNegative,
+        positive_paths: dict[str, Path],
+        negative_paths: dict[str, Path],
+        root: Path,
+    ) -> PairRecord:
+        positive = plan.positive
+        provenance = {"source": str(positive.image), "eliq": _eliq_version()}
+        if plan.detail:
+            provenance["edit"] = plan.detail
+        if positive.seed is not None:
+            provenance["generation_seed"] = positive.seed
+        return PairRecord(
+            pair_id=plan.pair_id,
+            positive_id=positive.key,
+            positive=str(positive_paths[positive.key].relative_to(root)),
+            negative=str(negative_paths[plan.pair_id].relative_to(root)),
+            positive_prompt=positive.prompt,
+            negative_prompt=plan.negative_prompt or positive.prompt,
+            aspect=plan.family.aspect,
+            family=plan.family.name,
+            kind=plan.family.kind,
+            severity=plan.severity,
+            seed=plan.seed,
+            provenance=json.dumps(provenance, sort_keys=True),
+        )
+
+
+def _select_families(names: Sequence[str] | None) -> dict[str, NegativeFamily]:
+    families = available_families()
+    if names is None:
+        return families
+    unknown = sorted(set(names) - set(families))
+    if unknown:
+        raise KeyError(f"unknown negative families {unknown}; known: {', '.join(families)}")
+    return {name: families[name] for name in names}
+
+
+def _chunks(items: Sequence[Positive], size: int) -> Iterator[Sequence[Positive]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _eliq_version() -> str:
+    try:
+        return version("eliq")
+    except PackageNotFoundError:
+        return "unknown"
+

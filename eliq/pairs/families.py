@@ -1,0 +1,148 @@
+"""The registry of negative families: each makes a positive worse in one known way.
+
+A family is created by name, like a pyiqa metric. Built-in families register themselves
+when :mod:`eliq.pairs` is imported; third-party packages add theirs through the
+``eliq.negatives`` entry-point group, each entry point naming a :class:`NegativeFamily`.
+
+Image families are batched tensor functions ``(images, severity, generators) -> images``:
+``images`` is ``(B, 3, H, W)`` in [0, 1] on any device, ``severity`` a ``(B,)`` integer
+tensor in ``1..levels`` and ``generators`` one seeded CPU ``torch.Generator`` per image.
+Random draws happen on the CPU and move to the images' device, so a pair is the same
+whatever batch it lands in and whether it was built on a GPU or not. Severity ``k + 1`` is
+always worse than ``k`` for the same image and generator.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Literal
+
+import numpy as np
+import torch
+
+from eliq.prompts.record import PromptRecord
+
+log = logging.getLogger(__name__)
+
+Aspect = Literal["technical", "aesthetic", "alignment"]
+Kind = Literal["conventional", "ai_specific", "slot_edit", "cross_prompt"]
+ImageFn = Callable[[torch.Tensor, torch.Tensor, Sequence[torch.Generator]], torch.Tensor]
+PromptFn = Callable[
+    [PromptRecord, int, np.random.Generator, Sequence[PromptRecord]], "PromptNegative | None"
+]
+
+
+@dataclass(frozen=True)
+class PromptNegative:
+    """A prompt that the kept image no longer matches, and what was changed to get it."""
+
+    text: str
+    detail: dict
+
+
+@dataclass(frozen=True)
+class NegativeFamily:
+    """One way of making a negative; exactly one of ``degrade`` and ``edit`` is set."""
+
+    name: str
+    aspect: Aspect
+    kind: Kind
+    description: str
+    levels: int = 5
+    degrade: ImageFn | None = None
+    edit: PromptFn | None = None
+
+    @property
+    def edits_image(self) -> bool:
+        return self.degrade is not None
+
+
+_REGISTRY: dict[str, NegativeFamily] = {}
+_ENTRY_POINTS_LOADED = False
+
+
+def register(family: NegativeFamily) -> NegativeFamily:
+    if (family.degrade is None) == (family.edit is None):
+        raise ValueError(f"family {family.name!r} must set exactly one of degrade and edit")
+    if family.name in _REGISTRY and _REGISTRY[family.name] is not family:
+        raise ValueError(f"a negative family named {family.name!r} is already registered")
+    _REGISTRY[family.name] = family
+    return family
+
+
+def image_family(
+    name: str, aspect: Aspect, kind: Kind, levels: int = 5
+) -> Callable[[ImageFn], ImageFn]:
+    """Decorator registering a batched image degradation; its docstring describes it."""
+
+    def wrap(fn: ImageFn) -> ImageFn:
+        description = (fn.__doc__ or name).strip().splitlines()[0]
+        register(NegativeFamily(name, aspect, kind, description, levels, degrade=fn))
+        return fn
+
+    return wrap
+
+
+def _load_entry_points() -> None:
+    global _ENTRY_POINTS_LOADED
+    if _ENTRY_POINTS_LOADED:
+        return
+    _ENTRY_POINTS_LOADED = True
+    for entry in entry_points(group="eliq.negatives"):
+        try:
+            family = entry.load()
+            register(family)
+        except Exception:  # a broken plug-in must not take the built-ins down with it
+            log.exception("could not load negative family %r from %s", entry.name, entry.value)
+
+
+def available_families() -> dict[str, NegativeFamily]:
+    """Every registered family by name, built-in and from entry points."""
+    _load_entry_points()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_family(name: str) -> NegativeFamily:
+    families = available_families()
+    if name not in families:
+        raise KeyError(f"unknown negative family {name!r}; known: {', '.join(families)}")
+    return families[name]
+
+
+def level_values(table: Sequence[float], severity: torch.Tensor) -> torch.Tensor:
+    """Per-image parameters: ``table[severity - 1]`` as a float tensor on ``severity``'s device."""
+    values = torch.as_tensor(table, dtype=torch.float32, device=severity.device)
+    return values[severity.long() - 1]
+
+
+def per_level(
+    images: torch.Tensor,
+    severity: torch.Tensor,
+    fn: Callable[[torch.Tensor, int, list[int]], torch.Tensor],
+) -> torch.Tensor:
+    """Apply ``fn(sub_batch, level, indices)`` to each group of images sharing a level.
+
+    For operations whose parameters must be Python scalars (kernel sizes, resize factors).
+    """
+    out = torch.empty_like(images)
+    for level in severity.unique().tolist():
+        index = (severity == level).nonzero().flatten()
+        out[index] = fn(images[index], int(level), index.tolist())
+    return out
+
+
+def uniform(
+    generators: Sequence[torch.Generator], *shape: int, device: torch.device
+) -> torch.Tensor:
+    """One ``U(0, 1)`` draw of ``shape`` per generator, stacked: ``(B, *shape)``."""
+    return torch.stack([torch.rand(shape, generator=g) for g in generators]).to(device)
+
+
+def normal(
+    generators: Sequence[torch.Generator], *shape: int, device: torch.device
+) -> torch.Tensor:
+    """One standard-normal draw of ``shape`` per generator, stacked: ``(B, *shape)``."""
+    return torch.stack([torch.randn(shape, generator=g) for g in generators]).to(device)

@@ -1,0 +1,67 @@
+"""No code under eliq.pairs (or the prompt code it uses) can read a human-score column.
+
+Two proofs: the source names no score column at all (any string or identifier that could
+select one), and the manifest reader keeps only its three columns, so a score column never
+reaches the factory. test_factory.py adds the behavioural proof: a pair set built from a
+manifest with scores, with shuffled scores and without them is byte-identical.
+"""
+
+import ast
+import re
+from pathlib import Path
+
+import eliq.pairs
+import eliq.prompts
+from eliq.pairs.positives import read_positives
+
+SCORE_WORDS = re.compile(r"(?<![a-z])(mos|dmos|scores?|ratings?|opinions?|human|label)(?![a-z])", re.I)
+
+
+def _code_tokens(path: Path):
+    """String constants (not docstrings), names and attributes in a module."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
+        and node.body and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if id(node) not in docstrings:
+                yield node.value
+        elif isinstance(node, ast.Name):
+            yield node.id
+        elif isinstance(node, ast.Attribute):
+            yield node.attr
+        elif isinstance(node, ast.arg):
+            yield node.arg
+
+
+def test_pair_code_names_no_score_column():
+    modules = [
+        *Path(eliq.pairs.__file__).parent.glob("*.py"),
+        *Path(eliq.prompts.__file__).parent.glob("*.py"),
+    ]
+    assert len(modules) > 8
+    offenders = [
+        (module.name, token)
+        for module in modules
+        for token in _code_tokens(module)
+        if SCORE_WORDS.search(token.replace("_", " "))
+    ]
+    assert offenders == []
+
+
+def test_manifest_reader_drops_every_other_column(tmp_path):
+    manifest = tmp_path / "scores.csv"
+    manifest.write_text(
+        "name,generator,prompt,mos_quality,std_quality,mos_align,std_align\n"
+        "a.jpg,gen,a cat,4.5,0.1,3.2,0.2\n"
+    )
+    from eliq.pairs.positives import ManifestColumns
+
+    [positive] = read_positives(manifest, columns=ManifestColumns(image="name"))
+    assert set(vars(positive)) == {"key", "image", "prompt", "seed"}
+    assert "4.5" not in repr(positive) and "3.2" not in repr(positive)
