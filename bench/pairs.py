@@ -86,13 +86,17 @@ def main() -> None:
         pairs = len(factory.build(positives, folder / "pairs", progress=False))
         elapsed = time.perf_counter() - start
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
-    print(f"device: {device} ({name or platform.machine()}), torch threads: "
-          f"{torch.get_num_threads()}, batch size: {args.batch_size}, {SIZE}x{SIZE} inputs\n")
+    print(
+        f"device: {device} ({name or platform.machine()}), torch threads: "
+        f"{torch.get_num_threads()}, batch size: {args.batch_size}, {SIZE}x{SIZE} inputs\n"
+    )
     print("| family (tensor op only) | images/s |\n|---|---|")
     for family, rate in sorted(family_rows, key=lambda r: -r[1]):
         print(f"| {family} | {rate:.1f} |")
-    print(f"\n| end to end ({args.positives} positives, per_positive="
-          f"{settings.per_positive}) | pairs/s |\n|---|---|")
+    print(
+        f"\n| end to end ({args.positives} positives, per_positive="
+        f"{settings.per_positive}) | pairs/s |\n|---|---|"
+    )
     print(f"| eliq pairs build | {pairs / elapsed:.1f} |")
 
 

@@ -36,6 +36,16 @@ def pairs_build(
     per_positive: Annotated[int | None, typer.Option(help="Negatives per positive.")] = None,
     image_column: Annotated[str, typer.Option(help="Manifest column with image paths.")] = "image",
     prompt_column: Annotated[str, typer.Option(help="Manifest column with prompts.")] = "prompt",
+    seed_column: Annotated[
+        str, typer.Option(help="Manifest column with each image's generation seed.")
+    ] = "seed",
+    sampler: Annotated[
+        str | None,
+        typer.Option(help="Diffusers model that rendered the positives (re-rendered negatives)."),
+    ] = None,
+    img2img: Annotated[
+        str | None, typer.Option(help="Diffusers model for image-to-image aesthetic edits.")
+    ] = None,
     limit: Annotated[int | None, typer.Option(help="Use only the first N positives.")] = None,
     config: ConfigOption = None,
 ) -> None:
@@ -45,11 +55,17 @@ def pairs_build(
 
     settings = load_settings(config)
     setup_logging(settings.log_level)
-    overrides = {"seed": seed, "per_positive": per_positive, "families": _split(families)}
+    overrides = {
+        "seed": seed,
+        "per_positive": per_positive,
+        "families": _split(families),
+        "sampler": sampler,
+        "img2img": img2img,
+    }
     pair_settings = settings.pairs.model_copy(
         update={k: v for k, v in overrides.items() if v is not None}
     )
-    columns = ManifestColumns(image=image_column, prompt=prompt_column)
+    columns = ManifestColumns(image=image_column, prompt=prompt_column, seed=seed_column)
     positives = read_positives(manifest, images, columns)[:limit]
     factory = PairFactory(pair_settings, settings.images)
     pair_set = factory.build(positives, out)

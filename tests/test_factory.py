@@ -28,12 +28,17 @@ def positives_dir(tmp_path_factory):
     (folder / "truncated.jpg").write_bytes(rocket[: len(rocket) // 3])
     (folder / "notes.png").write_text("not an image")
     rows = [(name, prompt) for name, prompt in photos] + [
-        ("truncated.jpg", "a rocket"), ("notes.png", "a page of notes"), ("gone.png", "a dog")
+        ("truncated.jpg", "a rocket"),
+        ("notes.png", "a page of notes"),
+        ("gone.png", "a dog"),
     ]
     for scores, name in (("with", "scored.csv"), ("shuffled", "shuffled.csv"), (None, "plain.csv")):
         with (folder / name).open("w", newline="") as f:
             writer = csv.writer(f)
-            writer.writerow(["image", "prompt"] + (["mos_quality", "std_quality", "mos_align"] if scores else []))
+            writer.writerow(
+                ["image", "prompt"]
+                + (["mos_quality", "std_quality", "mos_align"] if scores else [])
+            )
             for i, (image, prompt) in enumerate(rows):
                 value = i if scores == "with" else len(rows) - i
                 writer.writerow([image, prompt] + ([value * 0.5, 0.1, value] if scores else []))
@@ -157,13 +162,37 @@ def test_jsonl_manifest_with_other_column_names(tmp_path):
 
 def test_cli_builds_with_chosen_families(positives_dir, tmp_path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(app, [
-        "pairs", "build", "--manifest", str(positives_dir / "plain.csv"), "--out", str(out),
-        "--families", "jpeg,cross_prompt", "--per-positive", "4", "--seed", "3"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "pairs",
+            "build",
+            "--manifest",
+            str(positives_dir / "plain.csv"),
+            "--out",
+            str(out),
+            "--families",
+            "jpeg,cross_prompt",
+            "--per-positive",
+            "4",
+            "--seed",
+            "3",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "20 pairs from 5 positives" in " ".join(result.output.split())
     assert set(PairSet(out).table()["family"].to_pylist()) == {"jpeg", "cross_prompt"}
-    bad = CliRunner().invoke(app, [
-        "pairs", "build", "--manifest", str(positives_dir / "plain.csv"), "--out", str(out),
-        "--families", "nonsense"])
+    bad = CliRunner().invoke(
+        app,
+        [
+            "pairs",
+            "build",
+            "--manifest",
+            str(positives_dir / "plain.csv"),
+            "--out",
+            str(out),
+            "--families",
+            "nonsense",
+        ],
+    )
     assert bad.exit_code != 0 and "unknown negative families" in str(bad.exception)

@@ -14,7 +14,9 @@ import eliq.pairs
 import eliq.prompts
 from eliq.pairs.positives import read_positives
 
-SCORE_WORDS = re.compile(r"(?<![a-z])(mos|dmos|scores?|ratings?|opinions?|human|label)(?![a-z])", re.I)
+SCORE_WORDS = re.compile(
+    r"(?<![a-z])(mos|dmos|scores?|ratings?|opinions?|human|label)(?![a-z])", re.I
+)
 
 
 def _code_tokens(path: Path):
@@ -24,7 +26,8 @@ def _code_tokens(path: Path):
         id(node.body[0].value)
         for node in ast.walk(tree)
         if isinstance(node, ast.Module | ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef)
-        and node.body and isinstance(node.body[0], ast.Expr)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
         and isinstance(node.body[0].value, ast.Constant)
     }
     for node in ast.walk(tree):

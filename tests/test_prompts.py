@@ -20,26 +20,42 @@ def test_bundled_suite_is_large_structured_and_covers_every_category(suite):
 
 def test_records_refuse_spans_that_do_not_hold_their_value():
     with pytest.raises(ValueError, match="claims"):
-        PromptRecord(id="x", text="a red car", slots=(Slot(kind="colour", start=0, end=3,
-                                                           value="red", entity=0),))
+        PromptRecord(
+            id="x",
+            text="a red car",
+            slots=(Slot(kind="colour", start=0, end=3, value="red", entity=0),),
+        )
     with pytest.raises(ValueError, match="object slots"):
-        PromptRecord(id="x", text="a red car", slots=(Slot(kind="colour", start=2, end=5,
-                                                           value="red", entity=0),))
+        PromptRecord(
+            id="x",
+            text="a red car",
+            slots=(Slot(kind="colour", start=2, end=5, value="red", entity=0),),
+        )
 
 
 def test_parser_finds_counts_attributes_relations_and_style(parser):
     record = parser.parse("two small red apples to the left of a wooden bowl, oil painting")
     slots = {(s.kind, s.value) for s in record.slots}
-    assert {("count", "two"), ("size", "small"), ("colour", "red"), ("object", "apples"),
-            ("relation", "to the left of"), ("count", "a"), ("material", "wooden"),
-            ("object", "bowl"), ("style", "oil painting")} <= slots
+    assert {
+        ("count", "two"),
+        ("size", "small"),
+        ("colour", "red"),
+        ("object", "apples"),
+        ("relation", "to the left of"),
+        ("count", "a"),
+        ("material", "wooden"),
+        ("object", "bowl"),
+        ("style", "oil painting"),
+    } <= slots
     relation = next(record.of_kind("relation"))
     assert record.subjects[relation.subject] == "apples"
     assert record.subjects[relation.object] == "bowl"
 
 
 def test_parser_handles_agiqa_style_prompts(parser):
-    record = parser.parse("a portrait of girl alchemist in blue dress, blurred detail, sci-fi style")
+    record = parser.parse(
+        "a portrait of girl alchemist in blue dress, blurred detail, sci-fi style"
+    )
     assert record.style == "sci-fi style"
     assert ("colour", "blue") in {(s.kind, s.value) for s in record.slots}
     assert "dress" in record.subjects
@@ -52,10 +68,16 @@ def test_parser_does_not_take_particles_for_relations(parser):
 
 def test_user_suite_mixes_marked_and_plain_lines(tmp_path, parser):
     path = tmp_path / "mine.jsonl"
-    marked = {"id": "m1", "text": "a blue car", "category": "urban", "slots": [
-        {"kind": "count", "start": 0, "end": 1, "value": "a", "entity": 0},
-        {"kind": "colour", "start": 2, "end": 6, "value": "blue", "entity": 0},
-        {"kind": "object", "start": 7, "end": 10, "value": "car", "entity": 0}]}
+    marked = {
+        "id": "m1",
+        "text": "a blue car",
+        "category": "urban",
+        "slots": [
+            {"kind": "count", "start": 0, "end": 1, "value": "a", "entity": 0},
+            {"kind": "colour", "start": 2, "end": 6, "value": "blue", "entity": 0},
+            {"kind": "object", "start": 7, "end": 10, "value": "car", "entity": 0},
+        ],
+    }
     plain = {"text": "three green bottles on a shelf", "category": "objects"}
     path.write_text(json.dumps(marked) + "\n\n" + json.dumps(plain) + "\n")
     records = load_suite(path, parser=parser)
@@ -69,8 +91,16 @@ def test_malformed_suite_lines_name_file_and_line(tmp_path):
     path.write_text('{"text": "a cat"}\n{not json\n')
     with pytest.raises(ValueError, match=r"bad.jsonl:2"):
         load_suite(path)
-    path.write_text(json.dumps({"id": "a", "text": "a cat", "slots": [
-        {"kind": "object", "start": 0, "end": 3, "value": "dog", "entity": 0}]}) + "\n")
+    path.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "text": "a cat",
+                "slots": [{"kind": "object", "start": 0, "end": 3, "value": "dog", "entity": 0}],
+            }
+        )
+        + "\n"
+    )
     with pytest.raises(ValueError, match=r"bad.jsonl:1"):
         load_suite(path)
 

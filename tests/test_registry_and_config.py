@@ -11,7 +11,8 @@ from eliq.pairs import families as registry
 def test_a_third_party_family_is_found_through_its_entry_point(tmp_path, monkeypatch):
     package = tmp_path / "acme_negatives"
     package.mkdir()
-    (package / "__init__.py").write_text(textwrap.dedent('''
+    (package / "__init__.py").write_text(
+        textwrap.dedent("""
         from eliq.pairs.families import NegativeFamily
 
         def _invert(images, severity, generators):
@@ -20,11 +21,14 @@ def test_a_third_party_family_is_found_through_its_entry_point(tmp_path, monkeyp
 
         INVERT = NegativeFamily("acme_invert", "aesthetic", "conventional",
                                 "partly inverted colours", degrade=_invert)
-    '''))
+    """)
+    )
     dist = tmp_path / "acme_negatives-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-negatives\nVersion: 1.0\n")
-    (dist / "entry_points.txt").write_text("[eliq.negatives]\nacme_invert = acme_negatives:INVERT\n")
+    (dist / "entry_points.txt").write_text(
+        "[eliq.negatives]\nacme_invert = acme_negatives:INVERT\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
     monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))

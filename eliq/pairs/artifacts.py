@@ -25,7 +25,9 @@ PATCH_FRACTION = 0.18
 
 
 @image_family("plastic_texture", "technical", "ai_specific")
-def plastic_texture(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def plastic_texture(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Edge-preserving over-smoothing: the waxy, texture-less 'plastic' look."""
 
     def smooth(batch: torch.Tensor, level: int, index: list[int]) -> torch.Tensor:
@@ -52,11 +54,15 @@ def local_warp(images: torch.Tensor, severity: torch.Tensor, generators: Sequenc
         indexing="ij",
     )
     grid = torch.stack([xs, ys], dim=-1)[None] + displacement
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="reflection", align_corners=True)
+    return F.grid_sample(
+        images, grid, mode="bilinear", padding_mode="reflection", align_corners=True
+    )
 
 
 @image_family("checkerboard", "technical", "ai_specific")
-def checkerboard(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def checkerboard(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Uneven overlap of a strided transposed convolution: the classic upsampling grid."""
     height, width = images.shape[-2:]
 
@@ -81,7 +87,7 @@ def inconsistent_patches(
     batch, _, height, width = images.shape
     side = max(8, round(PATCH_FRACTION * min(height, width)))
     ramp = torch.linspace(-1, 1, side, device=images.device).abs()
-    feather = (1 - ramp.clamp(min=0.6).sub(0.6).div(0.4))  # flat centre, soft border
+    feather = 1 - ramp.clamp(min=0.6).sub(0.6).div(0.4)  # flat centre, soft border
     mask = (feather[:, None] * feather[None, :])[None]
     draws = uniform(generators, max(PATCH_COUNT), 7, device=images.device)
     out = images.clone()

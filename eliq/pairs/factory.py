@@ -67,10 +67,15 @@ class PairFactory:
         limits: ImageLimits | None = None,
         suite: Sequence[PromptRecord] | None = None,
         parser: PromptParser | None = None,
+        extra_families: Sequence[NegativeFamily] | None = None,
     ) -> None:
+        """``extra_families`` defaults to the generative families that ``settings`` configures
+        (a sampler for re-rendering, an image-to-image model); pass your own to override."""
         self.settings = settings or PairSettings()
         self.limits = limits or ImageLimits()
-        self.families = _select_families(self.settings.families)
+        if extra_families is None:
+            extra_families = generative_families(self.settings)
+        self.families = _select_families(self.settings.families, extra_families)
         self.suite = list(suite) if suite is not None else load_suite()
         self.parser = parser or PromptParser(self.settings.spacy_pipelines)
         self.device = resolve_device(self.settings.device)
@@ -94,10 +99,14 @@ class PairFactory:
         """The negatives of one positive, drawn deterministically from the build seed."""
         seed = self.settings.seed
         rng = numpy_rng(seed, positive.key, "plan")
+        carried = {"prompt": record is not None, "seed": positive.seed is not None}
         pools = {
-            aspect: [f for f in self.families.values() if f.aspect == aspect]
+            aspect: [
+                f
+                for f in self.families.values()
+                if f.aspect == aspect and all(carried[need] for need in f.requires)
+            ]
             for aspect in ASPECT_ORDER
-            if record is not None or aspect != "alignment"
         }
         pools = {aspect: pool for aspect, pool in pools.items() if pool}
         aspects = list(pools)
@@ -141,7 +150,9 @@ class PairFactory:
             edited = family.edit(record, level, numpy_rng(family_seed), donors)
             if edited is not None:
                 drawn.append(
-                    PlannedNegative(positive, family, level, family_seed, edited.text, edited.detail)
+                    PlannedNegative(
+                        positive, family, level, family_seed, edited.text, edited.detail
+                    )
                 )
         return drawn
 
@@ -157,9 +168,10 @@ class PairFactory:
         records = self.prompt_records(positives)
         donors = list({r.text: r for r in [*records.values(), *self.suite]}.values())
         workers = self.settings.workers
-        with ThreadPoolExecutor(workers) as pool, tqdm(
-            total=len(todo), unit="positive", desc="pairs", disable=not progress
-        ) as bar:
+        with (
+            ThreadPoolExecutor(workers) as pool,
+            tqdm(total=len(todo), unit="positive", desc="pairs", disable=not progress) as bar,
+        ):
             for chunk in _chunks(todo, self.settings.batch_size):
                 loaded, errors = self._load(pool, chunk)
                 plans = [
@@ -184,6 +196,8 @@ class PairFactory:
             "ladder": self.settings.ladder,
             "families": sorted(self.families),
             "image_format": self.settings.image_format,
+            "sampler": self.settings.sampler,
+            "img2img": self.settings.img2img,
             "max_side": self.limits.max_side,
         }
 
@@ -200,8 +214,13 @@ class PairFactory:
         for positive, result in zip(chunk, pool.map(load, chunk), strict=True):
             if isinstance(result, ImageLoadError):
                 log.warning("skipping %s", result)
-                errors.append({"positive_id": positive.key, "image": str(positive.image),
-                               "error": result.reason})
+                errors.append(
+                    {
+                        "positive_id": positive.key,
+                        "image": str(positive.image),
+                        "error": result.reason,
+                    }
+                )
             else:
                 loaded[positive.key] = result
         return loaded, errors
@@ -224,11 +243,12 @@ class PairFactory:
             if plan.family.degrade is not None:
                 size = tuple(images[plan.positive.key].shape[-2:])
                 groups[(plan.family.name, size)].append(plan)
+            elif plan.family.generate is not None:
+                groups[(plan.family.name,)].append(plan)
             else:
                 negative_paths[plan.pair_id] = positive_paths[plan.positive.key]
         for group in groups.values():
-            degraded = self._degrade(group[0].family, group, images)
-            for plan, image in zip(group, degraded, strict=True):
+            for plan, image in zip(group, self._negatives(group, images), strict=True):
                 path = writer.negatives_dir / f"{plan.pair_id}.{fmt}"
                 saves.append(pool.submit(save_image, image, path, fmt))
                 negative_paths[plan.pair_id] = path
@@ -236,20 +256,28 @@ class PairFactory:
             save.result()
         return [self._record(plan, positive_paths, negative_paths, writer.root) for plan in plans]
 
-    def _degrade(
-        self,
-        family: NegativeFamily,
-        group: Sequence[PlannedNegative],
-        images: dict[str, torch.Tensor],
-    ) -> torch.Tensor:
-        batch = torch.stack([images[p.positive.key] for p in group]).to(self.device)
-        severity = torch.tensor([p.severity for p in group], device=self.device)
-        generators = [torch_generator(p.seed) for p in group]
-        with torch.inference_mode():
-            out = family.degrade(batch, severity, generators)
-        if not torch.isfinite(out).all():
-            raise RuntimeError(f"family {family.name!r} produced non-finite pixels")
-        return out.clamp(0, 1).cpu()
+    def _negatives(
+        self, group: Sequence[PlannedNegative], images: dict[str, torch.Tensor]
+    ) -> list[torch.Tensor]:
+        """Run one family over a group of plans: a batched tensor op or a generative model."""
+        family = group[0].family
+        if family.generate is not None:
+            out = family.generate(
+                [images[p.positive.key] for p in group],
+                [p.positive.prompt or "" for p in group],
+                [p.positive.seed if p.positive.seed is not None else p.seed for p in group],
+                [p.severity for p in group],
+            )
+        else:
+            batch = torch.stack([images[p.positive.key] for p in group]).to(self.device)
+            severity = torch.tensor([p.severity for p in group], device=self.device)
+            generators = [torch_generator(p.seed) for p in group]
+            with torch.inference_mode():
+                out = family.degrade(batch, severity, generators)
+        for image in out:
+            if not torch.isfinite(image).all():
+                raise RuntimeError(f"family {family.name!r} produced non-finite pixels")
+        return [image.clamp(0, 1).cpu() for image in out]
 
     def _record(
         self,
@@ -280,8 +308,32 @@ class PairFactory:
         )
 
 
-def _select_families(names: Sequence[str] | None) -> dict[str, NegativeFamily]:
-    families = available_families()
+def generative_families(settings: PairSettings) -> list[NegativeFamily]:
+    """The model-rendered families that ``settings.sampler`` and ``settings.img2img`` enable."""
+    if not (settings.sampler or settings.img2img):
+        return []
+    from eliq.generation import DiffusersSampler
+    from eliq.pairs.generative import img2img_family, resampling_families
+
+    loaded: dict[str, DiffusersSampler] = {}
+
+    def sampler(name: str) -> DiffusersSampler:
+        if name not in loaded:
+            loaded[name] = DiffusersSampler.from_pretrained(name, device=settings.device)
+        return loaded[name]
+
+    families = []
+    if settings.sampler:
+        families += resampling_families(sampler(settings.sampler))
+    if settings.img2img:
+        families.append(img2img_family(sampler(settings.img2img)))
+    return families
+
+
+def _select_families(
+    names: Sequence[str] | None, extra: Sequence[NegativeFamily]
+) -> dict[str, NegativeFamily]:
+    families = {**available_families(), **{f.name: f for f in extra}}
     if names is None:
         return families
     unknown = sorted(set(names) - set(families))
@@ -300,4 +352,3 @@ def _eliq_version() -> str:
         return version("eliq")
     except PackageNotFoundError:
         return "unknown"
-

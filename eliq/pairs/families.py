@@ -33,6 +33,10 @@ ImageFn = Callable[[torch.Tensor, torch.Tensor, Sequence[torch.Generator]], torc
 PromptFn = Callable[
     [PromptRecord, int, np.random.Generator, Sequence[PromptRecord]], "PromptNegative | None"
 ]
+GenerateFn = Callable[
+    [Sequence[torch.Tensor], Sequence[str], Sequence[int], Sequence[int]], list[torch.Tensor]
+]
+"""``(images, prompts, seeds, severities) -> images`` of the same sizes: a model re-renders."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,11 @@ class PromptNegative:
 
 @dataclass(frozen=True)
 class NegativeFamily:
-    """One way of making a negative; exactly one of ``degrade`` and ``edit`` is set."""
+    """One way of making a negative: exactly one of ``degrade`` (a batched tensor op),
+    ``edit`` (a prompt edit) and ``generate`` (a generative model) is set.
+
+    ``requires`` names what a positive must carry for the family to apply to it.
+    """
 
     name: str
     aspect: Aspect
@@ -54,6 +62,12 @@ class NegativeFamily:
     levels: int = 5
     degrade: ImageFn | None = None
     edit: PromptFn | None = None
+    generate: GenerateFn | None = None
+    requires: tuple[Literal["prompt", "seed"], ...] = ()
+
+    def __post_init__(self) -> None:
+        if sum(fn is not None for fn in (self.degrade, self.edit, self.generate)) != 1:
+            raise ValueError(f"family {self.name!r} must set one of degrade, edit and generate")
 
     @property
     def edits_image(self) -> bool:
@@ -65,8 +79,6 @@ _ENTRY_POINTS_LOADED = False
 
 
 def register(family: NegativeFamily) -> NegativeFamily:
-    if (family.degrade is None) == (family.edit is None):
-        raise ValueError(f"family {family.name!r} must set exactly one of degrade and edit")
     if family.name in _REGISTRY and _REGISTRY[family.name] is not family:
         raise ValueError(f"a negative family named {family.name!r} is already registered")
     _REGISTRY[family.name] = family

@@ -92,7 +92,9 @@ class PairSetWriter:
         """Positives already written (and those that failed) by an earlier, interrupted run."""
         done = set()
         if any(self.manifest_dir.glob("part-*.parquet")):
-            done |= set(_dataset(self.manifest_dir).to_table(["positive_id"])["positive_id"].to_pylist())
+            done |= set(
+                _dataset(self.manifest_dir).to_table(["positive_id"])["positive_id"].to_pylist()
+            )
         errors = self.root / "errors.jsonl"
         if errors.exists():
             done |= {json.loads(line)["positive_id"] for line in errors.read_text().splitlines()}
@@ -113,8 +115,12 @@ class PairSetWriter:
         os.replace(temporary, final)
 
     def finish(self) -> PairSet:
-        info = {"format": FORMAT_VERSION, "build": self._build, "complete": True,
-                "summary": PairSet(self.root).summary()}
+        info = {
+            "format": FORMAT_VERSION,
+            "build": self._build,
+            "complete": True,
+            "summary": PairSet(self.root).summary(),
+        }
         _write_json(self.root / "pairset.json", info)
         return PairSet(self.root)
 
@@ -154,7 +160,9 @@ class PairSet:
     def summary(self) -> dict:
         """Pair counts per aspect and per family within it, plus the failed positives."""
         table = self.table(["aspect", "family", "positive_id"])
-        per_family = Counter(zip(table["aspect"].to_pylist(), table["family"].to_pylist()))
+        per_family = Counter(
+            zip(table["aspect"].to_pylist(), table["family"].to_pylist(), strict=True)
+        )
         per_aspect: dict[str, dict[str, int]] = {}
         for (aspect, family), count in sorted(per_family.items()):
             per_aspect.setdefault(aspect, {})[family] = count

@@ -15,7 +15,6 @@ from pathlib import Path
 import pandas as pd
 
 
-
 @dataclass(frozen=True)
 class ManifestColumns:
     """Which manifest columns hold the image path, the prompt and the generation seed."""
@@ -57,8 +56,9 @@ def read_positives(
             f"{manifest}: no {columns.image!r} column among the columns eliq reads "
             f"({', '.join(columns.names())})"
         )
-    table = table.rename(columns={columns.image: "image", columns.prompt: "prompt",
-                                  columns.seed: "seed"})
+    table = table.rename(
+        columns={columns.image: "image", columns.prompt: "prompt", columns.seed: "seed"}
+    )
     positives: list[Positive] = []
     seen: set[str] = set()
     for row_number, row in enumerate(table.itertuples(index=False), start=2):
@@ -115,4 +115,3 @@ def _read_jsonl(manifest: Path, wanted: tuple[str, ...]) -> list[dict]:
             raise ManifestError(f"{manifest}:{number}: not a JSON object")
         rows.append({column: record[column] for column in wanted if column in record})
     return rows
-

@@ -35,7 +35,9 @@ def jpeg(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> 
 
 
 @image_family("gaussian_noise", "technical", "conventional")
-def gaussian_noise(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def gaussian_noise(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Additive white Gaussian noise, independent per channel."""
     sigma = level_values(NOISE_SIGMA, severity)[:, None, None, None]
     noise = normal(generators, *images.shape[1:], device=images.device)
@@ -43,17 +45,23 @@ def gaussian_noise(images: torch.Tensor, severity: torch.Tensor, generators: Seq
 
 
 @image_family("poisson_noise", "technical", "conventional")
-def poisson_noise(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def poisson_noise(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Shot noise of a sensor that caught fewer photons: stronger in bright areas."""
     photons = level_values(PHOTONS_AT_WHITE, severity)[:, None, None, None]
     rate = (images * photons).cpu()  # drawn on the CPU generators: the same on any device
-    counts = torch.stack([torch.poisson(r, generator=g) for r, g in zip(rate, generators)])
+    counts = torch.stack(
+        [torch.poisson(r, generator=g) for r, g in zip(rate, generators, strict=True)]
+    )
     counts = counts.to(images.device)
     return (counts / photons).clamp(0, 1)
 
 
 @image_family("gaussian_blur", "technical", "conventional")
-def gaussian_blur(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def gaussian_blur(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Isotropic Gaussian blur (defocus)."""
 
     def blur(batch: torch.Tensor, level: int, index: list[int]) -> torch.Tensor:
@@ -79,7 +87,9 @@ def motion_blur(images: torch.Tensor, severity: torch.Tensor, generators: Sequen
 
 
 @image_family("down_up_sampling", "technical", "conventional")
-def down_up_sampling(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def down_up_sampling(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Downscale then upscale back: the soft, detail-less look of an upscaled render."""
     height, width = images.shape[-2:]
 
@@ -93,7 +103,9 @@ def down_up_sampling(images: torch.Tensor, severity: torch.Tensor, generators: S
 
 
 @image_family("quantisation", "technical", "conventional")
-def quantisation(images: torch.Tensor, severity: torch.Tensor, generators: Sequence) -> torch.Tensor:
+def quantisation(
+    images: torch.Tensor, severity: torch.Tensor, generators: Sequence
+) -> torch.Tensor:
     """Too few grey levels per channel: banding in smooth gradients such as skies."""
     steps = level_values(QUANTISATION_LEVELS, severity)[:, None, None, None] - 1
     return torch.round(images * steps) / steps

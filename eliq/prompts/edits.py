@@ -110,9 +110,7 @@ def _change_attribute(record, rng, done, donors) -> _Step | None:
 
 
 def _change_count(record, rng, done, donors) -> _Step | None:
-    candidates = [
-        s for s in record.of_kind("count") if _key(s) not in done and count_of(s.value)
-    ]
+    candidates = [s for s in record.of_kind("count") if _key(s) not in done and count_of(s.value)]
     if not candidates:
         return None
     slot = candidates[rng.integers(len(candidates))]
@@ -183,7 +181,9 @@ def _foreign_concept(
     for index in rng.permutation(len(donors)):
         donor = donors[index]
         entities = [
-            e for e in donor.entities() if singular(_object_of(donor, e).value.lower()) not in present
+            e
+            for e in donor.entities()
+            if singular(_object_of(donor, e).value.lower()) not in present
         ]
         if entities:
             return donor, entities[rng.integers(len(entities))]

@@ -1,11 +1,11 @@
 """Parse free-form prompts into slot records with spaCy's English pipeline.
 
-Prompts that come from a manifest (not from the suite) are plain strings. Every noun that heads
-a phrase in spaCy's dependency parse becomes an entity: the noun (with the compound nouns
-before it) is the object, a determiner or numeral attached to it the count, and adjectives
-or compound nouns attached to it that the lexicon knows its colour, material or size. Spatial predicates and styles are matched with
-spaCy's ``PhraseMatcher`` over the lexicon; a predicate becomes a relation between the nearest
-entities on either side of it.
+Prompts that come from a manifest (not from the suite) are plain strings. Every noun that
+heads a phrase in spaCy's dependency parse becomes an entity: the noun (with the compound
+nouns before it) is the object, a determiner or numeral attached to it the count, and
+adjectives or compound nouns attached to it that the lexicon knows its colour, material or
+size. Spatial predicates and styles are matched with spaCy's ``PhraseMatcher`` over the
+lexicon; a predicate becomes a relation between the nearest entities on either side of it.
 """
 
 from __future__ import annotations
@@ -91,9 +91,7 @@ class PromptParser:
             span = doc.char_span(match.start(), match.end(), alignment_mode="expand")
             if span is not None:
                 styles.append(span)
-        relations = [
-            doc[s:e] for _, s, e in relation_matcher(doc) if _is_preposition(doc[s:e])
-        ]
+        relations = [doc[s:e] for _, s, e in relation_matcher(doc) if _is_preposition(doc[s:e])]
         reserved = filter_spans(styles + relations)
         style_spans = [s for s in reserved if s in styles]
         relation_spans = [s for s in reserved if s not in styles]
@@ -133,9 +131,9 @@ class PromptParser:
 
 def _is_preposition(span: Span) -> bool:
     """Keep 'on' in 'a cat on a mat' but not in 'turned on': the span must head a prep."""
-    return any(token.dep_ in {"prep", "agent", "advmod", "pcomp"} for token in span) or len(
-        span
-    ) > 1
+    return (
+        any(token.dep_ in {"prep", "agent", "advmod", "pcomp"} for token in span) or len(span) > 1
+    )
 
 
 def _entity_slots(noun: Token, entity: int) -> list[Slot]:
@@ -160,8 +158,13 @@ def _entity_slots(noun: Token, entity: int) -> list[Slot]:
             kind = "count"
         if kind is not None:
             slots.append(
-                Slot(kind=kind, start=token.idx, end=token.idx + len(token), value=token.text,
-                     entity=entity)
+                Slot(
+                    kind=kind,
+                    start=token.idx,
+                    end=token.idx + len(token),
+                    value=token.text,
+                    entity=entity,
+                )
             )
     return slots
 
