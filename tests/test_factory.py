@@ -160,39 +160,19 @@ def test_jsonl_manifest_with_other_column_names(tmp_path):
     assert positive.prompt == "a red wall" and positive.image == tmp_path / "red.png"
 
 
+def invoke_build(manifest, out, *options):
+    arguments = ["pairs", "build", "--manifest", str(manifest), "--out", str(out), *options]
+    return CliRunner().invoke(app, arguments)
+
+
 def test_cli_builds_with_chosen_families(positives_dir, tmp_path):
     out = tmp_path / "cli"
-    result = CliRunner().invoke(
-        app,
-        [
-            "pairs",
-            "build",
-            "--manifest",
-            str(positives_dir / "plain.csv"),
-            "--out",
-            str(out),
-            "--families",
-            "jpeg,cross_prompt",
-            "--per-positive",
-            "4",
-            "--seed",
-            "3",
-        ],
+    manifest = positives_dir / "plain.csv"
+    result = invoke_build(
+        manifest, out, "--families", "jpeg,cross_prompt", "--per-positive", "4", "--seed", "3"
     )
     assert result.exit_code == 0, result.output
     assert "20 pairs from 5 positives" in " ".join(result.output.split())
     assert set(PairSet(out).table()["family"].to_pylist()) == {"jpeg", "cross_prompt"}
-    bad = CliRunner().invoke(
-        app,
-        [
-            "pairs",
-            "build",
-            "--manifest",
-            str(positives_dir / "plain.csv"),
-            "--out",
-            str(out),
-            "--families",
-            "nonsense",
-        ],
-    )
+    bad = invoke_build(manifest, out, "--families", "nonsense")
     assert bad.exit_code != 0 and "unknown negative families" in str(bad.exception)
