@@ -72,8 +72,12 @@ def load_image(source: ImageSource, limits: ImageLimits | None = None) -> torch.
         raise ImageLoadError(name, "file not found") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(name, f"corrupt or truncated image ({exc})") from exc
-    rgb = _limit_side(rgb, limits.max_side)
-    array = np.asarray(rgb, dtype=np.float32) / 255.0
+    return from_pil(_limit_side(rgb, limits.max_side))
+
+
+def from_pil(image: Image.Image) -> torch.Tensor:
+    """An 8-bit PIL image as a float32 ``(3, H, W)`` tensor in [0, 1]."""
+    array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 

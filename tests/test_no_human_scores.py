@@ -68,3 +68,31 @@ def test_manifest_reader_drops_every_other_column(tmp_path):
     [positive] = read_positives(manifest, columns=ManifestColumns(image="name"))
     assert set(vars(positive)) == {"key", "image", "prompt", "seed"}
     assert "4.5" not in repr(positive) and "3.2" not in repr(positive)
+
+
+HUMAN_SCORE_COLUMNS = re.compile(
+    r"(?<![a-z])(mos|dmos|opinions?|human|std (quality|align))(?![a-z])", re.I
+)
+
+
+def test_training_reads_only_pair_set_columns_and_names_no_human_score():
+    """Training sees pairs only: the pair-set schema has no human-score column, the loader
+    selects its columns by name, and the critic and trainer code name none."""
+    import eliq.critic
+    import eliq.train
+    from eliq.pairs.pairset import PAIR_SCHEMA
+    from eliq.train.data import PAIR_COLUMNS
+
+    assert set(PAIR_COLUMNS) <= set(PAIR_SCHEMA.names)
+    assert not [n for n in PAIR_SCHEMA.names if HUMAN_SCORE_COLUMNS.search(n.replace("_", " "))]
+    modules = [
+        *Path(eliq.train.__file__).parent.glob("*.py"),
+        *Path(eliq.critic.__file__).parent.glob("*.py"),
+    ]
+    offenders = [
+        (module.name, token)
+        for module in modules
+        for token in _code_tokens(module)
+        if HUMAN_SCORE_COLUMNS.search(token.replace("_", " "))
+    ]
+    assert offenders == []

@@ -1,24 +1,21 @@
 """A tiny, randomly initialised Stable Diffusion pipeline built and saved offline.
 
-Its CLIP tokenizer has a byte-level vocabulary and no merges, so it needs no download.
+Its CLIP tokenizer (see tiny_clip.py) has a byte-level vocabulary, so it needs no download.
 """
 
 from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
-from transformers.convert_slow_tokenizer import bytes_to_unicode
+from transformers import CLIPTextConfig, CLIPTextModel
+
+from tests.tiny_clip import byte_level_clip_tokenizer
 
 
 def build_tiny_pipeline(folder: Path, safe: bool = True) -> Path:
     torch.manual_seed(0)
-    characters = list(bytes_to_unicode().values())
-    vocab = {c: i for i, c in enumerate(characters)}
-    vocab.update({c + "</w>": len(characters) + i for i, c in enumerate(characters)})
-    vocab["<|startoftext|>"] = len(vocab)
-    vocab["<|endoftext|>"] = len(vocab)
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
+    tokenizer = byte_level_clip_tokenizer()
+    vocab = tokenizer.get_vocab()
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
             bos_token_id=vocab["<|startoftext|>"],

@@ -15,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from PIL import Image
 
 from eliq.generation import Sampler
-from eliq.imageio import to_pil
+from eliq.imageio import from_pil, to_pil
 
 from .families import NegativeFamily
 
@@ -42,8 +41,7 @@ def _as_tensors(images: Sequence[Image.Image], like: Sequence[torch.Tensor]) -> 
     """Rendered PIL images as tensors resized to their positives' sizes."""
     out = []
     for image, reference in zip(images, like, strict=True):
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
-        tensor = torch.from_numpy(array).permute(2, 0, 1)
+        tensor = from_pil(image)
         if tensor.shape[-2:] != reference.shape[-2:]:
             tensor = F.interpolate(
                 tensor[None], size=reference.shape[-2:], mode="bilinear", antialias=True

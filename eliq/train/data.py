@@ -1,0 +1,138 @@
+"""Training data: pairs from pair sets, batched by ladder, with cached vision features."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from eliq.critic.model import CriticModel
+from eliq.critic.views import make_views
+from eliq.imageio import load_image
+from eliq.pairs.pairset import PairSet
+from eliq.seeding import derive_seed
+
+log = logging.getLogger(__name__)
+
+AXIS = {"technical": 0, "aesthetic": 0, "alignment": 1}
+PAIR_COLUMNS = [
+    "pair_id",
+    "positive_id",
+    "positive",
+    "negative",
+    "positive_prompt",
+    "negative_prompt",
+    "aspect",
+    "family",
+    "severity",
+]
+
+
+def load_pairs(roots: Sequence[Path], source: str) -> pd.DataFrame:
+    """The pairs of several pair sets, with absolute image paths and a group per ladder."""
+    frames = []
+    for root in roots:
+        pair_set = PairSet(root)
+        frame = pair_set.table(PAIR_COLUMNS).to_pandas()
+        frame["positive"] = [str(pair_set.path(p)) for p in frame["positive"]]
+        frame["negative"] = [str(pair_set.path(p)) for p in frame["negative"]]
+        frame["group"] = str(root) + "|" + frame["positive_id"] + "|" + frame["family"]
+        frames.append(frame)
+    pairs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAIR_COLUMNS)
+    pairs["source"] = source
+    pairs["axis"] = pairs["aspect"].map(AXIS).astype("int64")
+    return pairs
+
+
+def split_held_out(
+    pairs: pd.DataFrame, fraction: float, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Hold out whole positives (all their pairs), chosen by a hash of the positive; at
+    least one when ``fraction`` > 0 and there are two or more positives."""
+    if fraction <= 0 or pairs.empty:
+        return pairs, pairs.iloc[:0]
+    draws = {p: derive_seed(seed, "held-out", p) % 10_000 for p in pairs["positive_id"].unique()}
+    chosen = {p for p, draw in draws.items() if draw < fraction * 10_000}
+    if not chosen and len(draws) > 1:
+        chosen = {min(draws, key=draws.get)}
+    held = pairs["positive_id"].isin(chosen).to_numpy()
+    return pairs[~held], pairs[held]
+
+
+def ladder_batches(
+    pairs: pd.DataFrame,
+    batch_pairs: int,
+    rng: np.random.Generator,
+    replay: pd.DataFrame | None = None,
+    replay_fraction: float = 0.0,
+) -> Iterator[pd.DataFrame]:
+    """Endless batches of whole ladders (all severities of one positive and family stay
+    together, so the severity term has pairs to rank). With ``replay``, about
+    ``replay_fraction`` of each batch comes from earlier pair sets."""
+    sources = [(pairs, 1.0 - replay_fraction)]
+    if replay is not None and len(replay) and replay_fraction > 0:
+        sources.append((replay, replay_fraction))
+    grouped = [(frame.groupby("group").indices, weight) for frame, weight in sources]
+    frames = [frame for frame, _ in sources]
+    orders = [list(groups) for groups, _ in grouped]
+    cursors = [len(order) for order in orders]  # force a shuffle on first use
+    weights = np.array([w for _, w in grouped]) / sum(w for _, w in grouped)
+    while True:
+        rows: list[pd.DataFrame] = []
+        count = 0
+        while count < batch_pairs:
+            source = int(rng.choice(len(frames), p=weights))
+            if cursors[source] >= len(orders[source]):
+                rng.shuffle(orders[source])
+                cursors[source] = 0
+            key = orders[source][cursors[source]]
+            cursors[source] += 1
+            chunk = frames[source].iloc[grouped[source][0][key]]
+            rows.append(chunk)
+            count += len(chunk)
+        yield pd.concat(rows, ignore_index=True)
+
+
+class FeatureStore:
+    """Vision features by image path: computed once and kept while the vision backbone is
+    frozen (its output cannot change), computed live with gradients otherwise."""
+
+    def __init__(self, model: CriticModel, device: torch.device, batch_size: int = 16) -> None:
+        self.model = model
+        self.device = device
+        self.batch_size = batch_size
+        self.cache: dict[str, list[torch.Tensor]] = {}
+
+    def _views(self, paths: Sequence[str]) -> torch.Tensor:
+        config = self.model.config
+        with ThreadPoolExecutor(4) as pool:
+            images = list(pool.map(load_image, paths))
+        return torch.stack([make_views(i, config.view_size, config.crops) for i in images])
+
+    def precompute(self, paths: Sequence[str], progress: bool = True) -> None:
+        if not self.model.vision_is_frozen:
+            return
+        missing = sorted(set(paths) - set(self.cache))
+        batches = range(0, len(missing), self.batch_size)
+        for start in tqdm(batches, desc="vision features", unit="batch", disable=not progress):
+            chunk = missing[start : start + self.batch_size]
+            with torch.inference_mode():
+                levels = self.model.vision_features(self._views(chunk).to(self.device))
+            for i, path in enumerate(chunk):
+                self.cache[path] = [level[i].cpu() for level in levels]
+
+    def features(self, paths: Sequence[str]) -> list[torch.Tensor]:
+        """Levels ``(len(paths), V, d)`` on the device."""
+        if not self.model.vision_is_frozen:
+            return self.model.vision_features(self._views(paths).to(self.device))
+        self.precompute(paths, progress=False)
+        return [
+            torch.stack([self.cache[p][level] for p in paths]).to(self.device)
+            for level in range(len(self.cache[paths[0]]))
+        ]

@@ -1,0 +1,63 @@
+"""The label-free training objective.
+
+Every pair (positive, negative) belongs to one axis: technical and aesthetic negatives to
+**quality** (column 0), alignment negatives to **alignment** (column 1). With ``s(x)`` the
+critic's score on that axis, the loss of a batch is::
+
+    L = L_rank + w_severity * L_severity + w_invariance * L_invariance
+
+* ``L_rank``: logistic ranking with a margin on the pair's own axis only,
+  ``softplus(margin - (s(positive) - s(negative)))``. A technical negative says nothing about
+  alignment and an alignment negative nothing about quality, so the other axis is free.
+* ``L_severity``: for two negatives of the same positive and family with severities
+  ``i < j``, ``softplus(-(s(negative_i) - s(negative_j)))``: graded severities rank in order.
+* ``L_invariance``: an alignment negative keeps the positive's image, so its quality score
+  must not move: ``(q(positive) - q(negative))**2``.
+
+All terms are means over the pairs they apply to (zero when a batch has none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class LossWeights:
+    margin: float = 0.1
+    severity: float = 0.5
+    invariance: float = 0.5
+
+
+def critic_loss(
+    positive: torch.Tensor,
+    negative: torch.Tensor,
+    axis: torch.Tensor,
+    ladder: torch.Tensor,
+    weights: LossWeights = LossWeights(),
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
+    0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
+    ``i`` above ``j``. Returns the loss and its parts for logging."""
+    rows = torch.arange(len(axis), device=axis.device)
+    pos, neg = positive[rows, axis], negative[rows, axis]
+    rank = F.softplus(weights.margin - (pos - neg)).mean()
+    severity = positive.new_zeros(())
+    if len(ladder):
+        better, worse = ladder[:, 0], ladder[:, 1]
+        severity = F.softplus(-(neg[better] - neg[worse])).mean()
+    prompt_only = axis == 1
+    invariance = positive.new_zeros(())
+    if prompt_only.any():
+        invariance = (positive[prompt_only, 0] - negative[prompt_only, 0]).pow(2).mean()
+    total = rank + weights.severity * severity + weights.invariance * invariance
+    parts = {
+        "rank": rank.item(),
+        "severity": severity.item(),
+        "invariance": invariance.item(),
+        "accuracy": (pos > neg).float().mean().item(),
+    }
+    return total, parts

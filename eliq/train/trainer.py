@@ -1,0 +1,271 @@
+"""Label-free training of the critic on pair sets, fresh or incremental.
+
+``train(pairs, out)`` tunes a critic (new, or ``init``'s) on the pairs of one or more pair
+sets, mixing in ``replay`` pair sets from earlier releases so that a retune on a new
+generator does not forget older ones. The loss is documented in :mod:`eliq.train.losses`.
+
+* Deterministic for a seed: batch order, dropout and initialisation are seeded.
+* A step whose loss is not finite is skipped and logged, never applied.
+* Every ``checkpoint_every`` steps the critic and the optimiser state are written to
+  ``out/state/`` (safetensors and JSON, no pickles); a rerun with the same settings resumes.
+* While the vision backbone is frozen its features are computed once per image.
+* Whole positives are held out; the result reports held-out pair accuracy per family.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, Field
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from eliq.critic.config import CriticConfig
+from eliq.critic.critic import Critic
+from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
+from eliq.train.losses import LossWeights, critic_loss
+
+log = logging.getLogger(__name__)
+
+
+class TrainSettings(BaseModel):
+    steps: int = Field(default=1500, ge=1)
+    batch_pairs: int = Field(default=48, ge=2)
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.01
+    seed: int = 0
+    held_out_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
+    replay_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
+    checkpoint_every: int = Field(default=250, ge=1)
+    time_budget_s: float | None = Field(
+        default=None, description="Stop early (and save) once training has run this long."
+    )
+    device: str = "auto"
+    margin: float = 0.1
+    severity_weight: float = 0.5
+    invariance_weight: float = 0.5
+
+    @property
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(self.margin, self.severity_weight, self.invariance_weight)
+
+
+@dataclass
+class TrainResult:
+    critic: Critic
+    steps: int
+    skipped_steps: int
+    held_out_accuracy: dict[str, float]
+    history: list[dict]
+
+
+def train(
+    pairs: Sequence[Path],
+    out: Path,
+    settings: TrainSettings | None = None,
+    init: Path | None = None,
+    replay: Sequence[Path] = (),
+    config: CriticConfig | None = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
+    settings = settings or TrainSettings()
+    out = Path(out)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+    critic = (
+        Critic.from_pretrained(init, settings.device)
+        if init is not None
+        else Critic.from_config(config, settings.device)
+    )
+    model, device = critic.model, critic.device
+    new_pairs, held_out = split_held_out(
+        load_pairs(pairs, "new"), settings.held_out_fraction, settings.seed
+    )
+    replay_pairs = load_pairs(replay, "replay") if replay else None
+    if new_pairs.empty:
+        raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
+    store = FeatureStore(model, device)
+    frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
+    every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
+    store.precompute(list(dict.fromkeys(every_image)), progress)
+
+    parameters = [p for p in model.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(
+        parameters, lr=settings.learning_rate, weight_decay=settings.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimiser,
+        lambda step: (
+            min(1.0, (step + 1) / 50)
+            * 0.5
+            * (1 + math.cos(math.pi * min(step, settings.steps) / settings.steps))
+        ),
+    )
+    state_dir = out / "state"
+    start_step, history, skipped = _resume(state_dir, settings, critic, optimiser, schedule)
+    batches = ladder_batches(
+        new_pairs, settings.batch_pairs, rng, replay_pairs, settings.replay_fraction
+    )
+    for _ in range(start_step):  # replay the batch order of the steps already taken
+        next(batches)
+    model.train()
+    started = time.monotonic()
+    bar = tqdm(range(start_step, settings.steps), desc="train", unit="step", disable=not progress)
+    step = start_step
+    for step in bar:
+        batch = next(batches)
+        loss, parts = _batch_loss(critic, store, batch, settings.loss_weights)
+        if not torch.isfinite(loss):
+            skipped += 1
+            log.warning("step %d: non-finite loss %s, skipped", step, float(loss))
+            optimiser.zero_grad(set_to_none=True)
+            continue
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(parameters, 1.0)
+        optimiser.step()
+        schedule.step()
+        history.append({"step": step, "loss": loss.item(), **parts})
+        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{parts['accuracy']:.2f}")
+        done = step + 1
+        out_of_time = (
+            settings.time_budget_s is not None
+            and time.monotonic() - started > settings.time_budget_s
+        )
+        if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
+            _save_state(state_dir, settings, critic, optimiser, schedule, done, history, skipped)
+        if out_of_time:
+            log.info("time budget reached after %d steps", done)
+            break
+    model.eval()
+    accuracy = held_out_accuracy(critic, store, held_out)
+    critic.save_pretrained(out)
+    summary = {
+        "steps": len(history) + skipped,
+        "skipped_steps": skipped,
+        "held_out_accuracy": accuracy,
+        "settings": settings.model_dump(),
+        "pairs": [str(p) for p in pairs],
+        "replay": [str(p) for p in replay],
+        "init": str(init) if init else None,
+        "final_loss": history[-1]["loss"] if history else None,
+    }
+    (out / "training.json").write_text(json.dumps(summary, indent=2))
+    return TrainResult(critic, len(history), skipped, accuracy, history)
+
+
+def _batch_loss(
+    critic: Critic, store: FeatureStore, batch: pd.DataFrame, weights: LossWeights
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Scores of each unique (image, instruction) of the batch, then the pair loss."""
+    config = critic.config
+    sides = {
+        side: list(
+            zip(batch[side], [config.instruction(p) for p in batch[f"{side}_prompt"]], strict=True)
+        )
+        for side in ("positive", "negative")
+    }
+    unique = list(dict.fromkeys(sides["positive"] + sides["negative"]))
+    index = {item: i for i, item in enumerate(unique)}
+    images = [image for image, _ in unique]
+    texts = [text for _, text in unique]
+    scores = critic.model.score_features(store.features(images), critic.model.text_tokens(texts))
+    positive = scores[[index[item] for item in sides["positive"]]]
+    negative = scores[[index[item] for item in sides["negative"]]]
+    axis = torch.as_tensor(batch["axis"].to_numpy(), device=scores.device)
+    return critic_loss(positive, negative, axis, _ladder(batch).to(scores.device), weights)
+
+
+def _ladder(batch: pd.DataFrame) -> torch.Tensor:
+    """Index pairs (i, j) of one ladder with severity(i) < severity(j)."""
+    pairs = []
+    for rows in batch.groupby("group").indices.values():
+        for i in rows:
+            for j in rows:
+                if batch["severity"].iat[i] < batch["severity"].iat[j]:
+                    pairs.append((i, j))
+    return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
+
+
+@torch.inference_mode()
+def held_out_accuracy(critic: Critic, store: FeatureStore, pairs: pd.DataFrame) -> dict[str, float]:
+    """Share of held-out pairs ranked the right way on their own axis, per family."""
+    if pairs.empty:
+        return {}
+    hits: dict[str, list[bool]] = defaultdict(list)
+    for start in range(0, len(pairs), 64):
+        batch = pairs.iloc[start : start + 64].reset_index(drop=True)
+        texts_pos = [critic.config.instruction(p) for p in batch["positive_prompt"]]
+        texts_neg = [critic.config.instruction(p) for p in batch["negative_prompt"]]
+        pos = critic.model.score_features(
+            store.features(list(batch["positive"])), critic.model.text_tokens(texts_pos)
+        )
+        neg = critic.model.score_features(
+            store.features(list(batch["negative"])), critic.model.text_tokens(texts_neg)
+        )
+        rows = torch.arange(len(batch))
+        axis = torch.as_tensor(batch["axis"].to_numpy())
+        right = (pos[rows, axis] > neg[rows, axis]).tolist()
+        for family, hit in zip(batch["family"], right, strict=True):
+            hits[family].append(hit)
+    return {family: float(np.mean(v)) for family, v in sorted(hits.items())}
+
+
+# -- resumable state (safetensors + JSON) ---------------------------------------------------
+
+
+def _save_state(folder, settings, critic, optimiser, schedule, step, history, skipped) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    tensors = {
+        f"model.{k}": v.contiguous().cpu() for k, v in critic.model.trainable_state().items()
+    }
+    optimiser_state = optimiser.state_dict()
+    for index, state in optimiser_state["state"].items():
+        for name, value in state.items():
+            tensors[f"optimiser.{index}.{name}"] = torch.as_tensor(value).contiguous().cpu()
+    save_file(tensors, folder / "state.safetensors.tmp")
+    (folder / "state.safetensors.tmp").replace(folder / "state.safetensors")
+    meta = {
+        "settings": settings.model_dump(),
+        "step": step,
+        "skipped": skipped,
+        "history": history,
+        "param_groups": optimiser_state["param_groups"],
+        "schedule": schedule.state_dict(),
+        "torch_rng": torch.get_rng_state().tolist(),
+    }
+    (folder / "state.json.tmp").write_text(json.dumps(meta))
+    (folder / "state.json.tmp").replace(folder / "state.json")
+
+
+def _resume(folder, settings, critic, optimiser, schedule) -> tuple[int, list[dict], int]:
+    if not (folder / "state.json").is_file():
+        return 0, [], 0
+    meta = json.loads((folder / "state.json").read_text())
+    if meta["settings"] != settings.model_dump():
+        raise ValueError(f"{folder} holds a training run with other settings; use a new --out")
+    tensors = load_file(folder / "state.safetensors")
+    critic.load_trainable_state(
+        {k.removeprefix("model."): v for k, v in tensors.items() if k.startswith("model.")}
+    )
+    state: dict[int, dict] = defaultdict(dict)
+    for key, value in tensors.items():
+        if key.startswith("optimiser."):
+            _, index, name = key.split(".", 2)
+            state[int(index)][name] = value
+    optimiser.load_state_dict({"state": dict(state), "param_groups": meta["param_groups"]})
+    schedule.load_state_dict(meta["schedule"])
+    torch.set_rng_state(torch.tensor(meta["torch_rng"], dtype=torch.uint8))
+    log.info("resuming training at step %d", meta["step"])
+    return meta["step"], meta["history"], meta["skipped"]

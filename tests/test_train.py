@@ -1,0 +1,141 @@
+import json
+import math
+
+import pytest
+import torch
+
+from eliq.config import PairSettings
+from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.demo import write_demo_positives
+from eliq.pairs.factory import PairFactory
+from eliq.pairs.positives import read_positives
+from eliq.train import TrainSettings, train
+from eliq.train import trainer as trainer_module
+
+FROZEN_VISION = CriticConfig(
+    crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
+)
+QUICK = TrainSettings(
+    steps=6, batch_pairs=8, checkpoint_every=3, held_out_fraction=0.2, device="cpu"
+)
+
+
+@pytest.fixture(scope="module")
+def pair_sets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("train-data")
+    positives = read_positives(write_demo_positives(root / "positives"))
+    settings = PairSettings(per_positive=6)
+    first = PairFactory(settings).build(positives[:3], root / "pairs-a", progress=False)
+    second = PairFactory(settings).build(positives[3:], root / "pairs-b", progress=False)
+    return first.root, second.root
+
+
+def state(critic):
+    return {k: v.clone() for k, v in critic.model.trainable_state().items()}
+
+
+def equal_states(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_training_is_deterministic_and_saves_a_critic(pair_sets, tmp_path):
+    one = train([pair_sets[0]], tmp_path / "one", QUICK, config=FROZEN_VISION, progress=False)
+    two = train([pair_sets[0]], tmp_path / "two", QUICK, config=FROZEN_VISION, progress=False)
+    assert equal_states(state(one.critic), state(two.critic))
+    assert one.steps == 6 and one.skipped_steps == 0
+    assert set(one.held_out_accuracy) and all(0 <= v <= 1 for v in one.held_out_accuracy.values())
+    summary = json.loads((tmp_path / "one" / "training.json").read_text())
+    assert summary["steps"] == 6
+    loaded = Critic.from_pretrained(tmp_path / "one", device="cpu")
+    assert equal_states(state(loaded), state(one.critic))
+
+
+def test_an_interrupted_run_resumes_to_the_same_critic(pair_sets, tmp_path, monkeypatch):
+    settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 2})
+    full = train([pair_sets[0]], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
+    real = trainer_module._batch_loss
+    calls = []
+
+    def die_on_sixth_step(*args):
+        calls.append(1)
+        if len(calls) == 6:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(trainer_module, "_batch_loss", die_on_sixth_step)
+    with pytest.raises(KeyboardInterrupt):
+        train([pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False)
+    monkeypatch.setattr(trainer_module, "_batch_loss", real)
+    assert json.loads((tmp_path / "cut" / "state" / "state.json").read_text())["step"] == 4
+    resumed = train(
+        [pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False
+    )
+    assert resumed.steps == 8
+    for key, value in state(full.critic).items():
+        assert torch.allclose(value, state(resumed.critic)[key], atol=1e-6), key
+    with pytest.raises(ValueError, match="other settings"):
+        train(
+            [pair_sets[0]],
+            tmp_path / "cut",
+            settings.model_copy(update={"seed": 9}),
+            config=FROZEN_VISION,
+            progress=False,
+        )
+
+
+def test_a_non_finite_loss_skips_its_step(pair_sets, tmp_path, monkeypatch):
+    real = trainer_module.critic_loss
+    calls = []
+
+    def poisoned(*args, **kwargs):
+        loss, parts = real(*args, **kwargs)
+        calls.append(1)
+        return (loss * math.nan if len(calls) == 2 else loss), parts
+
+    monkeypatch.setattr(trainer_module, "critic_loss", poisoned)
+    result = train([pair_sets[0]], tmp_path / "nan", QUICK, config=FROZEN_VISION, progress=False)
+    assert result.skipped_steps == 1 and result.steps == 5
+    assert all(torch.isfinite(v).all() for v in result.critic.model.trainable_state().values())
+
+
+def test_incremental_training_starts_from_a_checkpoint_with_replay(pair_sets, tmp_path):
+    first = train([pair_sets[0]], tmp_path / "v1", QUICK, config=FROZEN_VISION, progress=False)
+    second = train(
+        [pair_sets[1]],
+        tmp_path / "v2",
+        QUICK,
+        init=tmp_path / "v1",
+        replay=[pair_sets[0]],
+        progress=False,
+    )
+    assert not equal_states(state(first.critic), state(second.critic))
+    summary = json.loads((tmp_path / "v2" / "training.json").read_text())
+    assert summary["init"] == str(tmp_path / "v1") and summary["replay"] == [str(pair_sets[0])]
+
+
+def test_training_ranks_its_pairs(pair_sets, tmp_path):
+    settings = TrainSettings(
+        steps=60, batch_pairs=12, learning_rate=2e-3, held_out_fraction=0.0, device="cpu"
+    )
+    before = Critic.from_config(FROZEN_VISION, device="cpu")
+    result = train(
+        list(pair_sets), tmp_path / "fit", settings, config=FROZEN_VISION, progress=False
+    )
+    first, last = result.history[:10], result.history[-10:]
+    assert sum(h["loss"] for h in last) < sum(h["loss"] for h in first)
+    assert sum(h["accuracy"] for h in last) / 10 > 0.8
+    assert not equal_states(state(before), state(result.critic))
+
+
+def test_vision_lora_trains_on_live_features(pair_sets, tmp_path):
+    config = FROZEN_VISION.model_copy(update={"vision_lora": LoraSettings(rank=2)})
+    result = train(
+        [pair_sets[0]],
+        tmp_path / "live",
+        QUICK.model_copy(update={"steps": 2}),
+        config=config,
+        progress=False,
+    )
+    fresh = Critic.from_config(config, device="cpu")
+    lora = [k for k in state(result.critic) if "vision" in k and "lora_B" in k]
+    assert lora and any(not torch.equal(state(result.critic)[k], state(fresh)[k]) for k in lora)
