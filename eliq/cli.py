@@ -14,7 +14,9 @@ from eliq.logs import setup_logging
 
 app = typer.Typer(help="eliq: a label-free image-quality critic.", no_args_is_help=True)
 pairs_app = typer.Typer(help="Build label-free training pairs.", no_args_is_help=True)
+eval_app = typer.Typer(help="Evaluate a critic.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
+app.add_typer(eval_app, name="eval")
 console = Console()
 
 ConfigOption = Annotated[
@@ -91,6 +93,106 @@ def pairs_demo(
         read_positives(manifest), out / "pairs"
     )
     _print_summary(pair_set.summary(), out / "pairs")
+
+
+@app.command("train")
+def train_command(
+    pairs: Annotated[list[Path], typer.Option("--pairs", help="Pair set folder (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Folder for the trained critic.")],
+    init: Annotated[
+        Path | None, typer.Option(help="Critic checkpoint to continue from (incremental).")
+    ] = None,
+    replay: Annotated[
+        list[Path] | None, typer.Option("--replay", help="Earlier pair sets to replay.")
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimisation steps.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
+    critic_config: Annotated[
+        Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
+    ] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Train the critic label-free on pair sets (fresh, or from --init with --replay)."""
+    from eliq.critic.config import CriticConfig
+    from eliq.train import TrainSettings, train
+
+    settings = load_settings(config)
+    setup_logging(settings.log_level)
+    overrides = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    critic = CriticConfig.model_validate_json(critic_config.read_text()) if critic_config else None
+    result = train(
+        pairs, out, TrainSettings(**overrides), init=init, replay=replay or [], config=critic
+    )
+    table = Table("family", "held-out pair accuracy", title=f"critic {out}")
+    for family, accuracy in result.held_out_accuracy.items():
+        table.add_row(family, f"{accuracy:.3f}")
+    console.print(table)
+    console.print(f"{result.steps} steps, {result.skipped_steps} skipped")
+
+
+@app.command("score")
+def score_command(
+    checkpoint: Annotated[Path, typer.Option(help="Critic checkpoint folder.", exists=True)],
+    input: Annotated[
+        Path, typer.Option("--input", help="Image folder, or CSV/JSONL with image[,prompt].")
+    ],
+    out: Annotated[Path, typer.Option(help="JSON Lines output.")],
+    batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
+    device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
+) -> None:
+    """Score images: one JSON line per image with quality and alignment (or an error)."""
+    from eliq.critic.critic import Critic
+    from eliq.scoring import read_inputs, score_items, write_jsonl
+
+    setup_logging()
+    critic = Critic.from_pretrained(checkpoint, device)
+    items = read_inputs(input)
+    scored, failed = write_jsonl(score_items(critic, items, batch_size), out)
+    console.print(f"{scored} images scored, {failed} could not be read; written to {out}")
+
+
+@eval_app.command("agiqa3k")
+def eval_agiqa3k(
+    checkpoint: Annotated[Path, typer.Option(help="Critic checkpoint folder.", exists=True)],
+    root: Annotated[Path, typer.Option(help="AGIQA-3K folder (scores.csv, images/).")] = Path(
+        "../shared/datasets/agiqa3k"
+    ),
+    pairs: Annotated[
+        list[Path] | None,
+        typer.Option("--pairs", help="Pair sets for label-free pair accuracy (repeatable)."),
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Evaluate every k-th image so that about N remain.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Write per-image scores (CSV).")] = None,
+    device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
+) -> None:
+    """SRCC/PLCC against AGIQA-3K's human scores, overall, per generator and within
+    generators, Kendall's tau of the generator ranking, and label-free pair accuracy."""
+    from eliq.critic.critic import Critic
+    from eliq.evaluation import evaluate_agiqa3k, pairset_accuracy
+
+    setup_logging()
+    critic = Critic.from_pretrained(checkpoint, device)
+    report = evaluate_agiqa3k(critic, root, limit=limit)
+    console.print(report.table())
+    per_generator = Table("generator", "quality SRCC", "alignment SRCC", "images")
+    quality, alignment = report.axes["quality"], report.axes["alignment"]
+    for name, correlation in quality.per_group.items():
+        per_generator.add_row(
+            name,
+            f"{correlation.srcc:.3f}",
+            f"{alignment.per_group[name].srcc:.3f}",
+            str(correlation.n),
+        )
+    console.print(per_generator)
+    if pairs:
+        accuracy = Table("family", "pair accuracy", title="label-free pairs")
+        for family, value in pairset_accuracy(critic, pairs).items():
+            accuracy.add_row(family, f"{value:.3f}")
+        console.print(accuracy)
+    if out is not None:
+        report.scores.to_csv(out, index=False)
 
 
 @pairs_app.command("families")

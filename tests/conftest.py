@@ -11,6 +11,9 @@ import torch  # noqa: E402
 
 from eliq.imageio import load_image  # noqa: E402
 
+# Read-only data beside the checkout (see ../shared/README.md).
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
 # Real photographs bundled with scikit-image.
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")
 

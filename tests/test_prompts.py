@@ -110,3 +110,27 @@ def test_duplicate_ids_are_refused(tmp_path, parser):
     path.write_text('{"id": "x", "text": "a cat"}\n{"id": "x", "text": "a dog"}\n')
     with pytest.raises(ValueError, match="duplicate"):
         load_suite(path, parser=parser)
+
+
+def test_parser_never_fails_on_real_or_odd_prompts(parser):
+    """Every AGIQA-3K prompt (text only) and some hostile strings parse to a valid record."""
+    import csv
+
+    from tests.conftest import SHARED
+
+    with (SHARED / "datasets" / "agiqa3k" / "scores.csv").open() as f:
+        prompts = sorted({row["prompt"] for row in csv.DictReader(f)})
+    odd = [
+        "",
+        "   ",
+        ",,,",
+        "🙂 a cat 🙂",
+        "12 34",
+        "a" * 2000,
+        "the the the on on on",
+        "red red red",
+        "a photo, photo, photo style",
+    ]
+    records = parser.parse_many(prompts + odd)
+    assert len(records) == len(prompts) + len(odd)
+    assert sum(1 for r in records if r.subjects) > 0.9 * len(prompts)

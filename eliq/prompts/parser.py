@@ -77,7 +77,7 @@ class PromptParser:
                 id=prompt_id or prompt_key(doc.text),
                 text=doc.text,
                 category=category,
-                slots=tuple(self._slots(doc)),
+                slots=_consistent(self._slots(doc)),
             )
             for doc, prompt_id, category in zip(
                 self.nlp.pipe(texts, batch_size=256), ids, categories, strict=True
@@ -109,7 +109,7 @@ class PromptParser:
                 or token.i in reserved_tokens
             ):
                 continue
-            entity_slots = _entity_slots(token, len(entities))
+            entity_slots = _entity_slots(token, len(entities), reserved_tokens)
             slots.extend(entity_slots)
             entities.append((min(s.start for s in entity_slots), token.idx + len(token)))
         for span in relation_spans:
@@ -129,6 +129,37 @@ class PromptParser:
         return slots
 
 
+_PRIORITY = {"style": 0, "relation": 1, "object": 2, "count": 3}
+
+
+def _consistent(slots: list[Slot]) -> tuple[Slot, ...]:
+    """A parse can propose overlapping spans (a word both style and noun, a token claimed by
+    two entities): keep the first by priority, drop entities left without an object and
+    relations that lose an end, and renumber entities in text order."""
+    kept: list[Slot] = []
+    for slot in sorted(slots, key=lambda s: (_PRIORITY.get(s.kind, 4), s.start)):
+        if all(slot.end <= k.start or k.end <= slot.start for k in kept):
+            kept.append(slot)
+    with_object = sorted(
+        {s.entity for s in kept if s.kind == "object"},
+        key=lambda e: min(s.start for s in kept if s.entity == e),
+    )
+    number = {old: new for new, old in enumerate(with_object)}
+    result = []
+    for slot in sorted(kept, key=lambda s: s.start):
+        if slot.kind == "relation":
+            if slot.subject in number and slot.object in number:
+                result.append(
+                    slot.model_copy(
+                        update={"subject": number[slot.subject], "object": number[slot.object]}
+                    )
+                )
+        elif slot.entity is None or slot.entity in number:
+            update = {} if slot.entity is None else {"entity": number[slot.entity]}
+            result.append(slot.model_copy(update=update))
+    return tuple(result)
+
+
 def _is_preposition(span: Span) -> bool:
     """Keep 'on' in 'a cat on a mat' but not in 'turned on': the span must head a prep."""
     return (
@@ -136,12 +167,14 @@ def _is_preposition(span: Span) -> bool:
     )
 
 
-def _entity_slots(noun: Token, entity: int) -> list[Slot]:
-    """Object, count and attribute slots of the phrase that ``noun`` heads."""
+def _entity_slots(noun: Token, entity: int, reserved: set[int]) -> list[Slot]:
+    """Object, count and attribute slots of the phrase that ``noun`` heads; tokens in
+    ``reserved`` (styles, relations) belong to no entity."""
     doc = noun.doc
     object_start = noun.i
     while (
         object_start - 1 >= 0
+        and object_start - 1 not in reserved
         and doc[object_start - 1].dep_ == "compound"
         and doc[object_start - 1].head.i == noun.i
         and attribute_kind(doc[object_start - 1].text) is None
@@ -151,7 +184,7 @@ def _entity_slots(noun: Token, entity: int) -> list[Slot]:
     slots = [
         Slot(kind="object", start=obj.start_char, end=obj.end_char, value=obj.text, entity=entity)
     ]
-    modifiers = [t for t in noun.lefts if t.i < object_start]
+    modifiers = [t for t in noun.lefts if t.i < object_start and t.i not in reserved]
     for position, token in enumerate(modifiers):
         kind = attribute_kind(token.text) if token.dep_ in _ATTRIBUTE_DEPS else None
         if position == 0 and token.dep_ in {"det", "nummod"} and count_of(token.text):

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
+from eliq.evaluation import pair_accuracy
 from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
 from eliq.train.losses import LossWeights, critic_loss
 
@@ -149,7 +150,7 @@ def train(
             log.info("time budget reached after %d steps", done)
             break
     model.eval()
-    accuracy = held_out_accuracy(critic, store, held_out)
+    accuracy = pair_accuracy(critic, held_out, store)
     critic.save_pretrained(out)
     summary = {
         "steps": len(history) + skipped,
@@ -196,30 +197,6 @@ def _ladder(batch: pd.DataFrame) -> torch.Tensor:
                 if batch["severity"].iat[i] < batch["severity"].iat[j]:
                     pairs.append((i, j))
     return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
-
-
-@torch.inference_mode()
-def held_out_accuracy(critic: Critic, store: FeatureStore, pairs: pd.DataFrame) -> dict[str, float]:
-    """Share of held-out pairs ranked the right way on their own axis, per family."""
-    if pairs.empty:
-        return {}
-    hits: dict[str, list[bool]] = defaultdict(list)
-    for start in range(0, len(pairs), 64):
-        batch = pairs.iloc[start : start + 64].reset_index(drop=True)
-        texts_pos = [critic.config.instruction(p) for p in batch["positive_prompt"]]
-        texts_neg = [critic.config.instruction(p) for p in batch["negative_prompt"]]
-        pos = critic.model.score_features(
-            store.features(list(batch["positive"])), critic.model.text_tokens(texts_pos)
-        )
-        neg = critic.model.score_features(
-            store.features(list(batch["negative"])), critic.model.text_tokens(texts_neg)
-        )
-        rows = torch.arange(len(batch))
-        axis = torch.as_tensor(batch["axis"].to_numpy())
-        right = (pos[rows, axis] > neg[rows, axis]).tolist()
-        for family, hit in zip(batch["family"], right, strict=True):
-            hits[family].append(hit)
-    return {family: float(np.mean(v)) for family, v in sorted(hits.items())}
 
 
 # -- resumable state (safetensors + JSON) ---------------------------------------------------

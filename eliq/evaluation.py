@@ -1,0 +1,168 @@
+"""How good is a critic? Correlation with human scores, and label-free pair accuracy.
+
+Human opinion scores are read here, and only here, to *evaluate* a critic; nothing under
+``eliq.pairs`` or ``eliq.train`` reads them. Correlations: Spearman's rank (SRCC), Pearson's
+linear (PLCC, on raw scores) and Kendall's tau between the critic's and the humans' ranking
+of generators by their mean score (the monitoring question: is the new release better?).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from scipy import stats
+from tqdm.auto import tqdm
+
+from eliq.critic.critic import Critic
+
+log = logging.getLogger(__name__)
+
+AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
+
+
+@dataclass
+class Correlation:
+    srcc: float
+    plcc: float
+    n: int
+
+
+@dataclass
+class AxisReport:
+    """One axis (quality or alignment) of one critic against one set of human scores."""
+
+    overall: Correlation
+    per_group: dict[str, Correlation]
+    within_group_srcc: float
+    """Mean SRCC inside each group: can it tell a good image from a bad one of one release?"""
+    group_means: Correlation
+    """SRCC/PLCC over the groups' mean scores."""
+    group_kendall_tau: float
+
+
+@dataclass
+class Report:
+    axes: dict[str, AxisReport]
+    scores: pd.DataFrame = field(repr=False)
+
+    def table(self) -> str:
+        """A Markdown table of the headline numbers."""
+        lines = [
+            "| axis | SRCC | PLCC | within-group SRCC | group-mean SRCC | group Kendall tau |",
+            "|---|---|---|---|---|---|",
+        ]
+        for name, axis in self.axes.items():
+            lines.append(
+                f"| {name} | {axis.overall.srcc:.3f} | {axis.overall.plcc:.3f} | "
+                f"{axis.within_group_srcc:.3f} | {axis.group_means.srcc:.3f} | "
+                f"{axis.group_kendall_tau:.3f} |"
+            )
+        return "\n".join(lines)
+
+
+def correlation(predicted: Sequence[float], human: Sequence[float]) -> Correlation:
+    predicted, human = np.asarray(predicted, float), np.asarray(human, float)
+    keep = np.isfinite(predicted) & np.isfinite(human)
+    predicted, human = predicted[keep], human[keep]
+    if len(predicted) < 3 or np.ptp(predicted) == 0 or np.ptp(human) == 0:
+        return Correlation(float("nan"), float("nan"), int(len(predicted)))
+    return Correlation(
+        float(stats.spearmanr(predicted, human).statistic),
+        float(stats.pearsonr(predicted, human).statistic),
+        int(len(predicted)),
+    )
+
+
+def axis_report(frame: pd.DataFrame, predicted: str, human: str, group: str) -> AxisReport:
+    per_group = {
+        name: correlation(part[predicted], part[human]) for name, part in frame.groupby(group)
+    }
+    means = frame.groupby(group)[[predicted, human]].mean()
+    return AxisReport(
+        overall=correlation(frame[predicted], frame[human]),
+        per_group=per_group,
+        within_group_srcc=float(np.nanmean([c.srcc for c in per_group.values()])),
+        group_means=correlation(means[predicted], means[human]),
+        group_kendall_tau=float(stats.kendalltau(means[predicted], means[human]).statistic),
+    )
+
+
+def read_agiqa3k(root: Path) -> pd.DataFrame:
+    """The AGIQA-3K table: image path, generator, prompt and the human scores."""
+    frame = pd.read_csv(Path(root) / "scores.csv")
+    frame["image"] = [str(Path(root) / "images" / name) for name in frame["name"]]
+    return frame
+
+
+def score_table(
+    critic: Critic, frame: pd.DataFrame, batch_size: int = 16, progress: bool = True
+) -> pd.DataFrame:
+    """``frame`` with the critic's ``quality`` and ``alignment`` columns added."""
+    quality, alignment = [], []
+    images, prompts = list(frame["image"]), list(frame["prompt"])
+    for start in tqdm(
+        range(0, len(images), batch_size), desc="scoring", unit="batch", disable=not progress
+    ):
+        for score in critic.score(
+            images[start : start + batch_size], prompts[start : start + batch_size], batch_size
+        ):
+            quality.append(score.quality)
+            alignment.append(score.alignment)
+    return frame.assign(quality=quality, alignment=alignment)
+
+
+def evaluate_agiqa3k(
+    critic: Critic,
+    root: Path,
+    batch_size: int = 16,
+    progress: bool = True,
+    limit: int | None = None,
+) -> Report:
+    """The critic against AGIQA-3K; ``limit`` keeps an even sample of about that many."""
+    frame = read_agiqa3k(root)
+    if limit is not None and limit < len(frame):
+        frame = frame.iloc[:: max(1, len(frame) // limit)]
+    scored = score_table(critic, frame, batch_size, progress)
+    return Report(
+        {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
+        scored,
+    )
+
+
+def pairset_accuracy(critic: Critic, roots: Sequence[Path]) -> dict[str, float]:
+    """Pair accuracy per family over whole pair sets (e.g. a release's held-out pairs)."""
+    from eliq.train.data import FeatureStore, load_pairs
+
+    pairs = load_pairs(roots, "evaluation")
+    store = FeatureStore(critic.model, critic.device)
+    return pair_accuracy(critic, pairs, store)
+
+
+@torch.inference_mode()
+def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store) -> dict[str, float]:
+    """Share of pairs ranked the right way on their own axis, per family (label-free)."""
+    if pairs.empty:
+        return {}
+    hits: dict[str, list[bool]] = defaultdict(list)
+    model, config = critic.model, critic.config
+    for start in range(0, len(pairs), 64):
+        batch = pairs.iloc[start : start + 64]
+        sides = []
+        for side in ("positive", "negative"):
+            texts = [config.instruction(p) for p in batch[f"{side}_prompt"]]
+            sides.append(
+                model.score_features(store.features(list(batch[side])), model.text_tokens(texts))
+            )
+        rows = torch.arange(len(batch))
+        axis = torch.as_tensor(batch["axis"].to_numpy())
+        right = (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
+        for family, hit in zip(batch["family"], right, strict=True):
+            hits[family].append(hit)
+    return {family: float(np.mean(v)) for family, v in sorted(hits.items())}

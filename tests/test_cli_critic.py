@@ -1,0 +1,123 @@
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from eliq.cli import app
+from eliq.config import PairSettings
+from eliq.critic import CriticConfig, LoraSettings
+from eliq.demo import write_demo_positives
+from eliq.pairs.factory import PairFactory
+from eliq.pairs.positives import read_positives
+from tests.conftest import SHARED, photo_path
+
+SMALL = CriticConfig(
+    crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
+)
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    positives = read_positives(write_demo_positives(root / "positives"))
+    PairFactory(PairSettings(per_positive=4)).build(positives, root / "pairs", progress=False)
+    (root / "critic.json").write_text(SMALL.model_dump_json())
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--pairs",
+            str(root / "pairs"),
+            "--out",
+            str(root / "critic"),
+            "--steps",
+            "3",
+            "--critic-config",
+            str(root / "critic.json"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "held-out pair accuracy" in result.output
+    return root
+
+
+def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copyfile(photo_path(name), folder / name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "scores.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--checkpoint",
+            str(checkpoint / "critic"),
+            "--input",
+            str(folder),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [line["image"].rsplit("/", 1)[1] for line in lines] == [
+        "broken.jpg",
+        "chelsea.png",
+        "coffee.png",
+    ]
+    assert "error" in lines[0] and "quality" not in lines[0]
+    assert all(
+        isinstance(line["quality"], float) and line["alignment"] is None for line in lines[1:]
+    )
+    manifest = checkpoint / "positives" / "manifest.csv"
+    out = tmp_path / "prompted.jsonl"
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--checkpoint",
+            str(checkpoint / "critic"),
+            "--input",
+            str(manifest),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+        ],
+    )
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 6 and all(isinstance(line["alignment"], float) for line in lines)
+
+
+def test_eval_agiqa3k_reports_correlations(checkpoint, tmp_path):
+    out = tmp_path / "scores.csv"
+    result = CliRunner().invoke(
+        app,
+        [
+            "eval",
+            "agiqa3k",
+            "--checkpoint",
+            str(checkpoint / "critic"),
+            "--root",
+            str(SHARED / "datasets" / "agiqa3k"),
+            "--limit",
+            "35",
+            "--device",
+            "cpu",
+            "--pairs",
+            str(checkpoint / "pairs"),
+            "--out",
+            str(out),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "| quality |" in text and "| alignment |" in text
+    assert "AttnGAN_normal" in text and "sd1.5_lowstep" in text
+    assert "label-free pairs" in text
+    assert 30 <= out.read_text().count("\n") - 1 <= 40
