@@ -26,8 +26,14 @@ ConfigOption = Annotated[
 
 @pairs_app.command("build")
 def pairs_build(
-    manifest: Annotated[Path, typer.Option(help="CSV or JSONL with image and prompt columns.")],
     out: Annotated[Path, typer.Option(help="Folder for the pair set.")],
+    manifest: Annotated[
+        Path | None,
+        typer.Option(
+            help="CSV or JSONL with image and prompt columns; without one, every "
+            "image under --images is a positive without a prompt."
+        ),
+    ] = None,
     images: Annotated[
         Path | None, typer.Option(help="Folder the manifest's image paths are relative to.")
     ] = None,
@@ -53,7 +59,7 @@ def pairs_build(
 ) -> None:
     """Build positives and aspect-specific negatives from a manifest of (image, prompt)."""
     from eliq.pairs.factory import PairFactory
-    from eliq.pairs.positives import ManifestColumns, read_positives
+    from eliq.pairs.positives import ManifestColumns, positives_in_folder, read_positives
 
     settings = load_settings(config)
     setup_logging(settings.log_level)
@@ -68,7 +74,11 @@ def pairs_build(
         update={k: v for k, v in overrides.items() if v is not None}
     )
     columns = ManifestColumns(image=image_column, prompt=prompt_column, seed=seed_column)
-    positives = read_positives(manifest, images, columns)[:limit]
+    if manifest is None and images is None:
+        raise typer.BadParameter("give --manifest, --images, or both")
+    positives = (
+        read_positives(manifest, images, columns) if manifest else positives_in_folder(images)
+    )[:limit]
     factory = PairFactory(pair_settings, settings.images)
     pair_set = factory.build(positives, out)
     _print_summary(pair_set.summary(), out)

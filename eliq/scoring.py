@@ -12,18 +12,14 @@ from pathlib import Path
 
 from eliq.critic.critic import Critic
 from eliq.imageio import ImageLoadError, load_image
-from eliq.pairs.positives import read_positives
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"}
+from eliq.pairs.positives import positives_in_folder, read_positives
 
 
 def read_inputs(source: Path) -> list[tuple[Path, str | None]]:
     """(image, prompt) items from a folder (no prompts) or a CSV/JSONL manifest."""
     source = Path(source)
-    if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-        return [(path, None) for path in files]
-    return [(p.image, p.prompt) for p in read_positives(source)]
+    positives = positives_in_folder(source) if source.is_dir() else read_positives(source)
+    return [(p.image, p.prompt) for p in positives]
 
 
 def score_items(

@@ -176,3 +176,15 @@ def test_cli_builds_with_chosen_families(positives_dir, tmp_path):
     assert set(PairSet(out).table()["family"].to_pylist()) == {"jpeg", "cross_prompt"}
     bad = invoke_build(manifest, out, "--families", "nonsense")
     assert bad.exit_code != 0 and "unknown negative families" in str(bad.exception)
+
+
+def test_a_folder_of_photos_needs_no_manifest(positives_dir, tmp_path):
+    result = CliRunner().invoke(
+        app, ["pairs", "build", "--images", str(positives_dir), "--out", str(tmp_path / "p"),
+              "--per-positive", "2"]
+    )
+    assert result.exit_code == 0, result.output
+    pair_set = PairSet(tmp_path / "p")
+    assert pair_set.summary()["positives"] == 5
+    assert set(pair_set.table()["aspect"].to_pylist()) <= {"technical", "aesthetic"}
+    assert {e["positive_id"] for e in pair_set.errors()} == {"truncated.jpg", "notes.png"}

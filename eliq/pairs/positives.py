@@ -37,6 +37,20 @@ class Positive:
     seed: int | None = None
 
 
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".tif", ".tiff"})
+
+
+def image_files(folder: Path) -> list[Path]:
+    """Every image file below ``folder`` (by extension), in a stable order."""
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def positives_in_folder(folder: Path) -> list[Positive]:
+    """Photos without prompts: each image file of ``folder`` is a positive."""
+    folder = Path(folder)
+    return [Positive(key=str(p.relative_to(folder)), image=p) for p in image_files(folder)]
+
+
 class ManifestError(ValueError):
     """A manifest that cannot be read; the message names the file and the problem."""
 
