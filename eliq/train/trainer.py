@@ -129,7 +129,7 @@ def train(
         loss, parts = _batch_loss(critic, store, batch, settings.loss_weights)
         if not torch.isfinite(loss):
             skipped += 1
-            log.warning("step %d: non-finite loss %s, skipped", step, float(loss))
+            log.warning("step %d: non-finite loss %s, skipped", step, loss.item())
             optimiser.zero_grad(set_to_none=True)
             continue
         optimiser.zero_grad(set_to_none=True)
