@@ -9,7 +9,11 @@ PYTEST_ARGS ?=
 
 export HF_HUB_OFFLINE := 1
 
-.PHONY: setup run test bench lint clean
+AGIQA ?= ../shared/datasets/agiqa3k
+REFERENCE ?= artifacts/critic-reference
+PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
+
+.PHONY: setup run test bench lint clean photos critic
 
 setup: $(VENV)/.installed
 
@@ -30,6 +34,26 @@ test: setup
 
 bench: setup
 	$(BIN)/python bench/pairs.py
+	$(BIN)/python bench/critic_speed.py
+	$(BIN)/python bench/critic_quality.py --checkpoint $(REFERENCE)
+
+# Real photographs from Debian's wallpaper packages (CC/GPL; see /usr/share/doc/*/copyright).
+photos:
+	dpkg -s $(PHOTO_PACKAGES) >/dev/null 2>&1 || \
+		{ apt-get update -qq && apt-get install -y -qq $(PHOTO_PACKAGES); }
+
+# The reference critic, trained label-free (see recipes/critic-reference/README.md).
+critic: setup photos
+	$(BIN)/eliq pairs build --manifest $(AGIQA)/scores.csv --images $(AGIQA)/images \
+		--image-column name --per-positive 4 --out artifacts/pairs/agiqa3k
+	$(BIN)/eliq pairs demo --out artifacts/demo
+	$(BIN)/eliq pairs build --images /usr/share/backgrounds --per-positive 4 \
+		--out artifacts/pairs/wallpapers
+	$(BIN)/eliq train --out $(REFERENCE) \
+		--pairs artifacts/pairs/agiqa3k --pairs artifacts/demo/pairs \
+		--pairs artifacts/pairs/wallpapers \
+		--critic-config recipes/critic-reference/critic.json \
+		--train-config recipes/critic-reference/train.json
 
 lint: setup
 	$(BIN)/python -m ruff check eliq adapters daemon tests bench

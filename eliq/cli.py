@@ -120,6 +120,9 @@ def train_command(
     critic_config: Annotated[
         Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
     ] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Train the critic label-free on pair sets (fresh, or from --init with --replay)."""
@@ -128,11 +131,11 @@ def train_command(
 
     settings = load_settings(config)
     setup_logging(settings.log_level)
+    base = TrainSettings.model_validate_json(train_config.read_text()) if train_config else None
     overrides = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
+    train_settings = (base or TrainSettings()).model_copy(update=overrides)
     critic = CriticConfig.model_validate_json(critic_config.read_text()) if critic_config else None
-    result = train(
-        pairs, out, TrainSettings(**overrides), init=init, replay=replay or [], config=critic
-    )
+    result = train(pairs, out, train_settings, init=init, replay=replay or [], config=critic)
     table = Table("family", "held-out pair accuracy", title=f"critic {out}")
     for family, accuracy in result.held_out_accuracy.items():
         table.add_row(family, f"{accuracy:.3f}")

@@ -71,3 +71,12 @@ def test_mobilenet_weights_are_the_real_imagenet_ones(photos):
     with torch.no_grad():
         top = model(cat).argmax(-1).item()
     assert 281 <= top <= 285  # the ImageNet domestic-cat classes
+
+
+def test_folding_batchnorm_keeps_the_function(photos):
+    model = MobileNetV2.from_pretrained()
+    folded = MobileNetV2.from_pretrained().fold_batchnorm()
+    batch = F.interpolate(photos[1][None], size=(224, 224), mode="bilinear", antialias=True)
+    with torch.no_grad():
+        for a, b in zip(model.stages(batch), folded.stages(batch), strict=True):
+            assert torch.allclose(a, b, atol=1e-4)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -94,6 +95,19 @@ class MobileNetV2(nn.Module):
         """ImageNet logits for [0, 1] RGB images."""
         x = self.features(self.normalise(images))
         return self.classifier(x.mean(dim=(2, 3)))
+
+    def fold_batchnorm(self) -> MobileNetV2:
+        """Fold every BatchNorm into the convolution before it, for a frozen model: the
+        same function in fewer operations (CPU inference runs noticeably faster)."""
+        for module in self.modules():
+            if not isinstance(module, nn.Sequential):
+                continue
+            for index in range(len(module) - 1):
+                conv, norm = module[index], module[index + 1]
+                if isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d):
+                    module[index] = fuse_conv_bn_eval(conv.eval(), norm.eval())
+                    module[index + 1] = nn.Identity()
+        return self
 
     @classmethod
     def from_pretrained(cls, path: str | Path | None = None) -> MobileNetV2:
