@@ -42,13 +42,8 @@ def checkpoint(tmp_path_factory):
     return root
 
 
-def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_path):
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for name in ("chelsea.png", "coffee.png"):
-        shutil.copyfile(photo_path(name), folder / name)
-    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
-    out = tmp_path / "scores.jsonl"
+def score(checkpoint, source, out):
+    """Run ``eliq score`` and return its JSON lines."""
     result = CliRunner().invoke(
         app,
         [
@@ -56,7 +51,7 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
             "--checkpoint",
             str(checkpoint / "critic"),
             "--input",
-            str(folder),
+            str(source),
             "--out",
             str(out),
             "--device",
@@ -64,33 +59,24 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
         ],
     )
     assert result.exit_code == 0, result.output
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [line["image"].rsplit("/", 1)[1] for line in lines] == [
-        "broken.jpg",
-        "chelsea.png",
-        "coffee.png",
-    ]
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copyfile(photo_path(name), folder / name)
+    (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    lines = score(checkpoint, folder, tmp_path / "scores.jsonl")
+    names = [line["image"].rsplit("/", 1)[1] for line in lines]
+    assert names == ["broken.jpg", "chelsea.png", "coffee.png"]
     assert "error" in lines[0] and "quality" not in lines[0]
     assert all(
         isinstance(line["quality"], float) and line["alignment"] is None for line in lines[1:]
     )
     manifest = checkpoint / "positives" / "manifest.csv"
-    out = tmp_path / "prompted.jsonl"
-    result = CliRunner().invoke(
-        app,
-        [
-            "score",
-            "--checkpoint",
-            str(checkpoint / "critic"),
-            "--input",
-            str(manifest),
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-        ],
-    )
-    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    lines = score(checkpoint, manifest, tmp_path / "prompted.jsonl")
     assert len(lines) == 6 and all(isinstance(line["alignment"], float) for line in lines)
 
 

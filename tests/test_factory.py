@@ -180,8 +180,17 @@ def test_cli_builds_with_chosen_families(positives_dir, tmp_path):
 
 def test_a_folder_of_photos_needs_no_manifest(positives_dir, tmp_path):
     result = CliRunner().invoke(
-        app, ["pairs", "build", "--images", str(positives_dir), "--out", str(tmp_path / "p"),
-              "--per-positive", "2"]
+        app,
+        [
+            "pairs",
+            "build",
+            "--images",
+            str(positives_dir),
+            "--out",
+            str(tmp_path / "p"),
+            "--per-positive",
+            "2",
+        ],
     )
     assert result.exit_code == 0, result.output
     pair_set = PairSet(tmp_path / "p")
