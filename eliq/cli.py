@@ -208,6 +208,44 @@ def eval_agiqa3k(
         report.scores.to_csv(out, index=False)
 
 
+@eval_app.command("leave-generators-out")
+def eval_leave_generators_out(
+    held_out: Annotated[
+        list[str], typer.Option("--held-out", help="Generator group to hold out (repeatable).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the pairs and the critic.")],
+    root: Annotated[Path, typer.Option(help="AGIQA-3K folder.")] = Path(
+        "../shared/datasets/agiqa3k"
+    ),
+    critic_config: Annotated[
+        Path | None, typer.Option(help="CriticConfig JSON.", exists=True)
+    ] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
+    ] = None,
+    per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
+    limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
+) -> None:
+    """Train label-free on all generator groups but the held-out ones; evaluate on those."""
+    from eliq.config import PairSettings
+    from eliq.critic.config import CriticConfig
+    from eliq.evaluation import leave_generators_out
+    from eliq.train import TrainSettings
+
+    setup_logging()
+    report = leave_generators_out(
+        root,
+        held_out,
+        out,
+        PairSettings(per_positive=per_positive),
+        TrainSettings.model_validate_json(train_config.read_text()) if train_config else None,
+        CriticConfig.model_validate_json(critic_config.read_text()) if critic_config else None,
+        limit=limit,
+    )
+    console.print(f"trained without {', '.join(held_out)}; evaluated on them:")
+    console.print(report.table())
+
+
 @pairs_app.command("families")
 def pairs_families() -> None:
     """List the negative families, built-in and from plug-ins."""

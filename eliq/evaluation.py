@@ -101,6 +101,13 @@ def read_agiqa3k(root: Path) -> pd.DataFrame:
     return frame
 
 
+def _sample(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+    """An even sample of about ``limit`` rows (every k-th), or all of them."""
+    if limit is None or limit >= len(frame):
+        return frame
+    return frame.iloc[:: max(1, len(frame) // limit)].reset_index(drop=True)
+
+
 def score_table(
     critic: Critic, frame: pd.DataFrame, batch_size: int = 16, progress: bool = True
 ) -> pd.DataFrame:
@@ -126,10 +133,45 @@ def evaluate_agiqa3k(
     limit: int | None = None,
 ) -> Report:
     """The critic against AGIQA-3K; ``limit`` keeps an even sample of about that many."""
-    frame = read_agiqa3k(root)
-    if limit is not None and limit < len(frame):
-        frame = frame.iloc[:: max(1, len(frame) // limit)]
-    scored = score_table(critic, frame, batch_size, progress)
+    scored = score_table(critic, _sample(read_agiqa3k(root), limit), batch_size, progress)
+    return Report(
+        {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
+        scored,
+    )
+
+
+def leave_generators_out(
+    root: Path,
+    held_out: Sequence[str],
+    out: Path,
+    pair_settings=None,
+    train_settings=None,
+    critic_config=None,
+    progress: bool = True,
+    limit: int | None = None,
+) -> Report:
+    """Train a critic label-free on the images and prompts of every generator group except
+    ``held_out``, then evaluate it on the held-out groups alone: does it generalise to
+    releases it never saw? ``limit`` keeps an even sample of about that many images."""
+    from eliq.pairs.factory import PairFactory
+    from eliq.pairs.positives import Positive
+    from eliq.train import train
+
+    frame = _sample(read_agiqa3k(root), limit)
+    unknown = sorted(set(held_out) - set(frame["generator"]))
+    if unknown:
+        raise ValueError(f"unknown generator groups {unknown}")
+    seen = frame[~frame["generator"].isin(held_out)]
+    positives = [  # only the image and its prompt reach the pair factory
+        Positive(key=Path(image).name, image=Path(image), prompt=prompt)
+        for image, prompt in zip(seen["image"], seen["prompt"], strict=True)
+    ]
+    pairs = PairFactory(pair_settings).build(positives, Path(out) / "pairs", progress)
+    result = train(
+        [pairs.root], Path(out) / "critic", train_settings, config=critic_config, progress=progress
+    )
+    unseen = frame[frame["generator"].isin(held_out)]
+    scored = score_table(result.critic, unseen, progress=progress)
     return Report(
         {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
         scored,

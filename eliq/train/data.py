@@ -116,16 +116,26 @@ class FeatureStore:
         return torch.stack([make_views(i, config.view_size, config.crops) for i in images])
 
     def precompute(self, paths: Sequence[str], progress: bool = True) -> None:
+        """Compute and keep the features of ``paths`` not cached yet; the next batch's
+        images are decoded while the current one runs through the backbone."""
         if not self.model.vision_is_frozen:
             return
         missing = sorted(set(paths) - set(self.cache))
-        batches = range(0, len(missing), self.batch_size)
-        for start in tqdm(batches, desc="vision features", unit="batch", disable=not progress):
-            chunk = missing[start : start + self.batch_size]
-            with torch.inference_mode():
-                levels = self.model.vision_features(self._views(chunk).to(self.device))
-            for i, path in enumerate(chunk):
-                self.cache[path] = [level[i].cpu() for level in levels]
+        chunks = [missing[i : i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
+        if not chunks:
+            return
+        with ThreadPoolExecutor(1) as loader:
+            upcoming = loader.submit(self._views, chunks[0])
+            for index, chunk in enumerate(
+                tqdm(chunks, desc="vision features", unit="batch", disable=not progress)
+            ):
+                views = upcoming.result()
+                if index + 1 < len(chunks):
+                    upcoming = loader.submit(self._views, chunks[index + 1])
+                with torch.inference_mode():
+                    levels = self.model.vision_features(views.to(self.device))
+                for i, path in enumerate(chunk):
+                    self.cache[path] = [level[i].cpu().clone() for level in levels]
 
     def features(self, paths: Sequence[str]) -> list[torch.Tensor]:
         """Levels ``(len(paths), V, d)`` on the device."""
