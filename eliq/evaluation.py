@@ -9,18 +9,18 @@ of generators by their mean score (the monitoring question: is the new release b
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
+from eliq.train.data import FeatureStore, load_pairs
+from eliq.train.metrics import pair_accuracy
 
 log = logging.getLogger(__name__)
 
@@ -180,31 +180,6 @@ def leave_generators_out(
 
 def pairset_accuracy(critic: Critic, roots: Sequence[Path]) -> dict[str, float]:
     """Pair accuracy per family over whole pair sets (e.g. a release's held-out pairs)."""
-    from eliq.train.data import FeatureStore, load_pairs
-
     pairs = load_pairs(roots, "evaluation")
     store = FeatureStore(critic.model, critic.device)
     return pair_accuracy(critic, pairs, store)
-
-
-@torch.inference_mode()
-def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store) -> dict[str, float]:
-    """Share of pairs ranked the right way on their own axis, per family (label-free)."""
-    if pairs.empty:
-        return {}
-    hits: dict[str, list[bool]] = defaultdict(list)
-    model, config = critic.model, critic.config
-    for start in range(0, len(pairs), 64):
-        batch = pairs.iloc[start : start + 64]
-        sides = []
-        for side in ("positive", "negative"):
-            texts = [config.instruction(p) for p in batch[f"{side}_prompt"]]
-            sides.append(
-                model.score_features(store.features(list(batch[side])), model.text_tokens(texts))
-            )
-        rows = torch.arange(len(batch))
-        axis = torch.as_tensor(batch["axis"].to_numpy())
-        right = (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
-        for family, hit in zip(batch["family"], right, strict=True):
-            hits[family].append(hit)
-    return {family: float(np.mean(v)) for family, v in sorted(hits.items())}

@@ -32,9 +32,9 @@ from tqdm.auto import tqdm
 
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
-from eliq.evaluation import pair_accuracy
 from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
 from eliq.train.losses import LossWeights, critic_loss
+from eliq.train.metrics import pair_accuracy
 
 log = logging.getLogger(__name__)
 
