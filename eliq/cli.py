@@ -131,10 +131,11 @@ def train_command(
 
     settings = load_settings(config)
     setup_logging(settings.log_level)
-    base = TrainSettings.model_validate_json(train_config.read_text()) if train_config else None
     overrides = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
-    train_settings = (base or TrainSettings()).model_copy(update=overrides)
-    critic = CriticConfig.model_validate_json(critic_config.read_text()) if critic_config else None
+    train_settings = (_from_json(TrainSettings, train_config) or TrainSettings()).model_copy(
+        update=overrides
+    )
+    critic = _from_json(CriticConfig, critic_config)
     result = train(pairs, out, train_settings, init=init, replay=replay or [], config=critic)
     table = Table("family", "held-out pair accuracy", title=f"critic {out}")
     for family, accuracy in result.held_out_accuracy.items():
@@ -238,8 +239,8 @@ def eval_leave_generators_out(
         held_out,
         out,
         PairSettings(per_positive=per_positive),
-        TrainSettings.model_validate_json(train_config.read_text()) if train_config else None,
-        CriticConfig.model_validate_json(critic_config.read_text()) if critic_config else None,
+        _from_json(TrainSettings, train_config),
+        _from_json(CriticConfig, critic_config),
         limit=limit,
     )
     console.print(f"trained without {', '.join(held_out)}; evaluated on them:")
@@ -255,6 +256,11 @@ def pairs_families() -> None:
     for name, family in available_families().items():
         table.add_row(name, family.aspect, family.kind, str(family.levels), family.description)
     console.print(table)
+
+
+def _from_json(model, path: Path | None):
+    """A pydantic settings object from a JSON file, or None without one."""
+    return model.model_validate_json(path.read_text()) if path is not None else None
 
 
 def _split(values: list[str] | None) -> list[str] | None:

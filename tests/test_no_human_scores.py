@@ -42,19 +42,20 @@ def _code_tokens(path: Path):
             yield node.arg
 
 
-def test_pair_code_names_no_score_column():
-    modules = [
-        *Path(eliq.pairs.__file__).parent.glob("*.py"),
-        *Path(eliq.prompts.__file__).parent.glob("*.py"),
-    ]
-    assert len(modules) > 8
-    offenders = [
+def offenders(packages, pattern):
+    """(module, token) for every code token of the packages' modules that ``pattern`` finds."""
+    modules = [m for package in packages for m in Path(package.__file__).parent.glob("*.py")]
+    assert len(modules) > 4
+    return [
         (module.name, token)
         for module in modules
         for token in _code_tokens(module)
-        if SCORE_WORDS.search(token.replace("_", " "))
+        if pattern.search(token.replace("_", " "))
     ]
-    assert offenders == []
+
+
+def test_pair_code_names_no_score_column():
+    assert offenders([eliq.pairs, eliq.prompts], SCORE_WORDS) == []
 
 
 def test_manifest_reader_drops_every_other_column(tmp_path):
@@ -85,14 +86,4 @@ def test_training_reads_only_pair_set_columns_and_names_no_human_score():
 
     assert set(PAIR_COLUMNS) <= set(PAIR_SCHEMA.names)
     assert not [n for n in PAIR_SCHEMA.names if HUMAN_SCORE_COLUMNS.search(n.replace("_", " "))]
-    modules = [
-        *Path(eliq.train.__file__).parent.glob("*.py"),
-        *Path(eliq.critic.__file__).parent.glob("*.py"),
-    ]
-    offenders = [
-        (module.name, token)
-        for module in modules
-        for token in _code_tokens(module)
-        if HUMAN_SCORE_COLUMNS.search(token.replace("_", " "))
-    ]
-    assert offenders == []
+    assert offenders([eliq.train, eliq.critic], HUMAN_SCORE_COLUMNS) == []
