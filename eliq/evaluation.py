@@ -8,7 +8,6 @@ of generators by their mean score (the monitoring question: is the new release b
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,8 +20,6 @@ from tqdm.auto import tqdm
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, load_pairs
 from eliq.train.metrics import pair_accuracy
-
-log = logging.getLogger(__name__)
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
 

@@ -105,11 +105,12 @@ class Critic:
             for i, text in enumerate(missing):
                 keep = ~padding[i]
                 self._text_cache[text] = (tokens[i][keep], padding[i][keep])
-                if len(self._text_cache) > self.text_cache_size:
-                    self._text_cache.popitem(last=False)
         for text in texts:
             self._text_cache.move_to_end(text)
-        return _pad([self._text_cache[t] for t in texts])
+        encoded = _pad([self._text_cache[t] for t in texts])
+        while len(self._text_cache) > self.text_cache_size:  # evict after use, oldest first
+            self._text_cache.popitem(last=False)
+        return encoded
 
     @torch.inference_mode()
     def score(

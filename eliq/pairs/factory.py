@@ -54,8 +54,7 @@ class PlannedNegative:
 
     @property
     def pair_id(self) -> str:
-        digest = derive_seed(self.positive.key) % 16**10
-        return f"{digest:010x}-{self.family.name}-{self.severity}"
+        return f"{positive_digest(self.positive.key)}-{self.family.name}-{self.severity}"
 
 
 class PairFactory:
@@ -234,7 +233,7 @@ class PairFactory:
     ) -> list[PairRecord]:
         fmt = self.settings.image_format
         positive_paths = {
-            key: writer.positives_dir / f"{derive_seed(key) % 16**10:010x}.{fmt}" for key in images
+            key: writer.positives_dir / f"{positive_digest(key)}.{fmt}" for key in images
         }
         saves = [pool.submit(save_image, images[k], positive_paths[k], fmt) for k in images]
         negative_paths: dict[str, Path] = {}
@@ -306,6 +305,11 @@ class PairFactory:
             seed=plan.seed,
             provenance=json.dumps(provenance, sort_keys=True),
         )
+
+
+def positive_digest(key: str) -> str:
+    """A short, stable file-name stem for a positive (its key may hold slashes)."""
+    return f"{derive_seed(key) % 16**10:010x}"
 
 
 def generative_families(settings: PairSettings) -> list[NegativeFamily]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -17,8 +16,6 @@ from eliq.critic.views import make_views
 from eliq.imageio import load_image
 from eliq.pairs.pairset import PairSet
 from eliq.seeding import derive_seed
-
-log = logging.getLogger(__name__)
 
 AXIS = {"technical": 0, "aesthetic": 0, "alignment": 1}
 PAIR_COLUMNS = [
@@ -75,28 +72,25 @@ def ladder_batches(
     """Endless batches of whole ladders (all severities of one positive and family stay
     together, so the severity term has pairs to rank). With ``replay``, about
     ``replay_fraction`` of each batch comes from earlier pair sets."""
-    sources = [(pairs, 1.0 - replay_fraction)]
+    sources = [pairs]
+    weights = [1.0]
     if replay is not None and len(replay) and replay_fraction > 0:
-        sources.append((replay, replay_fraction))
-    grouped = [(frame.groupby("group").indices, weight) for frame, weight in sources]
-    frames = [frame for frame, _ in sources]
-    orders = [list(groups) for groups, _ in grouped]
-    cursors = [len(order) for order in orders]  # force a shuffle on first use
-    weights = np.array([w for _, w in grouped]) / sum(w for _, w in grouped)
+        sources.append(replay)
+        weights = [1.0 - replay_fraction, replay_fraction]
+    ladders = [_shuffled_ladders(frame, rng) for frame in sources]
     while True:
         rows: list[pd.DataFrame] = []
-        count = 0
-        while count < batch_pairs:
-            source = int(rng.choice(len(frames), p=weights))
-            if cursors[source] >= len(orders[source]):
-                rng.shuffle(orders[source])
-                cursors[source] = 0
-            key = orders[source][cursors[source]]
-            cursors[source] += 1
-            chunk = frames[source].iloc[grouped[source][0][key]]
-            rows.append(chunk)
-            count += len(chunk)
+        while sum(len(r) for r in rows) < batch_pairs:
+            rows.append(next(ladders[int(rng.choice(len(sources), p=weights))]))
         yield pd.concat(rows, ignore_index=True)
+
+
+def _shuffled_ladders(frame: pd.DataFrame, rng: np.random.Generator) -> Iterator[pd.DataFrame]:
+    """The ladders of ``frame`` in a fresh random order each epoch, forever."""
+    groups = list(frame.groupby("group").indices.values())
+    while True:
+        for index in rng.permutation(len(groups)):
+            yield frame.iloc[groups[index]]
 
 
 class FeatureStore:
