@@ -45,7 +45,7 @@ photos:
 # The reference critic, trained label-free (see recipes/critic-reference/README.md).
 critic: setup photos
 	$(BIN)/eliq pairs build --manifest $(AGIQA)/scores.csv --images $(AGIQA)/images \
-		--image-column name --per-positive 4 --out artifacts/pairs/agiqa3k
+		--image-column name --per-positive 4 --limit 1000 --out artifacts/pairs/agiqa3k
 	$(BIN)/eliq pairs demo --out artifacts/demo
 	$(BIN)/eliq pairs build --images /usr/share/backgrounds --per-positive 4 \
 		--out artifacts/pairs/wallpapers

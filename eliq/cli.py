@@ -54,7 +54,9 @@ def pairs_build(
     img2img: Annotated[
         str | None, typer.Option(help="Diffusers model for image-to-image aesthetic edits.")
     ] = None,
-    limit: Annotated[int | None, typer.Option(help="Use only the first N positives.")] = None,
+    limit: Annotated[
+        int | None, typer.Option(help="Use an even sample of about N positives.")
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Build positives and aspect-specific negatives from a manifest of (image, prompt)."""
@@ -78,7 +80,9 @@ def pairs_build(
         raise typer.BadParameter("give --manifest, --images, or both")
     positives = (
         read_positives(manifest, images, columns) if manifest else positives_in_folder(images)
-    )[:limit]
+    )
+    if limit:  # evenly spaced, so a sorted manifest still yields every group
+        positives = positives[:: max(1, len(positives) // limit)][:limit]
     factory = PairFactory(pair_settings, settings.images)
     pair_set = factory.build(positives, out)
     _print_summary(pair_set.summary(), out)

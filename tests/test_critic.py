@@ -104,3 +104,62 @@ def test_clip_family_backbone_from_a_local_checkpoint(tmp_path):
     assert same_scores(reloaded.score([photo_path("chelsea.png")], ["a cat"]), scores)
     with pytest.raises(ValueError, match="needs a CLIP"):
         Critic.from_config(CriticConfig(text_backbone="clip"), device="cpu")
+
+
+def test_priors_rank_sharpness_and_matching_prompts_before_any_training(critic):
+    """The untrained critic already prefers a sharp image to its blurred copy (quality) and
+    the prompt that names what the photo shows to one that does not (alignment)."""
+    import kornia
+
+    from eliq.imageio import load_image
+
+    image = load_image(photo_path("chelsea.png"))
+    blurred = kornia.filters.gaussian_blur2d(image[None], (9, 9), (3.0, 3.0))[0]
+    sharp_score, blurred_score = critic.score([image, blurred])
+    assert sharp_score.quality > blurred_score.quality
+    cat, rocket = critic.score([image, image], ["a tabby cat", "a rocket on a launch pad"])
+    assert cat.alignment > rocket.alignment
+
+
+def test_prompt_embedding_ignores_the_text_adapters(critic):
+    """The alignment prior compares the prompt with ImageNet class names embedded by the
+    backbone as pre-trained, so tuning the text LoRA must not move the prompt's embedding."""
+    before = critic.model.text_features(["a tabby cat"]).sentence
+    lora = [p for n, p in critic.model.text.named_parameters() if "lora_B" in n]
+    with torch.no_grad():
+        for parameter in lora:
+            parameter.add_(0.05)
+    after = critic.model.text_features(["a tabby cat"])
+    with torch.no_grad():
+        for parameter in lora:
+            parameter.sub_(0.05)
+    assert torch.allclose(before, after.sentence)
+    assert all(p.requires_grad for p in lora)
+
+
+def test_an_untrained_critic_scores_its_prior():
+    model = Critic.from_config(SMALL, device="cpu").model
+    views = torch.stack([make_views(torch.rand(3, 300, 400), 224, SMALL.crops)])
+    with torch.inference_mode():
+        features = model.vision_features(views)
+        text = model.text_features(["a red fox"])
+        assert torch.equal(model.score_features(features, text), model.prior(features, text))
+
+
+def test_quality_reads_only_low_levels():
+    """With ``quality_levels`` = 3 the quality score ignores MobileNetV2's semantic stages;
+    alignment still reads them."""
+    critic = Critic.from_config(SMALL, device="cpu")
+    model = critic.model.eval()
+    with torch.no_grad():
+        for head in model.query_transformer.heads:
+            head[1].weight.normal_()
+    views = torch.stack([critic.views(photo_path("coffee.png"))])
+    with torch.inference_mode():
+        features = model.vision_features(views)
+        text = model.text_features(["a cup of coffee"])
+        base = model.score_features(features, text)
+        changed = [*features[:3], *(f + torch.randn_like(f) for f in features[3:-1]), features[-1]]
+        moved = model.score_features(changed, text)
+    assert torch.allclose(base[:, 0], moved[:, 0], atol=1e-5)
+    assert not torch.allclose(base[:, 1], moved[:, 1], atol=1e-3)

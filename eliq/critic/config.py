@@ -37,6 +37,13 @@ class CriticConfig(BaseModel):
     view_size: int = Field(default=224, description="Side of each view fed to the backbone.")
     crops: int = Field(default=4, description="Native-resolution crops per image.")
     dim: int = Field(default=192, description="Width of fusion and query transformer.")
+    quality_levels: int | None = Field(
+        default=3,
+        description="The quality queries attend only to the first N backbone levels (plus "
+        "the low-level statistics and the text); None: all levels. Technical quality is "
+        "low-level, and on semantic levels a critic trained on synthetic distortions learns "
+        "to recognise content instead.",
+    )
     heads: int = 4
     queries_per_axis: int = 4
     decoder_layers: int = 2
@@ -49,7 +56,7 @@ class CriticConfig(BaseModel):
 
     def instruction(self, prompt: str | None) -> str:
         """The text the text tower sees: one model serves both axes."""
-        if prompt is None or not prompt.strip():
+        if not isinstance(prompt, str) or not prompt.strip():
             return self.quality_instruction
         return self.paired_instruction.format(prompt=prompt.strip())
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 
 from eliq.critic.config import CriticConfig
 from eliq.critic.encoders import load_encoders
-from eliq.critic.model import CriticModel
+from eliq.critic.model import CriticModel, TextFeatures
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
 from eliq.imageio import ImageSource, from_pil, load_image
@@ -47,7 +47,7 @@ class Critic:
         self.device = resolve_device(device) if isinstance(device, str) else device
         self.model = model.to(self.device).eval()
         self.config = model.config
-        self._text_cache: OrderedDict[str, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
         self.text_cache_size = 4096
 
     @classmethod
@@ -96,21 +96,25 @@ class Critic:
             image = load_image(image)
         return make_views(image, self.config.view_size, self.config.crops)
 
-    def encode_texts(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Projected text tokens for instruction texts, through a cache: prompts repeat."""
-        missing = [t for t in dict.fromkeys(texts) if t not in self._text_cache]
+    def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
+        """Text features for each prompt (None: quality only), through a cache: prompts
+        repeat across images."""
+        keys = [p.strip() if p and p.strip() else "" for p in prompts]
+        missing = [k for k in dict.fromkeys(keys) if k not in self._text_cache]
         if missing:
             with torch.inference_mode():
-                tokens, padding = self.model.text_tokens(missing)
-            for i, text in enumerate(missing):
-                keep = ~padding[i]
-                self._text_cache[text] = (tokens[i][keep], padding[i][keep])
-        for text in texts:
-            self._text_cache.move_to_end(text)
-        encoded = _pad([self._text_cache[t] for t in texts])
+                encoded = self.model.text_features([k or None for k in missing])
+            for i, key in enumerate(missing):
+                keep = ~encoded.padding[i]
+                self._text_cache[key] = TextFeatures(
+                    encoded.tokens[i][keep], encoded.padding[i][keep], encoded.sentence[i]
+                )
+        for key in keys:
+            self._text_cache.move_to_end(key)
+        batch = _pad([self._text_cache[k] for k in keys])
         while len(self._text_cache) > self.text_cache_size:  # evict after use, oldest first
             self._text_cache.popitem(last=False)
-        return encoded
+        return batch
 
     @torch.inference_mode()
     def score(
@@ -127,22 +131,21 @@ class Critic:
         for start in range(0, len(images), batch_size):
             chunk = slice(start, start + batch_size)
             views = torch.stack([self.views(image) for image in images[chunk]]).to(self.device)
-            texts = [self.config.instruction(p) for p in prompts[chunk]]
             out = self.model.score_features(
-                self.model.vision_features(views), self.encode_texts(texts)
+                self.model.vision_features(views), self.encode_prompts(prompts[chunk])
             ).cpu()
             for (quality, alignment), prompt in zip(out.tolist(), prompts[chunk], strict=True):
                 scores.append(Score(quality, alignment if prompt else None))
         return scores
 
 
-def _pad(items: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+def _pad(items: list[TextFeatures]) -> TextFeatures:
     """Stack variable-length token sequences, padding with masked zeros."""
-    length = max(tokens.shape[0] for tokens, _ in items)
-    dim = items[0][0].shape[-1]
-    tokens = items[0][0].new_zeros(len(items), length, dim)
-    padding = torch.ones(len(items), length, dtype=torch.bool, device=tokens.device)
-    for i, (t, _) in enumerate(items):
-        tokens[i, : len(t)] = t
-        padding[i, : len(t)] = False
-    return tokens, padding
+    length = max(len(item.tokens) for item in items)
+    first = items[0].tokens
+    tokens = first.new_zeros(len(items), length, first.shape[-1])
+    padding = torch.ones(len(items), length, dtype=torch.bool, device=first.device)
+    for i, item in enumerate(items):
+        tokens[i, : len(item.tokens)] = item.tokens
+        padding[i, : len(item.tokens)] = False
+    return TextFeatures(tokens, padding, torch.stack([item.sentence for item in items]))

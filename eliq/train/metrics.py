@@ -18,15 +18,13 @@ def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> d
     if pairs.empty:
         return {}
     hits: dict[str, list[bool]] = defaultdict(list)
-    model, config = critic.model, critic.config
+    model = critic.model
     for start in range(0, len(pairs), 64):
         batch = pairs.iloc[start : start + 64]
         sides = []
         for side in ("positive", "negative"):
-            texts = [config.instruction(p) for p in batch[f"{side}_prompt"]]
-            sides.append(
-                model.score_features(store.features(list(batch[side])), model.text_tokens(texts))
-            )
+            text = model.text_features(list(batch[f"{side}_prompt"]))
+            sides.append(model.score_features(store.features(list(batch[side])), text))
         rows = torch.arange(len(batch))
         axis = torch.as_tensor(batch["axis"].to_numpy())
         right = (sides[0][rows, axis] > sides[1][rows, axis]).tolist()

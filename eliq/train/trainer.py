@@ -52,13 +52,16 @@ class TrainSettings(BaseModel):
         default=None, description="Stop early (and save) once training has run this long."
     )
     device: str = "auto"
-    margin: float = 0.1
+    margin: float = 1.0
     severity_weight: float = 0.5
     invariance_weight: float = 0.5
+    residual_weight: float = 1.0
 
     @property
     def loss_weights(self) -> LossWeights:
-        return LossWeights(self.margin, self.severity_weight, self.invariance_weight)
+        return LossWeights(
+            self.margin, self.severity_weight, self.invariance_weight, self.residual_weight
+        )
 
 
 @dataclass
@@ -169,23 +172,24 @@ def train(
 def _batch_loss(
     critic: Critic, store: FeatureStore, batch: pd.DataFrame, weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Scores of each unique (image, instruction) of the batch, then the pair loss."""
-    config = critic.config
+    """Scores of each unique (image, prompt) of the batch, then the pair loss."""
     sides = {
-        side: list(
-            zip(batch[side], [config.instruction(p) for p in batch[f"{side}_prompt"]], strict=True)
-        )
+        side: list(zip(batch[side], batch[f"{side}_prompt"], strict=True))
         for side in ("positive", "negative")
     }
     unique = list(dict.fromkeys(sides["positive"] + sides["negative"]))
     index = {item: i for i, item in enumerate(unique)}
     images = [image for image, _ in unique]
-    texts = [text for _, text in unique]
-    scores = critic.model.score_features(store.features(images), critic.model.text_tokens(texts))
+    prompts = [prompt for _, prompt in unique]
+    model = critic.model
+    features, text = store.features(images), model.text_features(prompts)
+    residual = model.residual(features, text)
+    scores = model.prior(features, text) + residual
     positive = scores[[index[item] for item in sides["positive"]]]
     negative = scores[[index[item] for item in sides["negative"]]]
     axis = torch.as_tensor(batch["axis"].to_numpy(), device=scores.device)
-    return critic_loss(positive, negative, axis, _ladder(batch).to(scores.device), weights)
+    ladder = _ladder(batch).to(scores.device)
+    return critic_loss(positive, negative, axis, ladder, residual, weights)
 
 
 def _ladder(batch: pd.DataFrame) -> torch.Tensor:
