@@ -1,0 +1,64 @@
+"""Adapters between eliq and the outside world, each created by name from configuration:
+
+* registries find new generator releases: ``create_registry(name, **settings)``;
+* generators sample a release on prompts: ``create_generator(name, **settings)``;
+* alert channels tell people: ``create_alert_channel(name, **settings)``.
+
+Third-party packages add their own through the entry-point groups ``eliq.registries``,
+``eliq.generators`` and ``eliq.alerts`` (see :mod:`adapters.plugins`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.plugins import Plugins
+from adapters.registries.base import Registry
+
+REGISTRIES: Plugins[Registry] = Plugins("registry", "eliq.registries")
+GENERATORS: Plugins[Any] = Plugins("generator", "eliq.generators")
+ALERT_CHANNELS: Plugins[Any] = Plugins("alert channel", "eliq.alerts")
+
+
+def create_registry(name: str, **settings: Any) -> Registry:
+    return REGISTRIES.create(name, **settings)
+
+
+def create_generator(name: str, **settings: Any) -> Any:
+    return GENERATORS.create(name, **settings)
+
+
+def create_alert_channel(name: str, **settings: Any) -> Any:
+    return ALERT_CHANNELS.create(name, **settings)
+
+
+def _register_built_ins() -> None:
+    from adapters.alerts.log import LogChannel
+    from adapters.alerts.pagerduty import PagerDutyChannel
+    from adapters.alerts.slack import SlackChannel
+    from adapters.alerts.webhook import WebhookChannel
+    from adapters.generators.diffusers import diffusers_generator
+    from adapters.generators.http_api import HttpImageGenerator
+    from adapters.generators.outputs import OutputsGenerator
+    from adapters.registries.civitai import CivitaiRegistry
+    from adapters.registries.huggingface import HuggingFaceRegistry
+    from adapters.registries.local import LocalFolderRegistry
+    from adapters.registries.replicate import ReplicateRegistry
+
+    REGISTRIES.register("huggingface")(HuggingFaceRegistry)
+    REGISTRIES.register("local")(LocalFolderRegistry)
+    REGISTRIES.register("civitai")(CivitaiRegistry)
+    REGISTRIES.register("replicate")(ReplicateRegistry)
+    GENERATORS.register("diffusers")(diffusers_generator)
+    GENERATORS.register("http")(HttpImageGenerator)
+    GENERATORS.register("outputs")(OutputsGenerator)
+    for name, channel in {
+        "log": LogChannel,
+        "slack": SlackChannel,
+        "webhook": WebhookChannel,
+        "pagerduty": PagerDutyChannel,
+    }.items():
+        ALERT_CHANNELS.register(name)(channel)
+
+
+_register_built_ins()

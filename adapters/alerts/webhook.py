@@ -1,0 +1,51 @@
+"""A generic JSON webhook, signed so the receiver can trust it.
+
+The body is the alert as JSON. Headers: ``X-Eliq-Timestamp`` (Unix seconds) and
+``X-Eliq-Signature: sha256=<hex>``, the HMAC-SHA256 under the shared secret of
+``"<timestamp>.<body>"``. A receiver recomputes it with :func:`signature` and rejects a
+mismatch or an old timestamp (replays). The secret comes from ``secret_env``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import time
+
+from adapters.alerts.base import Alert
+from adapters.http import HttpClient, HttpSettings
+
+
+def signature(secret: str, timestamp: str, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+class WebhookChannel:
+    def __init__(
+        self,
+        endpoint: str,
+        secret_env: str = "ELIQ_WEBHOOK_SECRET",
+        name: str = "webhook",
+        http: dict | None = None,
+    ) -> None:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise ValueError(f"the webhook channel needs its signing secret in ${secret_env}")
+        self.name = name
+        self._secret = secret
+        self.client = HttpClient(
+            HttpSettings.model_validate({**(http or {}), "endpoint": endpoint})
+        )
+
+    def send(self, alert: Alert) -> None:
+        body = json.dumps(alert.model_dump(mode="json"), sort_keys=True).encode()
+        timestamp = str(int(time.time()))
+        headers = {
+            "Content-Type": "application/json",
+            "X-Eliq-Timestamp": timestamp,
+            "X-Eliq-Signature": signature(self._secret, timestamp, body),
+        }
+        self.client.request("POST", "", content=body, headers=headers)
