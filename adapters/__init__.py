@@ -5,31 +5,32 @@
 * alert channels tell people: ``create_alert_channel(name, **settings)``.
 
 Third-party packages add their own through the entry-point groups ``eliq.registries``,
-``eliq.generators`` and ``eliq.alerts`` (see :mod:`adapters.plugins`).
+``eliq.generators`` and ``eliq.alerts`` (see :mod:`eliq.plugins`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from adapters.plugins import Plugins
 from adapters.registries.base import Registry
+from eliq.plugins import Plugins
 
-REGISTRIES: Plugins[Registry] = Plugins("registry", "eliq.registries")
-GENERATORS: Plugins[Any] = Plugins("generator", "eliq.generators")
-ALERT_CHANNELS: Plugins[Any] = Plugins("alert channel", "eliq.alerts")
+REGISTRIES: Plugins[Callable[..., Registry]] = Plugins("registry", "eliq.registries")
+GENERATORS: Plugins[Callable[..., Any]] = Plugins("generator", "eliq.generators")
+ALERT_CHANNELS: Plugins[Callable[..., Any]] = Plugins("alert channel", "eliq.alerts")
 
 
 def create_registry(name: str, **settings: Any) -> Registry:
-    return REGISTRIES.create(name, **settings)
+    return REGISTRIES.get(name)(**settings)
 
 
 def create_generator(name: str, **settings: Any) -> Any:
-    return GENERATORS.create(name, **settings)
+    return GENERATORS.get(name)(**settings)
 
 
 def create_alert_channel(name: str, **settings: Any) -> Any:
-    return ALERT_CHANNELS.create(name, **settings)
+    return ALERT_CHANNELS.get(name)(**settings)
 
 
 def _register_built_ins() -> None:

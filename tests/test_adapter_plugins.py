@@ -4,7 +4,7 @@ import textwrap
 import pytest
 
 import adapters
-from adapters.plugins import Plugins
+from eliq.plugins import Plugins
 
 
 def test_a_third_party_registry_is_found_by_name(tmp_path, monkeypatch):
@@ -31,7 +31,7 @@ def test_a_third_party_registry_is_found_by_name(tmp_path, monkeypatch):
     made = adapters.create_registry("acme", bucket="gs://releases")
     assert isinstance(made, adapters.Registry)
     assert made.poll(None) == ([], {"bucket": "gs://releases"})
-    assert {"acme", "huggingface"} <= set(adapters.REGISTRIES.names())
+    assert {"acme", "huggingface"} <= set(adapters.REGISTRIES.all())
     sys.modules.pop("acme_registry", None)
 
 

@@ -6,6 +6,7 @@ import torch
 
 from eliq.config import load_settings
 from eliq.pairs import families as registry
+from eliq.plugins import Plugins
 
 
 def test_a_third_party_family_is_found_through_its_entry_point(tmp_path, monkeypatch):
@@ -30,8 +31,10 @@ def test_a_third_party_family_is_found_through_its_entry_point(tmp_path, monkeyp
         "[eliq.negatives]\nacme_invert = acme_negatives:INVERT\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setattr(registry, "_ENTRY_POINTS_LOADED", False)
-    monkeypatch.setattr(registry, "_REGISTRY", dict(registry._REGISTRY))
+    fresh = Plugins("negative family", "eliq.negatives")
+    for name, family in registry.FAMILIES.all().items():
+        fresh.add(name, family)
+    monkeypatch.setattr(registry, "FAMILIES", fresh)
     family = registry.get_family("acme_invert")
     out = family.degrade(torch.zeros(1, 3, 4, 4), torch.tensor([5]), [torch.Generator()])
     assert torch.equal(out, torch.ones(1, 3, 4, 4))

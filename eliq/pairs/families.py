@@ -14,18 +14,15 @@ always worse than ``k`` for the same image and generator.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Literal
 
 import numpy as np
 import torch
 
+from eliq.plugins import Plugins
 from eliq.prompts.record import PromptRecord
-
-log = logging.getLogger(__name__)
 
 Aspect = Literal["technical", "aesthetic", "alignment"]
 Kind = Literal["conventional", "ai_specific", "slot_edit", "cross_prompt"]
@@ -74,15 +71,11 @@ class NegativeFamily:
         return self.degrade is not None
 
 
-_REGISTRY: dict[str, NegativeFamily] = {}
-_ENTRY_POINTS_LOADED = False
+FAMILIES: Plugins[NegativeFamily] = Plugins("negative family", "eliq.negatives")
 
 
 def register(family: NegativeFamily) -> NegativeFamily:
-    if family.name in _REGISTRY and _REGISTRY[family.name] is not family:
-        raise ValueError(f"a negative family named {family.name!r} is already registered")
-    _REGISTRY[family.name] = family
-    return family
+    return FAMILIES.add(family.name, family)
 
 
 def image_family(
@@ -98,30 +91,13 @@ def image_family(
     return wrap
 
 
-def _load_entry_points() -> None:
-    global _ENTRY_POINTS_LOADED
-    if _ENTRY_POINTS_LOADED:
-        return
-    _ENTRY_POINTS_LOADED = True
-    for entry in entry_points(group="eliq.negatives"):
-        try:
-            family = entry.load()
-            register(family)
-        except Exception:  # a broken plug-in must not take the built-ins down with it
-            log.exception("could not load negative family %r from %s", entry.name, entry.value)
-
-
 def available_families() -> dict[str, NegativeFamily]:
     """Every registered family by name, built-in and from entry points."""
-    _load_entry_points()
-    return dict(sorted(_REGISTRY.items()))
+    return FAMILIES.all()
 
 
 def get_family(name: str) -> NegativeFamily:
-    families = available_families()
-    if name not in families:
-        raise KeyError(f"unknown negative family {name!r}; known: {', '.join(families)}")
-    return families[name]
+    return FAMILIES.get(name)
 
 
 def level_values(table: Sequence[float], severity: torch.Tensor) -> torch.Tensor:
