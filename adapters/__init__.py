@@ -44,12 +44,14 @@ def _register_built_ins() -> None:
     from adapters.registries.civitai import CivitaiRegistry
     from adapters.registries.huggingface import HuggingFaceRegistry
     from adapters.registries.local import LocalFolderRegistry
+    from adapters.registries.mlflow_models import MlflowRegistry
     from adapters.registries.replicate import ReplicateRegistry
 
     REGISTRIES.register("huggingface")(HuggingFaceRegistry)
     REGISTRIES.register("local")(LocalFolderRegistry)
     REGISTRIES.register("civitai")(CivitaiRegistry)
     REGISTRIES.register("replicate")(ReplicateRegistry)
+    REGISTRIES.register("mlflow")(MlflowRegistry)
     GENERATORS.register("diffusers")(diffusers_generator)
     GENERATORS.register("http")(HttpImageGenerator)
     GENERATORS.register("outputs")(OutputsGenerator)
