@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from werkzeug import Response
@@ -51,7 +52,8 @@ class FakeCivitai:
     def __call__(self, request):
         self.requests.append(request)
         if self.failures:
-            return self.failures.pop(0)
+            failure = self.failures.pop(0)
+            return failure if isinstance(failure, Response) else failure(request)
         limit = int(request.args.get("limit", 100))
         start = int(request.args.get("cursor", 0))
         page = self.models[start : start + limit]
@@ -103,3 +105,39 @@ def test_malformed_pages_raise(civitai):
     civitai.failures.append(Response('{"items": [{"id": "x"}]}', content_type="application/json"))
     with pytest.raises(MalformedResponse, match="not understood"):
         registry(civitai).poll(None)
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Response("slow down", status=429, headers={"Retry-After": "0"}),
+        Response("bad gateway", status=502),
+    ],
+)
+def test_rate_limits_and_server_errors_are_retried(civitai, failure):
+    civitai.add(1, [(11, 1)])
+    civitai.failures.append(failure)
+    releases, _ = registry(civitai).poll(None)
+    assert [r.id for r in releases] == ["civitai:1@11"]
+    assert len(civitai.requests) == 2
+
+
+def test_a_truncated_page_raises(civitai):
+    civitai.failures.append(Response('{"items": [{"id": 1, "na', content_type="application/json"))
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        registry(civitai).poll(None)
+
+
+def test_a_timeout_is_retried(civitai):
+    civitai.add(1, [(11, 1)])
+
+    def late(request):
+        time.sleep(1.0)  # the client gives up first, then retries
+        return Response("[]")
+
+    civitai.failures.append(late)
+    made = create_registry(
+        "civitai", endpoint=civitai.url, lookback_days=3650,
+        http={"timeout_s": 0.3, "retry": {"attempts": 3, "backoff_s": 1.0}},
+    )  # fmt: skip
+    assert [r.id for r in made.poll(None)[0]] == ["civitai:1@11"]

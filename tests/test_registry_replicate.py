@@ -1,4 +1,5 @@
 import json
+import time
 
 import pytest
 from werkzeug import Response
@@ -15,6 +16,15 @@ class FakeReplicate:
         self.base = base
         self.versions = {"acme/painter": [], "acme/sketcher": []}
         self.requests = []
+        self.failures = []  # answers (or late answers) given before the real ones
+
+    def failed(self, request):
+        if not self.failures:
+            return None
+        failure = self.failures.pop(0)  # None: answer this one normally
+        if failure is None or isinstance(failure, Response):
+            return failure
+        return failure(request)
 
     def release(self, slug, version, day):
         self.versions[slug].insert(
@@ -29,6 +39,8 @@ class FakeReplicate:
 
     def collection(self, request):
         self.requests.append(request)
+        if (failure := self.failed(request)) is not None:
+            return failure
         models = [
             {"url": f"https://replicate.com/{slug}", "owner": slug.split("/")[0],
              "name": slug.split("/")[1], "description": "paints", "visibility": "public",
@@ -43,6 +55,8 @@ class FakeReplicate:
 
     def model_versions(self, request):
         self.requests.append(request)
+        if (failure := self.failed(request)) is not None:
+            return failure
         slug = "/".join(request.path.split("/")[3:5])
         start = int(request.args.get("page", 0))
         page = self.versions[slug][start : start + 2]
@@ -105,3 +119,36 @@ def test_a_malformed_collection_raises(httpserver):
     httpserver.expect_request("/v1/collections/text-to-image").respond_with_json({"models": 3})
     with pytest.raises(MalformedResponse, match="models"):
         create_registry("replicate", endpoint=httpserver.url_for("")).poll(None)
+
+
+def late(request):
+    time.sleep(1.0)  # the client gives up first, then retries
+    return Response("{}")
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        Response("slow down", status=429, headers={"Retry-After": "0"}),
+        Response("unavailable", status=503),
+        late,
+    ],
+)
+def test_rate_limits_server_errors_and_timeouts_are_retried(replicate, failure):
+    replicate.release("acme/painter", "v1", 1)
+    replicate.failures.append(failure)
+    made = create_registry(
+        "replicate", endpoint=replicate.base, include=["acme/painter"],
+        http={"timeout_s": 0.3, "retry": {"attempts": 3, "backoff_s": 1.0}},
+    )  # fmt: skip
+    assert [r.id for r in made.poll(None)[0]] == ["acme/painter@v1"]
+
+
+def test_truncated_versions_raise(replicate):
+    replicate.release("acme/painter", "v1", 1)
+    replicate.failures += [
+        None,
+        Response('{"results": [{"id": "v', content_type="application/json"),
+    ]
+    with pytest.raises(MalformedResponse, match="not JSON"):
+        registry(replicate, include=["acme/painter"]).poll(None)
