@@ -54,6 +54,14 @@ class HttpSettings(BaseModel):
     )
 
 
+def secret_from_env(variable: str, needed_by: str) -> str:
+    """A credential from the environment, or a clear error naming the variable."""
+    value = os.environ.get(variable)
+    if not value:
+        raise ValueError(f"{needed_by} needs a secret in ${variable}")
+    return value
+
+
 _RATELIMIT_RESET = re.compile(r"(?:^|[;,\s])t=(\d+)")
 
 
@@ -96,6 +104,18 @@ class HttpClient:
             timeout=httpx.Timeout(settings.timeout_s),
             follow_redirects=True,
         )
+
+    @classmethod
+    def create(
+        cls,
+        endpoint: str,
+        http: dict | None = None,
+        token_env: str | None = None,
+        **options: Any,
+    ) -> HttpClient:
+        """A client from an adapter's settings: ``http`` holds ``timeout_s`` and ``retry``."""
+        settings = {**(http or {}), "endpoint": endpoint, "token_env": token_env}
+        return cls(HttpSettings.model_validate(settings), **options)
 
     def close(self) -> None:
         self.client.close()

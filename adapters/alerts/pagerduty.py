@@ -8,11 +8,10 @@ answers ``202 {"status": "success", "dedup_key": ...}``; ``400`` means the event
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from adapters.alerts.base import Alert
-from adapters.http import HttpClient, HttpSettings, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse, secret_from_env
 
 # PagerDuty's severities are critical, error, warning and info, the same as eliq's
 SUMMARY_LIMIT = 1024
@@ -49,14 +48,9 @@ class PagerDutyChannel:
         name: str = "pagerduty",
         http: dict | None = None,
     ) -> None:
-        key = os.environ.get(routing_key_env)
-        if not key:
-            raise ValueError(f"the PagerDuty channel needs a routing key in ${routing_key_env}")
         self.name = name
-        self._routing_key = key
-        self.client = HttpClient(
-            HttpSettings.model_validate({**(http or {}), "endpoint": endpoint})
-        )
+        self._routing_key = secret_from_env(routing_key_env, "the PagerDuty channel")
+        self.client = HttpClient.create(endpoint, http)
 
     def send(self, alert: Alert) -> None:
         body, _ = self.client.json(

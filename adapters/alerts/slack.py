@@ -7,11 +7,10 @@ an ``endpoint`` is given (a proxy or a test server), and is never logged. Slack 
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from adapters.alerts.base import Alert
-from adapters.http import AdapterError, HttpClient, HttpSettings
+from adapters.http import AdapterError, HttpClient, secret_from_env
 
 EMOJI = {"info": ":information_source:", "warning": ":warning:", "error": ":x:",
          "critical": ":rotating_light:"}  # fmt: skip
@@ -56,13 +55,9 @@ class SlackChannel:
         name: str = "slack",
         http: dict | None = None,
     ) -> None:
-        url = endpoint or os.environ.get(webhook_env)
-        if not url:
-            raise ValueError(f"the Slack channel needs a webhook URL in ${webhook_env}")
+        url = endpoint or secret_from_env(webhook_env, "the Slack channel")
         self.name = name
-        self.client = HttpClient(
-            HttpSettings.model_validate({**(http or {}), "endpoint": url}), secret_url=True
-        )
+        self.client = HttpClient.create(url, http, secret_url=True)
 
     def send(self, alert: Alert) -> None:
         response = self.client.request("POST", "", json=slack_message(alert))

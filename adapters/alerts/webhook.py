@@ -11,11 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import time
 
 from adapters.alerts.base import Alert
-from adapters.http import HttpClient, HttpSettings
+from adapters.http import HttpClient, secret_from_env
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -31,14 +30,9 @@ class WebhookChannel:
         name: str = "webhook",
         http: dict | None = None,
     ) -> None:
-        secret = os.environ.get(secret_env)
-        if not secret:
-            raise ValueError(f"the webhook channel needs its signing secret in ${secret_env}")
         self.name = name
-        self._secret = secret
-        self.client = HttpClient(
-            HttpSettings.model_validate({**(http or {}), "endpoint": endpoint})
-        )
+        self._secret = secret_from_env(secret_env, "the webhook channel")
+        self.client = HttpClient.create(endpoint, http)
 
     def send(self, alert: Alert) -> None:
         body = json.dumps(alert.model_dump(mode="json"), sort_keys=True).encode()

@@ -16,7 +16,7 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from adapters.http import HttpClient, HttpSettings, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse
 
 
 class HttpImageGenerator:
@@ -29,8 +29,7 @@ class HttpImageGenerator:
         send_seed: bool = True,
         http: dict | None = None,
     ) -> None:
-        settings = {"timeout_s": 120.0, **(http or {}), "endpoint": endpoint, "token_env": key_env}
-        self.client = HttpClient(HttpSettings.model_validate(settings))
+        self.client = HttpClient.create(endpoint, {"timeout_s": 120.0, **(http or {})}, key_env)
         self.model = ref  # the API's model name
         self.size = size
         self.send_seed = send_seed

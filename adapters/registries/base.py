@@ -8,6 +8,8 @@ release is skipped, and a release already behind the cursor is never returned ag
 
 from __future__ import annotations
 
+import fnmatch
+from collections.abc import Collection
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
@@ -44,3 +46,10 @@ class Registry(Protocol):
     def poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
         """Releases that appeared since ``cursor`` (oldest first) and the cursor after them."""
         ...
+
+
+def selected(name: str, include: Collection[str], exclude: Collection[str]) -> bool:
+    """``include`` (exact names; empty: all) minus ``exclude`` (glob patterns)."""
+    if include and name not in include:
+        return False
+    return not any(fnmatch.fnmatchcase(name, pattern) for pattern in exclude)

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http import HttpClient, HttpSettings, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse
 from adapters.registries.base import Cursor, Loader, Release
 
 
@@ -68,8 +68,7 @@ class CivitaiRegistry:
         name: str = "civitai",
         http: dict | None = None,
     ) -> None:
-        settings = {**(http or {}), "endpoint": endpoint, "token_env": token_env}
-        self.client = HttpClient(HttpSettings.model_validate(settings))
+        self.client = HttpClient.create(endpoint, http, token_env)
         self.name = name
         self.params: list[tuple[str, Any]] = [
             ("limit", page_size),

@@ -15,7 +15,6 @@ nor loses a release. The first poll looks back ``lookback_days``.
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -23,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http import HttpClient, HttpSettings, MalformedResponse
-from adapters.registries.base import Cursor, Loader, Release
+from adapters.http import HttpClient, MalformedResponse
+from adapters.registries.base import Cursor, Loader, Release, selected
 
 log = logging.getLogger(__name__)
 EXPAND = ["author", "createdAt", "lastModified", "sha", "tags", "downloads", "likes",
@@ -73,13 +72,10 @@ class HuggingFaceRegistry:
         lookback_days: float = 7.0,
         max_pages: int = 50,
         name: str = "huggingface",
-        http: HttpSettings | dict | None = None,
+        http: dict | None = None,
     ) -> None:
-        settings = HttpSettings.model_validate(
-            {"endpoint": endpoint, "token_env": token_env, **(dict(http or {}))}
-        )
         self.name = name
-        self.client = HttpClient(settings)
+        self.client = HttpClient.create(endpoint, http, token_env)
         self.filters = [*(tags or []), *([library] if library else [])]
         self.params = {
             k: v
@@ -115,7 +111,7 @@ class HuggingFaceRegistry:
                 newest, newest_ids = model.createdAt, set()
             if model.createdAt == newest:
                 newest_ids.add(model.id)
-            if self._wanted(model.id) and model.id not in known:
+            if selected(model.id, self.include, self.exclude) and model.id not in known:
                 releases.append(self._release(model, model.createdAt))
                 revisions[model.id] = model.revision
 
@@ -139,11 +135,6 @@ class HuggingFaceRegistry:
             "revisions": revisions,
         }
         return releases, new_cursor
-
-    def _wanted(self, repo: str) -> bool:
-        if self.include and repo not in self.include:
-            return False
-        return not any(fnmatch.fnmatchcase(repo, pattern) for pattern in self.exclude)
 
     def _release(self, model: HubModel, when: datetime) -> Release:
         card = model.cardData or {}

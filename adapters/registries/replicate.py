@@ -10,14 +10,13 @@ mark and the ids at it per model. Token: ``REPLICATE_API_TOKEN``.
 
 from __future__ import annotations
 
-import fnmatch
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http import HttpClient, HttpSettings, MalformedResponse
-from adapters.registries.base import Cursor, Loader, Release
+from adapters.http import HttpClient, MalformedResponse
+from adapters.registries.base import Cursor, Loader, Release, selected
 
 
 class ReplicateVersion(BaseModel):
@@ -53,8 +52,7 @@ class ReplicateRegistry:
         name: str = "replicate",
         http: dict | None = None,
     ) -> None:
-        settings = {**(http or {}), "endpoint": endpoint, "token_env": token_env}
-        self.client = HttpClient(HttpSettings.model_validate(settings))
+        self.client = HttpClient.create(endpoint, http, token_env)
         self.collection = collection
         self.include = set(include or [])
         self.exclude = list(exclude or [])
@@ -65,7 +63,7 @@ class ReplicateRegistry:
         marks: dict[str, dict[str, Any]] = dict((cursor or {}).get("models", {}))
         releases: list[Release] = []
         for model in self._models():
-            if not self._wanted(model.slug):
+            if not selected(model.slug, self.include, self.exclude):
                 continue
             mark = marks.get(model.slug)
             versions = self._new_versions(model, mark)
@@ -78,11 +76,6 @@ class ReplicateRegistry:
                 marks[model.slug] = {"mark": newest.isoformat(), "ids": ids}
         releases.sort(key=lambda r: (r.appeared_at, r.id))
         return releases, {"models": marks}
-
-    def _wanted(self, slug: str) -> bool:
-        if self.include and slug not in self.include:
-            return False
-        return not any(fnmatch.fnmatchcase(slug, pattern) for pattern in self.exclude)
 
     def _models(self) -> list[ReplicateModel]:
         body, _ = self.client.json("GET", f"/v1/collections/{self.collection}")
