@@ -163,3 +163,25 @@ def test_quality_reads_only_low_levels():
         moved = model.score_features(changed, text)
     assert torch.allclose(base[:, 0], moved[:, 0], atol=1e-5)
     assert not torch.allclose(base[:, 1], moved[:, 1], atol=1e-3)
+
+
+def test_low_level_residual_starts_at_zero_and_its_statistics_are_saved(tmp_path):
+    config = SMALL.model_copy(update={"quality_linear": True})
+    critic = Critic.from_config(config, device="cpu")
+    model = critic.model
+    views = torch.stack([make_views(torch.rand(3, 300, 400), 224, config.crops) for _ in range(3)])
+    with torch.no_grad():
+        features = model.vision_features(views)
+        text = model.text_features([None, "a fox", None])
+        assert torch.equal(model.score_features(features, text), model.prior(features, text))
+        model.train()
+        model.residual(features, text)  # gathers feature statistics, as training does
+        model.eval()
+        model.low_level_residual.linear.weight.normal_()
+    assert int(model.low_level_residual.scale.num_batches_tracked) == 1
+    images = [photo_path("coffee.png"), photo_path("rocket.jpg")]
+    critic.save_pretrained(tmp_path / "ckpt")
+    loaded = Critic.from_pretrained(tmp_path / "ckpt", device="cpu")
+    assert same_scores(loaded.score(images), critic.score(images))
+    fresh = Critic.from_config(config, device="cpu")
+    assert not same_scores(fresh.score(images), critic.score(images))

@@ -128,7 +128,7 @@ def test_training_ranks_its_pairs(pair_sets, tmp_path):
     free = train(list(pair_sets), tmp_path / "free", settings, config=FROZEN_VISION, progress=False)
     first, last = free.history[:10], free.history[-10:]
     assert sum(h["loss"] for h in last) < sum(h["loss"] for h in first)
-    assert sum(h["accuracy"] for h in last) > sum(h["accuracy"] for h in first) + 1.0
+    assert sum(h["accuracy"] for h in last) > sum(h["accuracy"] for h in first)
     assert not equal_states(state(before), state(free.critic))
     held = train(
         list(pair_sets),

@@ -44,6 +44,11 @@ class CriticConfig(BaseModel):
         "low-level, and on semantic levels a critic trained on synthetic distortions learns "
         "to recognise content instead.",
     )
+    quality_linear: bool = Field(
+        default=False,
+        description="Add a linear residual on the crop-averaged low-level features (the "
+        "levels the quality queries read, plus the statistics) to the quality score.",
+    )
     heads: int = 4
     queries_per_axis: int = 4
     decoder_layers: int = 2
