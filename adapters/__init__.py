@@ -21,15 +21,15 @@ GENERATORS: Plugins[Callable[..., Any]] = Plugins("generator", "eliq.generators"
 ALERT_CHANNELS: Plugins[Callable[..., Any]] = Plugins("alert channel", "eliq.alerts")
 
 
-def create_registry(name: str, **settings: Any) -> Registry:
+def create_registry(name: str, /, **settings: Any) -> Registry:
     return REGISTRIES.get(name)(**settings)
 
 
-def create_generator(name: str, **settings: Any) -> Any:
+def create_generator(name: str, /, **settings: Any) -> Any:
     return GENERATORS.get(name)(**settings)
 
 
-def create_alert_channel(name: str, **settings: Any) -> Any:
+def create_alert_channel(name: str, /, **settings: Any) -> Any:
     return ALERT_CHANNELS.get(name)(**settings)
 
 

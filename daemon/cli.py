@@ -1,19 +1,138 @@
-"""``eliq-daemon``: the continual-learning monitoring service (issue 5 builds it out).
+"""``eliq-daemon``: the continual-learning monitoring service.
 
-Until the daemon's cycle exists, ``run`` builds the demo pair set, the first step of a cycle.
+    eliq-daemon run              serve: poll registries, process releases, until SIGTERM
+    eliq-daemon once             one full pass (cron, a Kubernetes CronJob), then exit
+    eliq-daemon status [--json]  releases, their states, critic versions and aliases
+    eliq-daemon promote VERSION  make a held critic version the champion (manual gate)
+    eliq-daemon retry RELEASE    put a parked release back at its failed step
+    eliq-daemon replay ROOT ...  feed a local release history through the cycle
+
+Settings: ``--config FILE`` (YAML or TOML) or ``ELIQ_CONFIG``, and ``ELIQ_*`` variables.
 """
 
 from __future__ import annotations
 
-import sys
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from daemon.settings import DaemonSettings, RegistrySpec
+from eliq.config import load_settings
+from eliq.logs import setup_logging
+
+app = typer.Typer(help="eliq-daemon: keep the critic current.", no_args_is_help=True)
+console = Console()
+ConfigOption = Annotated[
+    Path | None, typer.Option("--config", help="YAML or TOML settings file.", exists=True)
+]
 
 
-def main(argv: list[str] | None = None) -> int:
-    from eliq.cli import app
+def _settings(config: Path | None, **overrides) -> DaemonSettings:
+    settings = load_settings(config, DaemonSettings, **overrides)
+    setup_logging(settings.log_level)
+    return settings
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args[:1] in ([], ["run"], ["once"]):
-        app(["pairs", "demo"], standalone_mode=False)
-        return 0
-    print("eliq-daemon: only `run` and `once` exist so far", file=sys.stderr)
-    return 2
+
+@app.command()
+def run(config: ConfigOption = None) -> None:
+    """Serve until SIGTERM or SIGINT (the step in flight finishes first)."""
+    from daemon.service import Service
+
+    service = Service(_settings(config))
+    service.handle_signals()
+    raise typer.Exit(service.run())
+
+
+@app.command()
+def once(config: ConfigOption = None) -> None:
+    """Poll every registry once and process everything pending, then exit."""
+    from daemon.service import Service
+
+    service = Service(_settings(config))
+    service.handle_signals()
+    raise typer.Exit(service.once())
+
+
+@app.command()
+def status(
+    config: ConfigOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    """Releases with their states, and critic versions with their aliases."""
+    from daemon.status import collect_status
+
+    payload = collect_status(_settings(config))
+    if as_json:
+        typer.echo(json.dumps(payload, indent=2, default=str))
+        return
+    releases = Table("release", "generator", "state", "attempts", "error", title="releases")
+    for r in payload["releases"]:
+        releases.add_row(r["id"], r["name"], r["state"], str(r["attempts"]), r["last_error"] or "")
+    console.print(releases)
+    versions = Table("version", "release", "status", "aliases", "gate", title="critic versions")
+    for v in payload["critic_versions"]:
+        gate = v["gate"]
+        verdict = "" if not gate else ("passed" if gate.get("passed") else "failed")
+        versions.add_row(str(v["mlflow_version"]), v["release_id"], v["status"],
+                         ", ".join(v["aliases"]), verdict)  # fmt: skip
+    console.print(versions)
+    console.print(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}")
+
+
+@app.command()
+def promote(version: str, config: ConfigOption = None) -> None:
+    """Make critic VERSION (an MLflow version number) the champion."""
+    from daemon.cycle import Cycle
+
+    promoted = Cycle(_settings(config)).promote(version)
+    console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
+
+
+@app.command()
+def retry(release: str, config: ConfigOption = None) -> None:
+    """Put a parked RELEASE back at the step that failed."""
+    from daemon.cycle import Cycle
+
+    Cycle(_settings(config)).retry(release)
+    console.print(f"{release} will be retried")
+
+
+@app.command()
+def replay(
+    root: Annotated[Path, typer.Argument(help="Folder holding the manifest and images.")],
+    manifest: Annotated[str, typer.Option(help="Manifest file under ROOT.")] = "manifest.csv",
+    split_column: Annotated[str, typer.Option(help="Column naming each row's release.")] = (
+        "generator"
+    ),
+    order: Annotated[
+        list[str] | None, typer.Option("--order", help="Releases in this order (repeatable).")
+    ] = None,
+    image_column: Annotated[str, typer.Option()] = "image",
+    prompt_column: Annotated[str, typer.Option()] = "prompt",
+    images: Annotated[str | None, typer.Option(help="Image folder under ROOT.")] = None,
+    config: ConfigOption = None,
+) -> None:
+    """Feed a release history (one manifest split by a column) through the cycle: every
+    release is discovered in order and processed as if each had just appeared."""
+    from daemon.service import Service
+
+    spec = RegistrySpec(
+        name="replay",
+        kind="local",
+        settings={
+            "root": str(root), "manifest": manifest, "split_column": split_column,
+            "order": order, "image_column": image_column, "prompt_column": prompt_column,
+            "images": images, "name": "replay",
+        },
+    )  # fmt: skip
+    service = Service(_settings(config, registries=[spec]))
+    service.handle_signals()
+    raise typer.Exit(service.once())
+
+
+def main() -> None:
+    app()

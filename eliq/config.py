@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -92,6 +92,9 @@ class EliqSettings(BaseSettings):
         return tuple(sources)
 
 
+SettingsT = TypeVar("SettingsT", bound=EliqSettings)
+
+
 def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
     if not path.is_file():
         raise FileNotFoundError(f"config file {path} (from ELIQ_CONFIG) does not exist")
@@ -102,10 +105,15 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
     raise ValueError(f"config file {path} must be .toml, .yaml or .yml")
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> EliqSettings:
-    """Settings from ``config_file`` (or ``ELIQ_CONFIG``), the environment and ``overrides``."""
+def load_settings(
+    config_file: Path | None = None,
+    settings_class: type[SettingsT] = EliqSettings,
+    **overrides: Any,
+) -> SettingsT:
+    """Settings from ``config_file`` (or ``ELIQ_CONFIG``), the environment and ``overrides``;
+    ``settings_class`` is :class:`EliqSettings` or a subclass that adds its own sections."""
     token = _config_file.set(config_file)
     try:
-        return EliqSettings(**overrides)
+        return settings_class(**overrides)
     finally:
         _config_file.reset(token)

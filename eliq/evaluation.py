@@ -18,7 +18,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
-from eliq.train.data import FeatureStore, load_pairs
+from eliq.train.data import FeatureStore, load_pairs, split_held_out
 from eliq.train.metrics import pair_accuracy
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
@@ -173,6 +173,28 @@ def leave_generators_out(
         {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
         scored,
     )
+
+
+@dataclass(frozen=True)
+class PairAccuracy:
+    mean: float | None
+    per_family: dict[str, float]
+    pairs: int
+
+
+def held_out_accuracy(
+    critic: Critic, roots: Sequence[Path], fraction: float, seed: int = 0
+) -> PairAccuracy:
+    """Pair accuracy on the positives that training with the same ``held_out_fraction`` and
+    ``seed`` held out of ``roots`` (from new pairs and replay alike): the label-free test
+    of a retune, on the new release and on earlier ones."""
+    _, held_out = split_held_out(load_pairs(roots, "evaluation"), fraction, seed)
+    per_family = pair_accuracy(critic, held_out, FeatureStore(critic.model, critic.device))
+    mean = None
+    if len(held_out):  # over pairs, not families: every held-out pair counts once
+        counts = held_out["family"].value_counts()
+        mean = float(sum(per_family[f] * n for f, n in counts.items()) / counts.sum())
+    return PairAccuracy(mean, per_family, len(held_out))
 
 
 def pairset_accuracy(critic: Critic, roots: Sequence[Path]) -> dict[str, float]:

@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 
 
 class OutputsGenerator:
+    renders = False  # yields what the release holds; the daemon passes it no prompts
+
     def __init__(
         self,
         ref: str | Path,

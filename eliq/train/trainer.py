@@ -96,7 +96,11 @@ def train(
     new_pairs, held_out = split_held_out(
         load_pairs(pairs, "new"), settings.held_out_fraction, settings.seed
     )
-    replay_pairs = load_pairs(replay, "replay") if replay else None
+    replay_pairs = None
+    if replay:  # earlier releases' held-out positives stay held out: they test forgetting
+        replay_pairs, _ = split_held_out(
+            load_pairs(replay, "replay"), settings.held_out_fraction, settings.seed
+        )
     if new_pairs.empty:
         raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
     store = FeatureStore(model, device)

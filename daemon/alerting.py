@@ -1,0 +1,66 @@
+"""Alerts to every configured channel, each delivered at most once per incident.
+
+An alert's ``dedup_key`` names its incident; a key already delivered to a channel is not
+sent there again (a re-run step, a restart), while a failed delivery is retried next time.
+A channel that fails never stops the cycle: the failure is stored and logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+from sqlalchemy.exc import IntegrityError
+
+from adapters import create_alert_channel
+from adapters.alerts.base import Alert, AlertChannel
+from daemon.settings import AlertSpec, DaemonSettings
+from daemon.state import AlertRecord, Store
+
+log = logging.getLogger(__name__)
+SEVERITIES = ["info", "warning", "error", "critical"]
+
+
+def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChannel]]:
+    channels = []
+    for spec in settings.alerts:
+        options = dict(spec.settings)
+        if spec.kind == "log":
+            options.setdefault("path", str(settings.data_dir / "alerts.jsonl"))
+        channels.append((spec, create_alert_channel(spec.kind, **options)))
+    return channels
+
+
+class Alerter:
+    def __init__(self, store: Store, channels: list[tuple[AlertSpec, AlertChannel]]) -> None:
+        self.store = store
+        self.channels = channels
+        self.source = socket.gethostname()
+
+    def send(self, alert: Alert) -> int:
+        """Deliver ``alert`` where it is due; returns how many channels took it."""
+        alert = alert.model_copy(update={"source": self.source})
+        delivered = 0
+        for spec, channel in self.channels:
+            if SEVERITIES.index(alert.severity) < SEVERITIES.index(spec.min_severity):
+                continue
+            name = f"{spec.kind}:{channel.name}"
+            done = self.store.rows(AlertRecord, dedup_key=alert.dedup_key, channel=name)
+            if done and done[0].delivered:
+                continue
+            record = done[0] if done else AlertRecord(
+                dedup_key=alert.dedup_key, channel=name, title=alert.title,
+                severity=alert.severity,
+            )  # fmt: skip
+            try:
+                channel.send(alert)
+                record.delivered, record.error = True, None
+                delivered += 1
+            except Exception as error:  # noqa: BLE001 - one bad channel must not stop others
+                record.error = f"{type(error).__name__}: {error}"
+                log.error("alert %r to %s failed: %s", alert.dedup_key, name, record.error)
+            try:
+                self.store.save(record)
+            except IntegrityError:
+                log.warning("alert %r to %s recorded twice", alert.dedup_key, name)
+        return delivered

@@ -1,0 +1,139 @@
+"""Critic versions in MLflow: one run and one registered model version per release.
+
+Registration is idempotent: the run and the version carry the release id as the tag
+``eliq.release``, and both are looked up before anything is created, so re-running the step
+after a crash at any point never creates a second version for the same release. Promotion
+uses aliases (``champion``, ``challenger``), never the deprecated stages.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
+
+log = logging.getLogger(__name__)
+RELEASE_TAG = "eliq.release"
+PYFUNC = Path(__file__).with_name("critic_pyfunc.py")
+SIGNATURE = ModelSignature(
+    inputs=Schema([ColSpec("string", "image"), ColSpec("string", "prompt", required=False)]),
+    outputs=Schema([ColSpec("double", "quality"), ColSpec("double", "alignment", required=False)]),
+)
+REQUIREMENTS = ["eliq", "torch", "transformers", "peft", "safetensors", "pandas"]
+
+
+@dataclass(frozen=True)
+class RegisteredCritic:
+    version: str
+    run_id: str
+    model_uri: str
+
+
+class CriticRegistry:
+    def __init__(
+        self, tracking_uri: str, model_name: str, experiment: str, artifact_root: Path | None
+    ) -> None:
+        self.tracking_uri = tracking_uri
+        self.model_name = model_name
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        existing = self.client.get_experiment_by_name(experiment)
+        if existing is not None:
+            self.experiment_id = existing.experiment_id
+        else:
+            location = artifact_root.as_uri() if artifact_root is not None else None
+            try:
+                self.experiment_id = self.client.create_experiment(experiment, location)
+            except MlflowException:  # created meanwhile by another process
+                self.experiment_id = self.client.get_experiment_by_name(experiment).experiment_id
+        try:
+            self.client.get_registered_model(model_name)
+        except MlflowException:
+            self.client.create_registered_model(
+                model_name, description="eliq's label-free image critic (quality, alignment)."
+            )
+
+    def register(
+        self,
+        release_id: str,
+        checkpoint: Path,
+        tags: dict[str, str],
+        metrics: dict[str, float],
+        history: list[dict[str, Any]],
+    ) -> RegisteredCritic:
+        """The version of ``release_id``, creating the run and version only if missing."""
+        existing = self.version_for(release_id)
+        if existing is not None:
+            log.info("critic for %s is already version %s", release_id, existing.version)
+            return RegisteredCritic(str(existing.version), existing.run_id, existing.source)
+        run_id = self._run_for(release_id, tags)
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with mlflow.start_run(run_id=run_id):
+            for row in history:
+                mlflow.log_metrics(
+                    {f"train_{k}": float(v) for k, v in row.items() if k != "step"},
+                    step=int(row["step"]),
+                )
+            mlflow.log_metrics(metrics)
+            info = mlflow.pyfunc.log_model(
+                name="critic",
+                python_model=str(PYFUNC),
+                artifacts={"checkpoint": str(checkpoint)},
+                signature=SIGNATURE,
+                pip_requirements=REQUIREMENTS,
+            )
+        version = self.client.create_model_version(
+            self.model_name,
+            info.model_uri,
+            run_id=run_id,
+            tags={RELEASE_TAG: release_id, **tags},
+            description=f"Retuned on release {release_id}",
+        )
+        log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
+        return RegisteredCritic(str(version.version), run_id, info.model_uri)
+
+    def version_for(self, release_id: str):
+        found = self.client.search_model_versions(
+            f"name = '{self.model_name}' and tags.`{RELEASE_TAG}` = '{_quoted(release_id)}'"
+        )
+        return min(found, key=lambda v: int(v.version)) if found else None
+
+    def _run_for(self, release_id: str, tags: dict[str, str]) -> str:
+        runs = self.client.search_runs(
+            [self.experiment_id], f"tags.`{RELEASE_TAG}` = '{_quoted(release_id)}'"
+        )
+        if runs:
+            return runs[0].info.run_id
+        run = self.client.create_run(
+            self.experiment_id, tags={RELEASE_TAG: release_id, **tags}, run_name=release_id
+        )
+        return run.info.run_id
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
+        self.client.log_artifacts(run_id, str(folder), artifact_path)
+
+    def set_alias(self, alias: str, version: str) -> None:
+        self.client.set_registered_model_alias(self.model_name, alias, version)
+
+    def delete_alias(self, alias: str) -> None:
+        with suppress(MlflowException):  # not set
+            self.client.delete_registered_model_alias(self.model_name, alias)
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Aliases per version number."""
+        model = self.client.get_registered_model(self.model_name)
+        by_version: dict[str, list[str]] = {}
+        for alias, version in (model.aliases or {}).items():
+            by_version.setdefault(str(version), []).append(alias)
+        return by_version
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "\\'")

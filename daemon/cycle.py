@@ -1,0 +1,581 @@
+"""The cycle: what happens to each release the registries find.
+
+``discover`` polls one registry and stores its new releases with the cursor after them.
+``process`` then moves the oldest unfinished release through its steps, one state at a
+time::
+
+    sample -> build pairs -> retune -> register -> evaluate -> check drift -> decide -> alert
+
+Every step is idempotent: it writes into the release's own folder under
+``data_dir/releases/`` (pair building and training resume where they stopped), records its
+result, and only then advances the release's state in one transaction. A process killed at
+any point therefore redoes at most the step it was in. A step that raises is retried with
+exponential backoff; after ``max_attempts`` the release is parked with its error and an
+alert. Releases are processed in discovery order, because each retune starts from the
+champion the previous one left.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import re
+import shutil
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from mlflow.entities import Metric
+
+from adapters import create_generator, create_registry
+from adapters.alerts.base import Alert
+from adapters.registries.base import Release
+from daemon.alerting import Alerter, build_channels
+from daemon.critic_registry import CriticRegistry
+from daemon.drift import compare_scores
+from daemon.gate import gate_decision
+from daemon.settings import DaemonSettings, RegistrySpec
+from daemon.state import (
+    PIPELINE,
+    CriticVersion,
+    DriftCheck,
+    EvaluationRecord,
+    JobRun,
+    PairSetRecord,
+    ReleaseRecord,
+    ReleaseState,
+    SampleSet,
+    Store,
+    make_engine,
+    migrate,
+    utcnow,
+)
+from eliq.critic import Critic, CriticConfig
+from eliq.evaluation import held_out_accuracy, score_table
+from eliq.imageio import from_pil, save_image
+from eliq.pairs.factory import PairFactory
+from eliq.pairs.pairset import PairSet
+from eliq.pairs.positives import positives_in_folder, read_positives
+from eliq.prompts import load_suite
+from eliq.train import TrainSettings, train
+
+log = logging.getLogger(__name__)
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+class Stopping(Exception):
+    """Raised between steps when the daemon was asked to stop."""
+
+
+def release_folder(settings: DaemonSettings, release_id: str) -> Path:
+    """A file-system-safe folder per release, stable across restarts."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", release_id)[:60]
+    digest = hashlib.sha256(release_id.encode()).hexdigest()[:10]
+    return settings.data_dir / "releases" / f"{readable}-{digest}"
+
+
+class Cycle:
+    def __init__(self, settings: DaemonSettings, stop: threading.Event | None = None) -> None:
+        self.settings = settings
+        self.stop = stop or threading.Event()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.engine = make_engine(settings.state_url)
+        migrate(self.engine)
+        self.store = Store(self.engine)
+        self.registries = {spec.name: spec for spec in settings.registry_specs()}
+        self.alerter = Alerter(self.store, build_channels(settings))
+        self._mlflow: CriticRegistry | None = None
+        self.steps: dict[str, Callable[[ReleaseRecord], None]] = {
+            ReleaseState.discovered: self.sample,
+            ReleaseState.sampled: self.build_pairs,
+            ReleaseState.paired: self.retune,
+            ReleaseState.trained: self.register,
+            ReleaseState.registered: self.evaluate,
+            ReleaseState.evaluated: self.check_drift,
+            ReleaseState.drift_checked: self.decide,
+            ReleaseState.decided: self.announce,
+        }
+
+    @property
+    def mlflow(self) -> CriticRegistry:
+        """Connected on first use, so status and discovery work while MLflow is down."""
+        if self._mlflow is None:
+            s = self.settings
+            self._mlflow = CriticRegistry(
+                s.tracking_uri,
+                s.model_name,
+                s.experiment,
+                s.artifact_root if s.mlflow_tracking_uri is None else None,
+            )
+        return self._mlflow
+
+    # -- discovery ------------------------------------------------------------------------
+
+    def discover(self, registry: str) -> int:
+        """Poll one registry; store what it found and its new cursor together."""
+        spec = self.registries[registry]
+        adapter = create_registry(spec.kind, **spec.settings)
+        found, cursor = adapter.poll(self.store.cursor(registry))
+        rows = [_release_row(spec, release) for release in found]
+        added = self.store.record_poll(registry, rows, cursor)
+        if added:
+            log.info("%s: %d new release(s): %s", registry, added, [r.id for r in rows])
+        return added
+
+    # -- processing -----------------------------------------------------------------------
+
+    def pending(self) -> list[ReleaseRecord]:
+        waiting = [s for s in PIPELINE if s is not ReleaseState.done]
+        return self.store.releases(waiting)
+
+    def process(self, budget_s: float | None = None) -> int:
+        """Advance pending releases in order until none is due, the budget is spent or the
+        daemon is stopping. Returns how many steps completed."""
+        started, completed = time.monotonic(), 0
+        while not self.stop.is_set():
+            if budget_s is not None and time.monotonic() - started > budget_s:
+                break
+            pending = self.pending()
+            if not pending:
+                break
+            release = pending[0]  # strictly in order: each retune starts from the last
+            if release.next_attempt_at is not None and _aware(release.next_attempt_at) > utcnow():
+                break
+            if self.advance(release):
+                completed += 1
+        return completed
+
+    def advance(self, release: ReleaseRecord) -> bool:
+        """Run the step that follows ``release``'s state; True when it completed."""
+        step = self.steps[release.state]
+        run = self.store.add(JobRun(job=f"{step.__name__}:{release.id}"))
+        log.info("%s: %s", release.id, step.__name__)
+        try:
+            step(release)
+        except Stopping:
+            run.finished_at, run.ok, run.detail = utcnow(), False, "stopped"
+            self.store.save(run)
+            return False
+        except Exception as error:  # noqa: BLE001 - any failure is recorded and retried
+            log.exception("%s: %s failed", release.id, step.__name__)
+            self._failed(release, step.__name__, error)
+            run.finished_at, run.ok, run.detail = utcnow(), False, f"{error}"[:2000]
+            self.store.save(run)
+            return False
+        run.finished_at, run.ok = utcnow(), True
+        self.store.save(run)
+        return True
+
+    def _advance_state(self, release: ReleaseRecord, *rows: Any) -> None:
+        """Store the step's result rows and the next state in one transaction."""
+        index = PIPELINE.index(ReleaseState(release.state))
+        release.state = PIPELINE[index + 1]
+        release.attempts, release.last_error, release.next_attempt_at = 0, None, None
+        release.updated_at = utcnow()
+        self.store.save(*rows, release)
+        if self.stop.is_set():
+            raise Stopping
+
+    def _failed(self, release: ReleaseRecord, step: str, error: Exception) -> None:
+        release.attempts += 1
+        release.last_error = f"{step}: {type(error).__name__}: {error}"[:4000]
+        release.updated_at = utcnow()
+        if release.attempts >= self.settings.max_attempts:
+            release.state = ReleaseState.parked
+            release.meta = {**release.meta, "parked_at_step": step}
+            self.store.save(release)
+            self.alerter.send(
+                Alert(
+                    title=f"Release {release.id} parked",
+                    summary=f"{step} failed {release.attempts} times: {release.last_error}",
+                    severity="error",
+                    kind="release",
+                    dedup_key=f"parked:{release.id}",
+                    details={"release": release.id, "step": step},
+                )
+            )
+            return
+        delay = self.settings.retry_backoff_s * 2 ** (release.attempts - 1)
+        release.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        self.store.save(release)
+
+    def retry(self, release_id: str) -> None:
+        """Put a parked release back at the step that failed."""
+        release = self.store.release(release_id)
+        if release.state != ReleaseState.parked:
+            raise ValueError(f"{release_id} is {release.state}, not parked")
+        step = release.meta.get("parked_at_step", "sample")
+        state = next(s for s, f in self.steps.items() if f.__name__ == step)
+        release.state, release.attempts, release.next_attempt_at = state, 0, None
+        self.store.save(release)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def folder(self, release: ReleaseRecord) -> Path:
+        return release_folder(self.settings, release.id)
+
+    def sample(self, release: ReleaseRecord) -> None:
+        """Render the release on the prompt suite with fixed seeds (or read its stored
+        outputs) into ``samples/`` with a ``manifest.csv``; written aside, then renamed."""
+        spec = self.registries.get(release.registry_name)
+        loader = release.loader
+        options = {**loader.get("options", {}), **(spec.generator if spec else {})}
+        if loader.get("revision") is not None:
+            options.setdefault("revision", loader["revision"])
+        generator = create_generator(loader["kind"], ref=loader["ref"], **options)
+        if getattr(generator, "renders", True):
+            sampling = self.settings.sampling
+            suite = load_suite(sampling.suite) if sampling.suite else load_suite()
+            prompts = [record.text for record in suite[: sampling.prompts]]
+            seeds = [sampling.seed + i for i in range(len(prompts))]
+            outputs = generator.sample(prompts, seeds)
+        else:
+            outputs = generator.sample()
+        target = self.folder(release) / "samples"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = Path(tempfile.mkdtemp(prefix=".samples-", dir=target.parent))
+        rows = []
+        for index, (prompt, seed, image) in enumerate(outputs):
+            if self.stop.is_set():
+                shutil.rmtree(scratch)
+                raise Stopping
+            name = f"{index:05d}.png"
+            save_image(from_pil(image), scratch / name)
+            rows.append({"image": name, "prompt": prompt or "", "seed": "" if seed is None
+                         else seed})  # fmt: skip
+        if not rows:
+            shutil.rmtree(scratch)
+            raise RuntimeError(f"release {release.id} yielded no images")
+        with (scratch / "manifest.csv").open("w", newline="", encoding="utf-8") as file:
+            writer = csv.DictWriter(file, ["image", "prompt", "seed"])
+            writer.writeheader()
+            writer.writerows(rows)
+        if target.exists():
+            shutil.rmtree(target)
+        scratch.rename(target)
+        self._advance_state(
+            release, SampleSet(release_id=release.id, folder=str(target), images=len(rows))
+        )
+
+    def build_pairs(self, release: ReleaseRecord) -> None:
+        samples = self.folder(release) / "samples"
+        positives = read_positives(samples / "manifest.csv", samples)
+        factory = PairFactory(self.settings.pairs, self.settings.images)
+        pair_set = factory.build(positives, self.folder(release) / "pairs", progress=False)
+        if len(pair_set) == 0:
+            raise RuntimeError(f"no pairs could be built from {samples}")
+        record = PairSetRecord(
+            release_id=release.id,
+            path=str(pair_set.root),
+            digest=_pair_set_digest(pair_set),
+            pairs=len(pair_set),
+        )
+        self._advance_state(release, record)
+
+    def retune(self, release: ReleaseRecord) -> None:
+        """Incremental LoRA retune from the champion, replaying earlier releases' pairs."""
+        retune = self.settings.retune
+        champion = self.store.champion()
+        init = Path(champion.checkpoint) if champion else retune.initial_checkpoint
+        config = self._critic_config() if init is None else None
+        replay = self._earlier_pair_sets(release)[-retune.replay_releases :] if (
+            retune.replay_releases
+        ) else []  # fmt: skip
+        out = self.folder(release) / "critic"
+        settings = TrainSettings(
+            steps=retune.steps,
+            batch_pairs=retune.batch_pairs,
+            learning_rate=retune.learning_rate,
+            time_budget_s=retune.time_budget_s,
+            held_out_fraction=retune.held_out_fraction,
+            device=retune.device,
+            seed=0,
+        )
+        pairs = Path(self._pair_set(release).path)
+        result = train([pairs], out, settings, init=init, replay=replay, config=config,
+                       progress=False)  # fmt: skip
+        version = self.store.critic_for(release.id) or CriticVersion(
+            release_id=release.id, checkpoint=str(out)
+        )
+        version.parent_version = champion.mlflow_version if champion else None
+        version.training = {
+            "steps": result.steps,
+            "skipped_steps": result.skipped_steps,
+            "held_out_accuracy": result.held_out_accuracy,
+            "init": str(init) if init else None,
+            "replay": [str(p) for p in replay],
+        }
+        self._advance_state(release, version)
+
+    def register(self, release: ReleaseRecord) -> None:
+        version = self.store.critic_for(release.id)
+        pair_set = self._pair_set(release)
+        history = _training_history(Path(version.checkpoint))
+        registered = self.mlflow.register(
+            release.id,
+            Path(version.checkpoint),
+            tags={
+                "eliq.generator": release.name,
+                "eliq.pair_set_digest": pair_set.digest,
+                "eliq.parent_version": version.parent_version or "",
+            },
+            metrics={
+                f"held_out_accuracy.{k}": v
+                for k, v in version.training.get("held_out_accuracy", {}).items()
+            },
+            history=history,
+        )
+        self.mlflow.set_alias(CHALLENGER, registered.version)
+        version.mlflow_version, version.run_id = registered.version, registered.run_id
+        version.status = CHALLENGER
+        self._advance_state(release, version)
+
+    def evaluate(self, release: ReleaseRecord) -> None:
+        """Held-out pair accuracy of the challenger and its baseline (the champion, or for a
+        first release the critic it started from) on the new release and on the earlier
+        ones: the same positives the trainer held out, so neither critic trained on them."""
+        version = self.store.critic_for(release.id)
+        fraction = self.settings.retune.held_out_fraction
+        scopes = {"new": [Path(self._pair_set(release).path)], "earlier":
+                  self._earlier_pair_sets(release)}  # fmt: skip
+        device = self.settings.retune.device
+        contenders = {
+            "challenger": Critic.from_pretrained(version.checkpoint, device),
+            "baseline": self._starting_critic(version),
+        }
+        rows = []
+        for role, critic in contenders.items():
+            for scope, roots in scopes.items():
+                if not roots:
+                    continue
+                accuracy = held_out_accuracy(critic, roots, fraction, seed=0)
+                rows.append(
+                    EvaluationRecord(
+                        critic_version_id=version.id, role=role, scope=scope,
+                        accuracy=accuracy.mean, per_family=accuracy.per_family,
+                    )
+                )  # fmt: skip
+        for old in self.store.rows(EvaluationRecord, critic_version_id=version.id):
+            self.store.delete(old)  # a re-run replaces, never doubles
+        self.mlflow.client.log_batch(version.run_id, metrics=_metrics(rows))
+        self._advance_state(release, *rows)
+
+    def check_drift(self, release: ReleaseRecord) -> None:
+        """Critic drift (the critic the retune started from vs the challenger, on the anchor
+        set) and generator shift (this release's scores vs the earlier releases')."""
+        version = self.store.critic_for(release.id)
+        drift, device = self.settings.drift, self.settings.retune.device
+        out = self.folder(release) / "drift"
+        challenger = Critic.from_pretrained(version.checkpoint, device)
+        anchors = self._anchors(release)
+        parent = self._starting_critic(version)
+        checks = [
+            (
+                "critic",
+                compare_scores(
+                    _scores(parent, anchors), _scores(challenger, anchors), out / "critic",
+                    drift.p_value, drift.min_rank_correlation,
+                ),
+            )
+        ]  # fmt: skip
+        earlier = self._earlier_samples(release)
+        if len(earlier) >= 2:
+            shift = compare_scores(
+                _scores(challenger, earlier),
+                _scores(challenger, self._samples(release)),
+                out / "generator",
+                drift.p_value,
+            )
+            checks.append(("generator", shift))
+        rows = []
+        for kind, result in checks:
+            result.summary["breaches"] = result.breaches
+            rows.append(
+                DriftCheck(
+                    kind=kind, release_id=release.id, drifted=result.drifted,
+                    summary=result.summary, report_html=str(result.report_html),
+                    report_json=str(result.report_json),
+                )
+            )  # fmt: skip
+            self.mlflow.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
+        for old in self.store.rows(DriftCheck, release_id=release.id):
+            self.store.delete(old)  # a re-run replaces, never doubles
+        self._advance_state(release, *rows)
+
+    def decide(self, release: ReleaseRecord) -> None:
+        """Promote the challenger when it passes the gate (and the mode is auto), else hold."""
+        version = self.store.critic_for(release.id)
+        evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
+        gate = gate_decision(evaluations, self.settings.gate)
+        version.gate = gate
+        version.decided_at = utcnow()
+        rows: list[Any] = [version]
+        if gate["passed"] and self.settings.gate.mode == "auto":
+            rows += self._promote(version)
+        else:
+            version.status = "held"
+        self._advance_state(release, *rows)
+
+    def promote(self, mlflow_version: str) -> CriticVersion:
+        """Make a held (or any) critic version the champion, by hand."""
+        version = next(
+            (v for v in self.store.critic_versions() if v.mlflow_version == str(mlflow_version)),
+            None,
+        )
+        if version is None:
+            raise KeyError(f"no critic version {mlflow_version} in this daemon's state")
+        self.store.save(*self._promote(version))
+        return version
+
+    def _promote(self, version: CriticVersion) -> list[CriticVersion]:
+        self.mlflow.set_alias(CHAMPION, version.mlflow_version)
+        if self.mlflow.aliases().get(version.mlflow_version, []).count(CHALLENGER):
+            self.mlflow.delete_alias(CHALLENGER)
+        retired = []
+        for other in self.store.critic_versions():
+            if other.status == CHAMPION and other.id != version.id:
+                other.status = "retired"
+                retired.append(other)
+        version.status = CHAMPION
+        return [*retired, version]
+
+    def announce(self, release: ReleaseRecord) -> None:
+        version = self.store.critic_for(release.id)
+        for check in self.store.rows(DriftCheck, release_id=release.id):
+            if check.drifted:
+                self.alerter.send(
+                    Alert(
+                        title=f"{check.kind.capitalize()} drift on {release.name}",
+                        summary="; ".join(check.summary.get("breaches", [])),
+                        severity="warning",
+                        kind="drift",
+                        dedup_key=f"drift:{check.kind}:{release.id}",
+                        details={
+                            "release": release.id,
+                            "report": check.report_html,
+                            "summary": check.summary,
+                        },  # fmt: skip
+                    )
+                )
+        promoted = version.status == CHAMPION
+        self.alerter.send(
+            Alert(
+                title=f"Critic v{version.mlflow_version} "
+                + ("promoted to champion" if promoted else "held"),
+                summary=f"Retuned on {release.id}; gate: "
+                + (
+                    "passed"
+                    if version.gate.get("passed")
+                    else "; ".join(version.gate.get("reasons", [])) or "manual mode"
+                ),
+                severity="info",
+                kind="release",
+                dedup_key=f"critic:{release.id}",
+                details={
+                    "release": release.id,
+                    "version": version.mlflow_version,
+                    "gate": version.gate,
+                },  # fmt: skip
+            )
+        )
+        self._advance_state(release)
+
+    # -- helpers ------------------------------------------------------------------------
+
+    def _pair_set(self, release: ReleaseRecord) -> PairSetRecord:
+        return self.store.rows(PairSetRecord, release_id=release.id)[0]
+
+    def _earlier(self, release: ReleaseRecord) -> list[ReleaseRecord]:
+        return [
+            r for r in self.store.releases([ReleaseState.done]) if r.sequence < release.sequence
+        ]
+
+    def _earlier_pair_sets(self, release: ReleaseRecord) -> list[Path]:
+        return [Path(self._pair_set(r).path) for r in self._earlier(release)]
+
+    def _samples(self, release: ReleaseRecord, limit: int | None = None) -> pd.DataFrame:
+        samples = self.folder(release) / "samples"
+        positives = read_positives(samples / "manifest.csv", samples)[:limit]
+        return pd.DataFrame(
+            {"image": [str(p.image) for p in positives], "prompt": [p.prompt for p in positives]}
+        )
+
+    def _earlier_samples(self, release: ReleaseRecord) -> pd.DataFrame:
+        frames = [self._samples(r) for r in self._earlier(release)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def _anchors(self, release: ReleaseRecord) -> pd.DataFrame:
+        """The fixed anchor set: the first images of each earlier release plus the user's
+        folder; for the very first release, its own first images."""
+        per = self.settings.drift.anchor_images_per_release
+        frames = [self._samples(r, per) for r in self._earlier(release)]
+        folder = self.settings.drift.anchor_folder
+        if folder is not None:
+            found = positives_in_folder(folder)
+            frames.append(pd.DataFrame({"image": [str(p.image) for p in found],
+                                        "prompt": [None] * len(found)}))  # fmt: skip
+        if not frames:
+            frames = [self._samples(release, per)]
+        return pd.concat(frames, ignore_index=True)
+
+    def _starting_critic(self, version: CriticVersion) -> Critic:
+        """The critic ``version`` was retuned from: a checkpoint, or the backbones alone."""
+        device = self.settings.retune.device
+        init = version.training.get("init")
+        if init:
+            return Critic.from_pretrained(init, device)
+        return Critic.from_config(self._critic_config(), device)
+
+    def _critic_config(self) -> CriticConfig | None:
+        path = self.settings.retune.critic_config
+        return CriticConfig.model_validate_json(path.read_text()) if path else None
+
+
+def _release_row(spec: RegistrySpec, release: Release) -> ReleaseRecord:
+    return ReleaseRecord(
+        id=release.id,
+        registry_name=spec.name,
+        source=release.source,
+        name=release.name,
+        appeared_at=release.appeared_at,
+        sequence=0,
+        loader=release.loader.model_dump(mode="json"),
+        meta=release.model_dump(mode="json")["metadata"],
+    )
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they are stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _pair_set_digest(pair_set: PairSet) -> str:
+    digest = hashlib.sha256()
+    for part in sorted((pair_set.root / "manifest").glob("part-*.parquet")):
+        digest.update(part.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _training_history(checkpoint: Path) -> list[dict]:
+    state = checkpoint / "state" / "state.json"
+    return json.loads(state.read_text())["history"] if state.is_file() else []
+
+
+def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:
+    stamp = int(time.time() * 1000)
+    return [
+        Metric(f"eval.{row.role}.{row.scope}.accuracy", row.accuracy, stamp, 0)
+        for row in rows
+        if row.accuracy is not None
+    ]
+
+
+def _scores(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
+    return score_table(critic, frame, progress=False)[["quality", "alignment"]]

@@ -1,0 +1,128 @@
+"""The long-running service: one leader, a scheduler, and a clean stop.
+
+APScheduler (3.11) fires the jobs; the daemon's own tables hold the progress, so the
+scheduler keeps its jobs in memory. Jobs run one at a time on a single worker thread
+(coalesced, one instance each): polling every registry on its own interval, processing
+pending releases, and housekeeping. SIGTERM or SIGINT sets the stop event: the step in
+flight finishes (or, inside training, leaves its resumable state) and the service exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import signal
+import threading
+from datetime import timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlmodel import delete
+
+from daemon.cycle import Cycle
+from daemon.demo import seed_demo_registry
+from daemon.lock import LeaderLock, LockHeld
+from daemon.settings import DaemonSettings
+from daemon.state import JobRun, ReleaseState, utcnow
+
+log = logging.getLogger(__name__)
+JOB_HISTORY = timedelta(days=30)
+
+
+class Service:
+    def __init__(self, settings: DaemonSettings) -> None:
+        self.settings = settings
+        self.stop = threading.Event()
+        if settings.registries is None:
+            seed_demo_registry(settings.data_dir)
+        self.cycle = Cycle(settings, self.stop)
+        self.lock = LeaderLock(self.cycle.engine)
+
+    def handle_signals(self) -> None:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_signal)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        log.info("received %s: finishing the current step, then stopping",
+                 signal.Signals(signum).name)  # fmt: skip
+        self.stop.set()
+
+    def wait_for_lock(self, retry_s: float = 5.0) -> bool:
+        """Become the leader, waiting while another daemon is; False if stopped first."""
+        while not self.stop.is_set():
+            try:
+                self.lock.acquire()
+                return True
+            except LockHeld as held:
+                log.info("%s; standing by", held)
+                self.stop.wait(retry_s)
+        return False
+
+    def once(self) -> int:
+        """One full pass: poll every registry, process everything pending. Exit status 0
+        when no release is left parked or failing."""
+        if not self.wait_for_lock():
+            return 1
+        try:
+            polled = self.poll_all()
+            self.cycle.process()
+            troubled = [
+                r for r in self.cycle.store.releases()
+                if r.state == ReleaseState.parked or r.last_error
+            ]  # fmt: skip
+            for release in troubled:
+                log.error("%s: %s (%s)", release.id, release.state, release.last_error)
+            return 0 if polled and not troubled else 1
+        finally:
+            self.lock.release()
+
+    def poll_all(self) -> bool:
+        """Poll every registry; False if any poll failed."""
+        return all([self.poll(name) for name in self.cycle.registries])
+
+    def poll(self, registry: str) -> bool:
+        try:
+            self.cycle.discover(registry)
+            return True
+        except Exception:  # noqa: BLE001 - the cursor stays put; the next poll retries
+            log.exception("polling %s failed", registry)
+            return False
+
+    def housekeeping(self) -> None:
+        with self.cycle.store.session() as session:
+            session.exec(delete(JobRun).where(JobRun.started_at < utcnow() - JOB_HISTORY))
+            session.commit()
+        for scratch in (self.settings.data_dir / "releases").glob("*/.samples-*"):
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def run(self) -> int:
+        """Serve until stopped."""
+        if not self.wait_for_lock():
+            return 0
+        scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
+            timezone="UTC",
+        )
+        now = utcnow()
+        for name, spec in self.cycle.registries.items():
+            scheduler.add_job(self.poll, "interval", args=[name], seconds=spec.interval_s,
+                              id=f"poll:{name}", next_run_time=now)  # fmt: skip
+        scheduler.add_job(self.cycle.process, "interval", seconds=self.settings.process_interval_s,
+                          id="process", next_run_time=now)  # fmt: skip
+        scheduler.add_job(
+            self.housekeeping,
+            "interval",
+            seconds=self.settings.housekeeping_interval_s,
+            id="housekeeping",
+        )
+        log.info("eliq-daemon serving %s; MLflow at %s", self.settings.data_dir,
+                 self.settings.tracking_uri)  # fmt: skip
+        scheduler.start()
+        try:
+            self.stop.wait()
+        finally:
+            scheduler.shutdown(wait=True)
+            self.lock.release()
+            log.info("eliq-daemon stopped")
+        return 0

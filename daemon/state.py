@@ -1,0 +1,268 @@
+"""The daemon's durable state: SQLModel tables in SQLite (default) or PostgreSQL.
+
+Progress lives here, not in the scheduler: each release row records the last step it
+completed, so a daemon killed at any point resumes at the next step after a restart. The
+schema is created and upgraded by Alembic migrations (``daemon/migrations``) at start-up.
+
+Release states, in order (``parked`` is reached from any of them after ``max_attempts``
+failures of one step, and left by ``eliq-daemon retry``)::
+
+    discovered -> sampled -> paired -> trained -> registered -> evaluated -> drift_checked
+        -> decided -> done
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import JSON, Column, Engine, UniqueConstraint
+from sqlmodel import Field, Session, SQLModel, create_engine, select
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class ReleaseState(StrEnum):
+    discovered = "discovered"
+    sampled = "sampled"
+    paired = "paired"
+    trained = "trained"
+    registered = "registered"
+    evaluated = "evaluated"
+    drift_checked = "drift_checked"
+    decided = "decided"
+    done = "done"
+    parked = "parked"
+
+
+PIPELINE = [s for s in ReleaseState if s is not ReleaseState.parked]
+
+
+class ReleaseRecord(SQLModel, table=True):
+    __tablename__ = "releases"
+
+    id: str = Field(primary_key=True, description="The registry's stable release id.")
+    registry_name: str = Field(index=True, description="The daemon's name for its registry.")
+    source: str
+    name: str = Field(index=True, description="The generator, without the version.")
+    appeared_at: datetime
+    discovered_at: datetime = Field(default_factory=utcnow)
+    sequence: int = Field(index=True, description="Order of discovery; processing order.")
+    loader: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
+    meta: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    state: str = Field(default=ReleaseState.discovered, index=True)
+    attempts: int = 0
+    last_error: str | None = None
+    next_attempt_at: datetime | None = None
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+class RegistryCursor(SQLModel, table=True):
+    __tablename__ = "registry_cursors"
+
+    registry_name: str = Field(primary_key=True)
+    cursor: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    polled_at: datetime = Field(default_factory=utcnow)
+
+
+class SampleSet(SQLModel, table=True):
+    __tablename__ = "samples"
+
+    release_id: str = Field(primary_key=True, foreign_key="releases.id")
+    folder: str
+    images: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class PairSetRecord(SQLModel, table=True):
+    __tablename__ = "pair_sets"
+
+    release_id: str = Field(primary_key=True, foreign_key="releases.id")
+    path: str
+    digest: str
+    pairs: int
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class CriticVersion(SQLModel, table=True):
+    __tablename__ = "critic_versions"
+    __table_args__ = (UniqueConstraint("release_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: str = Field(foreign_key="releases.id")
+    checkpoint: str
+    parent_version: str | None = Field(default=None, description="MLflow version it came from.")
+    mlflow_version: str | None = None
+    run_id: str | None = None
+    status: str = Field(default="trained", description="trained, challenger, champion, held, "
+                        "retired")  # fmt: skip
+    gate: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    training: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow)
+    decided_at: datetime | None = None
+
+
+class EvaluationRecord(SQLModel, table=True):
+    __tablename__ = "evaluations"
+
+    id: int | None = Field(default=None, primary_key=True)
+    critic_version_id: int = Field(foreign_key="critic_versions.id", index=True)
+    role: str = Field(description="challenger, or baseline: the champion or starting critic")
+    scope: str = Field(description="new: the release's held-out pairs; earlier: older releases")
+    accuracy: float | None
+    per_family: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class DriftCheck(SQLModel, table=True):
+    __tablename__ = "drift_checks"
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(description="critic: champion vs challenger; generator: release shift")
+    release_id: str | None = Field(default=None, foreign_key="releases.id", index=True)
+    drifted: bool
+    summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    report_html: str | None = None
+    report_json: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class AlertRecord(SQLModel, table=True):
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("dedup_key", "channel"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(index=True)
+    channel: str
+    title: str
+    severity: str
+    delivered: bool = False
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class JobRun(SQLModel, table=True):
+    __tablename__ = "job_runs"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job: str = Field(index=True)
+    started_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    ok: bool | None = None
+    detail: str | None = None
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite gets a busy timeout so a second reader waits."""
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        return create_engine(url, connect_args={"timeout": 30})
+    return create_engine(url, pool_pre_ping=True)
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema behind ``engine`` to the newest migration (idempotent)."""
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+class Store:
+    """Small typed queries over the tables, each in its own short transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def cursor(self, registry: str) -> dict[str, Any] | None:
+        with self.session() as session:
+            row = session.get(RegistryCursor, registry)
+            return row.cursor if row else None
+
+    def record_poll(self, registry: str, releases: list[ReleaseRecord], cursor: dict) -> int:
+        """Store new releases and the cursor after them in one transaction: a crash between
+        the two can neither lose a release nor see it twice. Returns how many were new."""
+        with self.session() as session:
+            sequence = session.exec(select(ReleaseRecord.sequence)).all()
+            next_sequence = max(sequence, default=0) + 1
+            added = 0
+            for release in releases:
+                if session.get(ReleaseRecord, release.id) is not None:
+                    continue
+                release.sequence = next_sequence
+                next_sequence += 1
+                session.add(release)
+                added += 1
+            row = session.get(RegistryCursor, registry) or RegistryCursor(registry_name=registry)
+            row.cursor, row.polled_at = cursor, utcnow()
+            session.add(row)
+            session.commit()
+            return added
+
+    def releases(self, states: list[str] | None = None) -> list[ReleaseRecord]:
+        with self.session() as session:
+            query = select(ReleaseRecord).order_by(ReleaseRecord.sequence)
+            if states is not None:
+                query = query.where(ReleaseRecord.state.in_(states))
+            return list(session.exec(query).all())
+
+    def release(self, release_id: str) -> ReleaseRecord:
+        with self.session() as session:
+            row = session.get(ReleaseRecord, release_id)
+            if row is None:
+                raise KeyError(f"no release {release_id!r}")
+            return row
+
+    def save(self, *rows: SQLModel) -> None:
+        with self.session() as session:
+            for row in rows:
+                session.merge(row)
+            session.commit()
+
+    def critic_versions(self) -> list[CriticVersion]:
+        with self.session() as session:
+            query = select(CriticVersion).order_by(CriticVersion.id)
+            return list(session.exec(query).all())
+
+    def critic_for(self, release_id: str) -> CriticVersion | None:
+        with self.session() as session:
+            query = select(CriticVersion).where(CriticVersion.release_id == release_id)
+            return session.exec(query).first()
+
+    def champion(self) -> CriticVersion | None:
+        with self.session() as session:
+            query = select(CriticVersion).where(CriticVersion.status == "champion")
+            return session.exec(query).first()
+
+    def delete(self, row: SQLModel) -> None:
+        with self.session() as session:
+            session.delete(session.merge(row))
+            session.commit()
+
+    def add(self, row: SQLModel) -> SQLModel:
+        with self.session() as session:
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+            return row
+
+    def rows(self, table: type[SQLModel], **where: Any) -> list[Any]:
+        with self.session() as session:
+            query = select(table)
+            for column, value in where.items():
+                query = query.where(getattr(table, column) == value)
+            return list(session.exec(query).all())

@@ -1,0 +1,62 @@
+"""A small, fast daemon configuration for tests, and releases made of real photographs."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+from daemon.settings import (
+    AlertSpec,
+    DaemonSettings,
+    DriftSettings,
+    GateSettings,
+    RegistrySpec,
+    RetuneSettings,
+)
+from eliq.config import PairSettings
+from eliq.critic import CriticConfig
+from tests.conftest import photo_path
+
+PHOTOS = {
+    "astronaut.png": "an astronaut in a white spacesuit in front of a flag",
+    "chelsea.png": "a tabby cat looking to the side",
+    "coffee.png": "a cup of coffee on a white saucer",
+    "rocket.jpg": "a white rocket on a launch pad",
+    "motorcycle_left.png": "a red motorcycle parked next to a wall",
+    "hubble_deep_field.jpg": "colorful galaxies in deep space",
+}
+
+
+def write_release(registry: Path, name: str, photos: list[str] | None = None) -> Path:
+    """A release of stored outputs: copies of real photos and ``manifest.csv``, written under
+    a hidden name and renamed, as the local registry asks."""
+    photos = photos or list(PHOTOS)
+    scratch = registry / f".{name}"
+    scratch.mkdir(parents=True)
+    with (scratch / "manifest.csv").open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["image", "prompt"])
+        for photo in photos:
+            shutil.copyfile(photo_path(photo), scratch / photo)
+            writer.writerow([photo, f"{PHOTOS[photo]}, {name}"])
+    scratch.rename(registry / name)
+    return registry / name
+
+
+def fast_settings(tmp_path: Path, registry: Path, **overrides) -> DaemonSettings:
+    config = tmp_path / "critic.json"
+    config.write_text(CriticConfig(crops=2, dim=32, decoder_layers=1).model_dump_json())
+    values = {
+        "data_dir": tmp_path / "data",
+        "registries": [RegistrySpec(name="team", kind="local", settings={"root": str(registry)})],
+        "pairs": PairSettings(per_positive=2, batch_size=8),
+        "retune": RetuneSettings(
+            critic_config=config, steps=4, batch_pairs=6, time_budget_s=None, device="cpu"
+        ),
+        "gate": GateSettings(min_gain=-1.0, forgetting_margin=1.0),
+        "drift": DriftSettings(anchor_images_per_release=4),
+        "alerts": [AlertSpec(kind="log")],
+        "retry_backoff_s": 0.0,
+    }
+    return DaemonSettings(**(values | overrides))

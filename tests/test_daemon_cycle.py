@@ -1,0 +1,176 @@
+"""The daemon's cycle end to end: real local registry, real MLflow (SQLite), real Evidently
+reports, alerts to a real webhook receiver on localhost."""
+
+import hmac
+import json
+import os
+
+import mlflow
+import pytest
+from werkzeug import Response
+
+from adapters.alerts.webhook import signature
+from daemon.gate import gate_decision
+from daemon.service import Service
+from daemon.settings import AlertSpec, GateSettings
+from daemon.state import EvaluationRecord, ReleaseState
+from daemon.status import collect_status
+from tests.daemon_helpers import fast_settings, write_release
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def receiver(httpserver, monkeypatch):
+    monkeypatch.setenv("ELIQ_WEBHOOK_SECRET", "s3cret")
+    received = []
+    httpserver.expect_request("/alerts", method="POST").respond_with_handler(
+        lambda r: received.append(r) or Response("", status=204)
+    )
+    return httpserver.url_for("/alerts"), received
+
+
+def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
+    tmp_path, receiver
+):
+    url, received = receiver
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1")
+    alerts = [AlertSpec(kind="log"), AlertSpec(kind="webhook", settings={"endpoint": url})]
+    settings = fast_settings(tmp_path, registry, alerts=alerts)
+
+    assert Service(settings).once() == 0
+
+    status = collect_status(settings)
+    (release,) = status["releases"]
+    assert release["state"] == ReleaseState.done and release["name"] == "gen-v1"
+    (version,) = status["critic_versions"]
+    assert version["status"] == "champion" and version["aliases"] == ["champion"]
+    assert version["gate"]["passed"] and version["parent_version"] is None
+
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert str(champion.version) == version["mlflow_version"]
+    assert champion.tags["eliq.release"] == release["id"]
+    assert len(champion.tags["eliq.pair_set_digest"]) == 16
+    run = client.get_run(champion.run_id)
+    assert any(k.startswith("eval.challenger.new") for k in run.data.metrics)
+    assert any(k.startswith("train_rank") for k in run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(champion.run_id, "drift/critic")}
+    assert artifacts == {"drift/critic/report.html", "drift/critic/report.json"}
+
+    # the registered model serves: load it through MLflow's pyfunc flavour and score
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
+    import pandas as pd
+
+    image = next((registry / "gen-v1").glob("*.png"))
+    scores = model.predict(pd.DataFrame({"image": [str(image)], "prompt": ["a cat"]}))
+    assert list(scores.columns) == ["quality", "alignment"] and scores.notna().all().all()
+
+    report = json.loads(open(release_drift(settings, "critic")).read())
+    assert report["summary"]["test"].startswith("two-sample Kolmogorov-Smirnov")
+    assert set(report["summary"]["axes"]) == {"quality", "alignment"}
+
+    (request,) = received  # one alert: the promotion (no drift breach is asserted here)
+    body = request.get_data()
+    expected = signature("s3cret", request.headers["X-Eliq-Timestamp"], body)
+    assert hmac.compare_digest(request.headers["X-Eliq-Signature"], expected)
+    alert = json.loads(body)
+    assert alert["kind"] == "release" and "promoted" in alert["title"]
+    assert alert["details"]["version"] == version["mlflow_version"]
+
+    # a second pass finds nothing new and sends nothing again
+    assert Service(settings).once() == 0
+    assert len(collect_status(settings)["critic_versions"]) == 1
+    assert len(received) == 1
+
+
+def release_drift(settings, kind):
+    (path,) = (settings.data_dir / "releases").glob(f"*/drift/{kind}/report.json")
+    return path
+
+
+def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_path):
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    settings = fast_settings(tmp_path, registry)
+    assert Service(settings).once() == 0
+    write_release(registry, "gen-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
+    assert Service(settings).once() == 0
+
+    status = collect_status(settings)
+    assert [r["state"] for r in status["releases"]] == ["done", "done"]
+    first, second = status["critic_versions"]
+    assert second["parent_version"] == first["mlflow_version"]
+    assert second["training"]["init"] == first["checkpoint"]
+    assert second["training"]["replay"]  # the first release's pairs were replayed
+    assert (second["status"], first["status"]) == ("champion", "retired")
+    assert second["aliases"] == ["champion"]
+    assert set(second["gate"]["checks"]) == {"gain_on_new", "forgetting"}
+    assert second["gate"]["checks"]["forgetting"] is not None
+    kinds = sorted(p.parent.name for p in (settings.data_dir / "releases").glob("*/drift/*/*.json"))
+    assert kinds == ["critic", "critic", "generator"]
+
+
+def test_manual_mode_holds_the_challenger_until_promoted(tmp_path):
+    from daemon.cycle import Cycle
+
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    settings = fast_settings(tmp_path, registry, gate=GateSettings(mode="manual", min_gain=-1))
+    assert Service(settings).once() == 0
+    (version,) = collect_status(settings)["critic_versions"]
+    assert version["status"] == "held" and version["aliases"] == ["challenger"]
+
+    Cycle(settings).promote(version["mlflow_version"])
+    (version,) = collect_status(settings)["critic_versions"]
+    assert version["status"] == "champion" and version["aliases"] == ["champion"]
+
+
+def test_a_failing_step_is_retried_then_parked_with_an_alert(tmp_path):
+    registry = tmp_path / "registry"
+    release = write_release(registry, "broken", ["chelsea.png"])
+    for image in release.glob("*.png"):
+        image.write_bytes(b"not an image")  # every sample fails to decode
+    settings = fast_settings(tmp_path, registry, max_attempts=2)
+    assert Service(settings).once() == 1
+    (row,) = collect_status(settings)["releases"]
+    assert row["state"] == "parked" and row["attempts"] == 2
+    assert "no images" in row["last_error"]
+    alerts = [json.loads(line) for line in (settings.data_dir / "alerts.jsonl").open()]
+    assert [a["kind"] for a in alerts] == ["release"] and alerts[0]["severity"] == "error"
+
+
+def test_gate_needs_a_gain_on_the_new_release_and_no_forgetting():
+    def rows(**accuracy):
+        return [
+            EvaluationRecord(critic_version_id=1, role=k.split("_")[0],
+                             scope=k.split("_")[1], accuracy=v)
+            for k, v in accuracy.items()
+        ]  # fmt: skip
+
+    settings = GateSettings(min_gain=0.0, forgetting_margin=0.05)
+    passed = gate_decision(rows(challenger_new=0.8, baseline_new=0.7), settings)
+    assert passed["passed"] and passed["checks"]["gain_on_new"] == pytest.approx(0.1)
+    worse = gate_decision(rows(challenger_new=0.6, baseline_new=0.7), settings)
+    assert not worse["passed"] and "gain" in worse["reasons"][0]
+    forgets = rows(challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.7,
+                   baseline_earlier=0.8)  # fmt: skip
+    decision = gate_decision(forgets, settings)
+    assert not decision["passed"] and "forgets" in decision["reasons"][0]
+    within = rows(challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.78,
+                  baseline_earlier=0.8)  # fmt: skip
+    assert gate_decision(within, settings)["passed"]
+    assert not gate_decision([], settings)["passed"]
+
+
+def test_status_json_from_the_command_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from daemon.cli import app
+
+    env = {"ELIQ_DATA_DIR": str(tmp_path / "data"), "ELIQ_REGISTRIES": "[]"}
+    result = CliRunner().invoke(app, ["status", "--json"], env={**os.environ, **env})
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["releases"] == [] and payload["mlflow_tracking_uri"].startswith("sqlite:///")
