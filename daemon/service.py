@@ -88,6 +88,12 @@ class Service:
             log.exception("polling %s failed", registry)
             return False
 
+    def poll_then_process(self, registry: str) -> None:
+        """What a registry's job does: new releases start their cycle at once, not at the
+        next tick of the processing job."""
+        if self.poll(registry):
+            self.cycle.process()
+
     def housekeeping(self) -> None:
         with self.cycle.store.session() as session:
             session.exec(delete(JobRun).where(JobRun.started_at < utcnow() - JOB_HISTORY))
@@ -106,8 +112,9 @@ class Service:
         )
         now = utcnow()
         for name, spec in self.cycle.registries.items():
-            scheduler.add_job(self.poll, "interval", args=[name], seconds=spec.interval_s,
-                              id=f"poll:{name}", next_run_time=now)  # fmt: skip
+            scheduler.add_job(self.poll_then_process, "interval", args=[name],
+                              seconds=spec.interval_s, id=f"poll:{name}",
+                              next_run_time=now)  # fmt: skip
         scheduler.add_job(self.cycle.process, "interval", seconds=self.settings.process_interval_s,
                           id="process", next_run_time=now)  # fmt: skip
         scheduler.add_job(

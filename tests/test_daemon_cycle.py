@@ -6,6 +6,7 @@ import json
 import os
 
 import mlflow
+import pandas as pd
 import pytest
 from werkzeug import Response
 
@@ -16,6 +17,7 @@ from daemon.settings import AlertSpec, GateSettings
 from daemon.state import EvaluationRecord, ReleaseState
 from daemon.status import collect_status
 from tests.daemon_helpers import fast_settings, write_release
+from tests.postgres import fresh_database
 
 pytestmark = pytest.mark.slow
 
@@ -30,14 +32,24 @@ def receiver(httpserver, monkeypatch):
     return httpserver.url_for("/alerts"), received
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request):
+    """The daemon's state in its embedded SQLite, or in PostgreSQL on localhost."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with fresh_database() as url:
+        yield url
+
+
 def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
-    tmp_path, receiver
+    tmp_path, receiver, database_url
 ):
     url, received = receiver
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1")
     alerts = [AlertSpec(kind="log"), AlertSpec(kind="webhook", settings={"endpoint": url})]
-    settings = fast_settings(tmp_path, registry, alerts=alerts)
+    settings = fast_settings(tmp_path, registry, alerts=alerts, database_url=database_url)
 
     assert Service(settings).once() == 0
 
@@ -60,14 +72,13 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     assert artifacts == {"drift/critic/report.html", "drift/critic/report.json"}
 
     # the registered model serves: load it through MLflow's pyfunc flavour and score
+    mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
-    import pandas as pd
-
     image = next((registry / "gen-v1").glob("*.png"))
     scores = model.predict(pd.DataFrame({"image": [str(image)], "prompt": ["a cat"]}))
     assert list(scores.columns) == ["quality", "alignment"] and scores.notna().all().all()
 
-    report = json.loads(open(release_drift(settings, "critic")).read())
+    report = json.loads(release_drift(settings, "critic").read_text())
     assert report["summary"]["test"].startswith("two-sample Kolmogorov-Smirnov")
     assert set(report["summary"]["axes"]) == {"quality", "alignment"}
 

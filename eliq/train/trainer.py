@@ -9,7 +9,9 @@ generator does not forget older ones. The loss is documented in :mod:`eliq.train
 * Every ``checkpoint_every`` steps the critic and the optimiser state are written to
   ``out/state/`` (safetensors and JSON, no pickles); a rerun with the same settings resumes.
 * While the vision backbone is frozen its features are computed once per image.
-* Whole positives are held out; the result reports held-out pair accuracy per family.
+* Whole positives are held out, of the new pairs and of the replayed ones alike (an earlier
+  release's held-out pairs stay unseen, so they can measure forgetting); the result reports
+  held-out pair accuracy per family.
 """
 
 from __future__ import annotations

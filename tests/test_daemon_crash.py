@@ -1,0 +1,98 @@
+"""Crash safety: ``eliq-daemon once`` killed with SIGKILL at random points of its cycles.
+After every restart the cycle goes on; in the end no release is lost or processed twice and
+MLflow holds exactly one critic version per release."""
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+import yaml
+
+from daemon.status import collect_status
+from tests.daemon_helpers import fast_settings, write_release
+
+pytestmark = pytest.mark.slow
+
+
+def once(config, env, kill_after=None):
+    with (config.parent / "once.log").open("a") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "once", "--config", str(config)],
+            env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        process.wait(timeout=kill_after)
+        return process.returncode
+    except subprocess.TimeoutExpired:
+        process.kill()  # SIGKILL: no handler runs, nothing is flushed
+        process.wait()
+        return None
+
+
+def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path):
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    write_release(registry, "gen-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
+    settings = fast_settings(tmp_path, registry)
+    config = tmp_path / "daemon.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}  # one log line a line
+
+    rng = random.Random(7)
+    kills = 0
+    for _ in range(12):
+        status = once(config, env, kill_after=rng.uniform(6, 45))
+        if status is None:
+            kills += 1
+        else:
+            assert status == 0
+            break
+    else:
+        assert once(config, env) == 0
+    assert kills >= 2, "the random points all fell after the end; the test proved nothing"
+
+    state = collect_status(settings)
+    assert [r["state"] for r in state["releases"]] == ["done", "done"]
+    assert len({r["id"] for r in state["releases"]}) == 2
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    versions = client.search_model_versions(f"name = '{settings.model_name}'")
+    per_release = sorted(v.tags["eliq.release"] for v in versions)
+    assert per_release == sorted(r["id"] for r in state["releases"])
+    assert len(state["critic_versions"]) == 2
+    champion = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert champion.tags["eliq.release"] == state["releases"][1]["id"]
+
+
+def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_path):
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    settings = fast_settings(tmp_path, registry)
+    config = tmp_path / "daemon.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}  # one log line a line
+    log = tmp_path / "run.log"
+    with log.open("w") as output:
+        service = subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+            env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not (settings.data_dir / "releases").is_dir():  # it is working on the release
+        assert service.poll() is None, log.read_text()
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    service.send_signal(signal.SIGTERM)
+    assert service.wait(timeout=300) == 0
+    printed = log.read_text()
+    assert "finishing the current step" in printed and "eliq-daemon stopped" in printed
+
+    (release,) = collect_status(settings, aliases=False)["releases"]
+    assert release["state"] != "done" and release["attempts"] == 0 and not release["last_error"]
+    assert once(config, env) == 0
+    (release,) = collect_status(settings)["releases"]
+    assert release["state"] == "done"
