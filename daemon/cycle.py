@@ -413,7 +413,7 @@ class Cycle:
         """Promote the challenger when it passes the gate (and the mode is auto), else hold."""
         version = self.store.critic_for(release.id)
         evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
-        gate = gate_decision(evaluations, self.settings.gate)
+        gate = gate_decision(evaluations, self.settings.gate, version.parent_version is None)
         version.gate = gate
         version.decided_at = utcnow()
         rows: list[Any] = [version]

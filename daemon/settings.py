@@ -76,9 +76,8 @@ class GateSettings(BaseModel):
     )
     min_gain: float = Field(
         default=0.0,
-        description="Held-out pair accuracy on the new release must beat the baseline's (the "
-        "champion, or the starting critic of a first release) by at least this (0: must not "
-        "be worse).",
+        description="Held-out pair accuracy on the new release must beat the champion's by "
+        "at least this (0: must not be worse); see daemon/gate.py for a first release.",
     )
 
 

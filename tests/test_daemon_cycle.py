@@ -173,6 +173,11 @@ def test_gate_needs_a_gain_on_the_new_release_and_no_forgetting():
                   baseline_earlier=0.8)  # fmt: skip
     assert gate_decision(within, settings)["passed"]
     assert not gate_decision([], settings)["passed"]
+    # a first release has no champion to gain over: not falling below its start is enough
+    first = rows(challenger_new=0.68, baseline_new=0.7)
+    assert gate_decision(first, settings, first=True)["passed"]
+    assert not gate_decision(first, settings)["passed"]
+    assert not gate_decision(rows(challenger_new=0.6, baseline_new=0.7), settings, True)["passed"]
 
 
 def test_status_json_from_the_command_line(tmp_path):
