@@ -147,8 +147,9 @@ def test_an_untrained_critic_scores_its_prior():
 
 
 def test_quality_reads_only_low_levels():
-    """With ``quality_levels`` = 3 the quality score ignores MobileNetV2's semantic stages;
-    alignment still reads them."""
+    """With ``quality_levels`` = 3 the learned quality residual ignores MobileNetV2's
+    semantic stages (the prior's recognisability term reads the class probabilities by
+    design, so it is compared apart); alignment still reads them."""
     critic = Critic.from_config(SMALL, device="cpu")
     model = critic.model.eval()
     with torch.no_grad():
@@ -158,11 +159,13 @@ def test_quality_reads_only_low_levels():
     with torch.inference_mode():
         features = model.vision_features(views)
         text = model.text_features(["a cup of coffee"])
-        base = model.score_features(features, text)
+        base = model.residual(features, text)
         changed = [*features[:3], *(f + torch.randn_like(f) for f in features[3:-1]), features[-1]]
-        moved = model.score_features(changed, text)
+        moved = model.residual(changed, text)
+        prior_moved = model.prior(changed, text)[:, 0] != model.prior(features, text)[:, 0]
     assert torch.allclose(base[:, 0], moved[:, 0], atol=1e-5)
     assert not torch.allclose(base[:, 1], moved[:, 1], atol=1e-3)
+    assert prior_moved.all()  # the recognisability term sees what the image shows
 
 
 def test_low_level_residual_starts_at_zero_and_its_statistics_are_saved(tmp_path):
@@ -185,3 +188,20 @@ def test_low_level_residual_starts_at_zero_and_its_statistics_are_saved(tmp_path
     assert same_scores(loaded.score(images), critic.score(images))
     fresh = Critic.from_config(config, device="cpu")
     assert not same_scores(fresh.score(images), critic.score(images))
+
+
+def test_quality_prior_subtracts_the_class_entropy(critic):
+    """Sharpness minus how unsure the classifier is of what the image shows, in nats."""
+    model = critic.model
+    views = torch.stack([critic.views(photo_path(p)) for p in ("chelsea.png", "coffee.png")])
+    with torch.inference_mode():
+        features = model.vision_features(views)
+        text = model.text_features([None, None])
+        with_entropy = model.prior(features, text)[:, 0]
+        model.config = model.config.model_copy(update={"recognisability_weight": 0.0})
+        sharpness = model.prior(features, text)[:, 0]
+        model.config = model.config.model_copy(update={"recognisability_weight": 1.0})
+        probabilities = model.vision.concepts(features[:-1])
+    entropy = -(probabilities * probabilities.log()).sum(-1).mean(1)
+    assert torch.allclose(sharpness - with_entropy, entropy, atol=1e-4)
+    assert (entropy > 0).all() and (entropy < torch.log(torch.tensor(1000.0))).all()

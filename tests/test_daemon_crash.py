@@ -23,8 +23,10 @@ def once(config, env, kill_after=None):
     with (config.parent / "once.log").open("a") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "daemon", "once", "--config", str(config)],
-            env=env, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     try:
         process.wait(timeout=kill_after)
         return process.returncode
@@ -79,8 +81,10 @@ def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_p
     with log.open("w") as output:
         service = subprocess.Popen(
             [sys.executable, "-m", "daemon", "run", "--config", str(config)],
-            env=env, stdout=output, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     deadline = time.monotonic() + 120
     while not (settings.data_dir / "releases").is_dir():  # it is working on the release
         assert service.poll() is None, log.read_text()

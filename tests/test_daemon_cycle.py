@@ -155,22 +155,25 @@ def test_a_failing_step_is_retried_then_parked_with_an_alert(tmp_path):
 def test_gate_needs_a_gain_on_the_new_release_and_no_forgetting():
     def rows(**accuracy):
         return [
-            EvaluationRecord(critic_version_id=1, role=k.split("_")[0],
-                             scope=k.split("_")[1], accuracy=v)
+            EvaluationRecord(
+                critic_version_id=1, role=k.split("_")[0], scope=k.split("_")[1], accuracy=v
+            )
             for k, v in accuracy.items()
-        ]  # fmt: skip
+        ]
 
     settings = GateSettings(min_gain=0.0, forgetting_margin=0.05)
     passed = gate_decision(rows(challenger_new=0.8, baseline_new=0.7), settings)
     assert passed["passed"] and passed["checks"]["gain_on_new"] == pytest.approx(0.1)
     worse = gate_decision(rows(challenger_new=0.6, baseline_new=0.7), settings)
     assert not worse["passed"] and "gain" in worse["reasons"][0]
-    forgets = rows(challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.7,
-                   baseline_earlier=0.8)  # fmt: skip
+    forgets = rows(
+        challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.7, baseline_earlier=0.8
+    )
     decision = gate_decision(forgets, settings)
     assert not decision["passed"] and "forgets" in decision["reasons"][0]
-    within = rows(challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.78,
-                  baseline_earlier=0.8)  # fmt: skip
+    within = rows(
+        challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.78, baseline_earlier=0.8
+    )
     assert gate_decision(within, settings)["passed"]
     assert not gate_decision([], settings)["passed"]
     # a first release has no champion to gain over: not falling below its start is enough

@@ -44,8 +44,16 @@ class CriticConfig(BaseModel):
         "low-level, and on semantic levels a critic trained on synthetic distortions learns "
         "to recognise content instead.",
     )
+    recognisability_weight: float = Field(
+        default=1.0,
+        ge=0.0,
+        description="Weight of the class-probability entropy (nats) subtracted from the "
+        "quality prior (log Laplacian variance); 0 leaves sharpness alone. Unit weight, in "
+        "the two measures' natural units, is not tuned on any human score. Applies to "
+        "backbones with class probabilities (MobileNetV2).",
+    )
     quality_linear: bool = Field(
-        default=False,
+        default=True,
         description="Add a linear residual on the crop-averaged low-level features (the "
         "levels the quality queries read, plus the statistics) to the quality score.",
     )

@@ -12,10 +12,14 @@ Data flow for a batch of images, each with an optional prompt::
 Each axis starts from a fixed prior that needs no training, and the network learns only a
 residual on top of it (kept small by the training loss, see :mod:`eliq.train.losses`):
 
-* quality: the log variance of the Laplacian pooled over the native-resolution crops. On
-  generated images full-resolution sharpness is the strongest single label-free signal,
-  while heads trained only on synthetic distortions overfit to them; a residual can correct
-  the prior where the pairs say it is wrong (noise raises the Laplacian and is a defect).
+* quality: the log variance of the Laplacian pooled over the native-resolution crops, minus
+  ``recognisability_weight`` times the entropy (nats) of the backbone's ImageNet class
+  probabilities averaged over the views. On generated images full-resolution sharpness is
+  the strongest single label-free signal; how confidently a classifier recognises what the
+  image shows adds what sharpness misses (malformed, unrecognisable content), chiefly among
+  images of one generator. Heads trained only on synthetic distortions overfit to them, so
+  the network learns a residual that corrects the prior where the pairs say it is wrong
+  (noise raises the Laplacian and is a defect).
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
   :mod:`eliq.critic.encoders`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
   expected similarity between the prompt and the names of each view's top ImageNet classes,
@@ -222,9 +226,9 @@ class CriticModel(nn.Module):
                 sentence[given] = self.text.sentence([prompts[i].strip() for i in given], limit)
         return TextFeatures(self.text_projection(hidden), padding, sentence)
 
-    def concept_similarity(self, features: list[torch.Tensor], sentence: torch.Tensor):
-        """``(B,)`` how well what the views show matches each prompt, averaged over views."""
-        concepts = self.vision.concepts(features[: len(self.vision.level_dims)])
+    def concept_similarity(self, concepts: torch.Tensor, sentence: torch.Tensor):
+        """``(B,)`` how well what the views show (``concepts``, see
+        :meth:`VisionEncoder.concepts`) matches each prompt, averaged over views."""
         if self.concept_bank is None:
             return (concepts * sentence[:, None]).sum(-1).mean(1)
         top = concepts.topk(TOP_CONCEPTS, dim=-1)
@@ -236,9 +240,13 @@ class CriticModel(nn.Module):
         """``(B, 2)`` the untrained prior of each axis (see the module docstring)."""
         statistics = features[-1]
         crops = statistics[:, 1:] if statistics.shape[1] > 1 else statistics
-        sharpness = torch.logsumexp(crops[..., 0], dim=1) - math.log(crops.shape[1])
-        similarity = self.concept_similarity(features, text.sentence)
-        return torch.stack([sharpness, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
+        quality = torch.logsumexp(crops[..., 0], dim=1) - math.log(crops.shape[1])
+        concepts = self.vision.concepts(features[: len(self.vision.level_dims)])
+        if self.concept_bank is not None and self.config.recognisability_weight:
+            entropy = -(concepts * concepts.clamp_min(1e-12).log()).sum(-1).mean(1)
+            quality = quality - self.config.recognisability_weight * entropy
+        similarity = self.concept_similarity(concepts, text.sentence)
+        return torch.stack([quality, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
 
     def residual(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
         """``(B, 2)`` what the fusion and the query transformer add to the prior."""
