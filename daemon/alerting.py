@@ -48,10 +48,16 @@ class Alerter:
             done = self.store.rows(AlertRecord, dedup_key=alert.dedup_key, channel=name)
             if done and done[0].delivered:
                 continue
-            record = done[0] if done else AlertRecord(
-                dedup_key=alert.dedup_key, channel=name, title=alert.title,
-                severity=alert.severity,
-            )  # fmt: skip
+            record = (
+                done[0]
+                if done
+                else AlertRecord(
+                    dedup_key=alert.dedup_key,
+                    channel=name,
+                    title=alert.title,
+                    severity=alert.severity,
+                )
+            )
             try:
                 channel.send(alert)
                 record.delivered, record.error = True, None

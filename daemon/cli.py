@@ -77,8 +77,9 @@ def status(
     for v in payload["critic_versions"]:
         gate = v["gate"]
         verdict = "" if not gate else ("passed" if gate.get("passed") else "failed")
-        versions.add_row(str(v["mlflow_version"]), v["release_id"], v["status"],
-                         ", ".join(v["aliases"]), verdict)  # fmt: skip
+        versions.add_row(
+            str(v["mlflow_version"]), v["release_id"], v["status"], ", ".join(v["aliases"]), verdict
+        )
     console.print(versions)
     console.print(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}")
 
@@ -124,11 +125,16 @@ def replay(
         name="replay",
         kind="local",
         settings={
-            "root": str(root), "manifest": manifest, "split_column": split_column,
-            "order": order, "image_column": image_column, "prompt_column": prompt_column,
-            "images": images, "name": "replay",
+            "root": str(root),
+            "manifest": manifest,
+            "split_column": split_column,
+            "order": order,
+            "image_column": image_column,
+            "prompt_column": prompt_column,
+            "images": images,
+            "name": "replay",
         },
-    )  # fmt: skip
+    )
     service = Service(_settings(config, registries=[spec]))
     service.handle_signals()
     raise typer.Exit(service.once())

@@ -9,6 +9,8 @@ uses aliases (``champion``, ``challenger``), never the deprecated stages.
 from __future__ import annotations
 
 import logging
+import time
+import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +18,7 @@ from typing import Any
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
@@ -74,14 +77,12 @@ class CriticRegistry:
             log.info("critic for %s is already version %s", release_id, existing.version)
             return RegisteredCritic(str(existing.version), existing.run_id, existing.source)
         run_id = self._run_for(release_id, tags)
+        if not self.client.get_run(run_id).data.metrics:  # not logged before a crash
+            self.log_metrics(run_id, _training_metrics(history, metrics))
         mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
-            for row in history:
-                mlflow.log_metrics(
-                    {f"train_{k}": float(v) for k, v in row.items() if k != "step"},
-                    step=int(row["step"]),
-                )
-            mlflow.log_metrics(metrics)
+        # the signature is explicit; an input example would need an image file to read
+        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*input example.*")
             info = mlflow.pyfunc.log_model(
                 name="critic",
                 python_model=str(PYFUNC),
@@ -98,6 +99,11 @@ class CriticRegistry:
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
         return RegisteredCritic(str(version.version), run_id, info.model_uri)
+
+    def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
+        """In batches of MLflow's limit of 1,000 metrics a request."""
+        for start in range(0, len(metrics), 1000):
+            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
 
     def version_for(self, release_id: str):
         found = self.client.search_model_versions(
@@ -133,6 +139,17 @@ class CriticRegistry:
         for alias, version in (model.aliases or {}).items():
             by_version.setdefault(str(version), []).append(alias)
         return by_version
+
+
+def _training_metrics(history: list[dict[str, Any]], final: dict[str, float]) -> list[Metric]:
+    stamp = int(time.time() * 1000)
+    metrics = [
+        Metric(f"train_{key}", float(value), stamp, int(row["step"]))
+        for row in history
+        for key, value in row.items()
+        if key != "step"
+    ]
+    return metrics + [Metric(key, value, stamp, 0) for key, value in final.items()]
 
 
 def _quoted(value: str) -> str:

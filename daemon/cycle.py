@@ -248,8 +248,9 @@ class Cycle:
                 raise Stopping
             name = f"{index:05d}.png"
             save_image(from_pil(image), scratch / name)
-            rows.append({"image": name, "prompt": prompt or "", "seed": "" if seed is None
-                         else seed})  # fmt: skip
+            rows.append(
+                {"image": name, "prompt": prompt or "", "seed": "" if seed is None else seed}
+            )
         if not rows:
             shutil.rmtree(scratch)
             raise RuntimeError(f"release {release.id} yielded no images")
@@ -285,9 +286,8 @@ class Cycle:
         champion = self.store.champion()
         init = Path(champion.checkpoint) if champion else retune.initial_checkpoint
         config = self._critic_config() if init is None else None
-        replay = self._earlier_pair_sets(release)[-retune.replay_releases :] if (
-            retune.replay_releases
-        ) else []  # fmt: skip
+        earlier = self._earlier_pair_sets(release)
+        replay = earlier[-retune.replay_releases :] if retune.replay_releases else []
         out = self.folder(release) / "critic"
         settings = TrainSettings(
             steps=retune.steps,
@@ -299,8 +299,9 @@ class Cycle:
             seed=0,
         )
         pairs = Path(self._pair_set(release).path)
-        result = train([pairs], out, settings, init=init, replay=replay, config=config,
-                       progress=False)  # fmt: skip
+        result = train(
+            [pairs], out, settings, init=init, replay=replay, config=config, progress=False
+        )
         version = self.store.critic_for(release.id) or CriticVersion(
             release_id=release.id, checkpoint=str(out)
         )
@@ -343,8 +344,10 @@ class Cycle:
         ones: the same positives the trainer held out, so neither critic trained on them."""
         version = self.store.critic_for(release.id)
         fraction = self.settings.retune.held_out_fraction
-        scopes = {"new": [Path(self._pair_set(release).path)], "earlier":
-                  self._earlier_pair_sets(release)}  # fmt: skip
+        scopes = {
+            "new": [Path(self._pair_set(release).path)],
+            "earlier": self._earlier_pair_sets(release),
+        }
         device = self.settings.retune.device
         contenders = {
             "challenger": Critic.from_pretrained(version.checkpoint, device),
@@ -358,13 +361,16 @@ class Cycle:
                 accuracy = held_out_accuracy(critic, roots, fraction, seed=0)
                 rows.append(
                     EvaluationRecord(
-                        critic_version_id=version.id, role=role, scope=scope,
-                        accuracy=accuracy.mean, per_family=accuracy.per_family,
+                        critic_version_id=version.id,
+                        role=role,
+                        scope=scope,
+                        accuracy=accuracy.mean,
+                        per_family=accuracy.per_family,
                     )
-                )  # fmt: skip
+                )
         for old in self.store.rows(EvaluationRecord, critic_version_id=version.id):
             self.store.delete(old)  # a re-run replaces, never doubles
-        self.mlflow.client.log_batch(version.run_id, metrics=_metrics(rows))
+        self.mlflow.log_metrics(version.run_id, _metrics(rows))
         self._advance_state(release, *rows)
 
     def check_drift(self, release: ReleaseRecord) -> None:
@@ -380,11 +386,14 @@ class Cycle:
             (
                 "critic",
                 compare_scores(
-                    _scores(parent, anchors), _scores(challenger, anchors), out / "critic",
-                    drift.p_value, drift.min_rank_correlation,
+                    _scores(parent, anchors),
+                    _scores(challenger, anchors),
+                    out / "critic",
+                    drift.p_value,
+                    drift.min_rank_correlation,
                 ),
             )
-        ]  # fmt: skip
+        ]
         earlier = self._earlier_samples(release)
         if len(earlier) >= 2:
             shift = compare_scores(
@@ -399,11 +408,14 @@ class Cycle:
             result.summary["breaches"] = result.breaches
             rows.append(
                 DriftCheck(
-                    kind=kind, release_id=release.id, drifted=result.drifted,
-                    summary=result.summary, report_html=str(result.report_html),
+                    kind=kind,
+                    release_id=release.id,
+                    drifted=result.drifted,
+                    summary=result.summary,
+                    report_html=str(result.report_html),
                     report_json=str(result.report_json),
                 )
-            )  # fmt: skip
+            )
             self.mlflow.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
         for old in self.store.rows(DriftCheck, release_id=release.id):
             self.store.delete(old)  # a re-run replaces, never doubles
@@ -461,7 +473,7 @@ class Cycle:
                             "release": release.id,
                             "report": check.report_html,
                             "summary": check.summary,
-                        },  # fmt: skip
+                        },
                     )
                 )
         promoted = version.status == CHAMPION
@@ -482,7 +494,7 @@ class Cycle:
                     "release": release.id,
                     "version": version.mlflow_version,
                     "gate": version.gate,
-                },  # fmt: skip
+                },
             )
         )
         self._advance_state(release)
@@ -519,8 +531,11 @@ class Cycle:
         folder = self.settings.drift.anchor_folder
         if folder is not None:
             found = positives_in_folder(folder)
-            frames.append(pd.DataFrame({"image": [str(p.image) for p in found],
-                                        "prompt": [None] * len(found)}))  # fmt: skip
+            frames.append(
+                pd.DataFrame(
+                    {"image": [str(p.image) for p in found], "prompt": [None] * len(found)}
+                )
+            )
         if not frames:
             frames = [self._samples(release, per)]
         return pd.concat(frames, ignore_index=True)

@@ -49,9 +49,11 @@ def compare_scores(
     axes = [
         a
         for a in AXES
-        if a in reference and a in current
-        and reference[a].notna().sum() >= 2 and current[a].notna().sum() >= 2
-    ]  # fmt: skip
+        if a in reference
+        and a in current
+        and reference[a].notna().sum() >= 2
+        and current[a].notna().sum() >= 2
+    ]
     if not axes:
         raise ValueError("no axis has scores on both sides to compare")
     report = Report([ValueDrift(column=a, method=TEST, threshold=p_value) for a in axes])

@@ -43,8 +43,9 @@ class Service:
             signal.signal(signum, self._on_signal)
 
     def _on_signal(self, signum: int, _frame) -> None:
-        log.info("received %s: finishing the current step, then stopping",
-                 signal.Signals(signum).name)  # fmt: skip
+        log.info(
+            "received %s: finishing the current step, then stopping", signal.Signals(signum).name
+        )
         self.stop.set()
 
     def wait_for_lock(self, retry_s: float = 5.0) -> bool:
@@ -67,9 +68,10 @@ class Service:
             polled = self.poll_all()
             self.cycle.process()
             troubled = [
-                r for r in self.cycle.store.releases()
+                r
+                for r in self.cycle.store.releases()
                 if r.state == ReleaseState.parked or r.last_error
-            ]  # fmt: skip
+            ]
             for release in troubled:
                 log.error("%s: %s (%s)", release.id, release.state, release.last_error)
             return 0 if polled and not troubled else 1
@@ -105,6 +107,9 @@ class Service:
         """Serve until stopped."""
         if not self.wait_for_lock():
             return 0
+        # a tick that finds its job still running is skipped by design (one instance, one
+        # worker): APScheduler logs each skip as a warning, every interval, for hours
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600},
@@ -112,19 +117,32 @@ class Service:
         )
         now = utcnow()
         for name, spec in self.cycle.registries.items():
-            scheduler.add_job(self.poll_then_process, "interval", args=[name],
-                              seconds=spec.interval_s, id=f"poll:{name}",
-                              next_run_time=now)  # fmt: skip
-        scheduler.add_job(self.cycle.process, "interval", seconds=self.settings.process_interval_s,
-                          id="process", next_run_time=now)  # fmt: skip
+            scheduler.add_job(
+                self.poll_then_process,
+                "interval",
+                args=[name],
+                seconds=spec.interval_s,
+                id=f"poll:{name}",
+                next_run_time=now,
+            )
+        scheduler.add_job(
+            self.cycle.process,
+            "interval",
+            seconds=self.settings.process_interval_s,
+            id="process",
+            next_run_time=now,
+        )
         scheduler.add_job(
             self.housekeeping,
             "interval",
             seconds=self.settings.housekeeping_interval_s,
             id="housekeeping",
         )
-        log.info("eliq-daemon serving %s; MLflow at %s", self.settings.data_dir,
-                 self.settings.tracking_uri)  # fmt: skip
+        log.info(
+            "eliq-daemon serving %s; MLflow at %s",
+            self.settings.data_dir,
+            self.settings.tracking_uri,
+        )
         scheduler.start()
         try:
             self.stop.wait()

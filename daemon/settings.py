@@ -136,6 +136,10 @@ class DaemonSettings(EliqSettings):
             return self.registries
         root = self.data_dir / "registry"
         return [
-            RegistrySpec(name=DEMO_REGISTRY, kind="local", interval_s=60.0,
-                         settings={"root": str(root), "name": DEMO_REGISTRY})
-        ]  # fmt: skip
+            RegistrySpec(
+                name=DEMO_REGISTRY,
+                kind="local",
+                interval_s=60.0,
+                settings={"root": str(root), "name": DEMO_REGISTRY},
+            )
+        ]

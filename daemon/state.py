@@ -103,8 +103,9 @@ class CriticVersion(SQLModel, table=True):
     parent_version: str | None = Field(default=None, description="MLflow version it came from.")
     mlflow_version: str | None = None
     run_id: str | None = None
-    status: str = Field(default="trained", description="trained, challenger, champion, held, "
-                        "retired")  # fmt: skip
+    status: str = Field(
+        default="trained", description="trained, challenger, champion, held, retired"
+    )
     gate: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     training: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow)

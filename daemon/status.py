@@ -20,8 +20,9 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
     if aliases and store.critic_versions():
         from daemon.critic_registry import CriticRegistry
 
-        registry = CriticRegistry(settings.tracking_uri, settings.model_name,
-                                  settings.experiment, settings.artifact_root)  # fmt: skip
+        registry = CriticRegistry(
+            settings.tracking_uri, settings.model_name, settings.experiment, settings.artifact_root
+        )
         by_version = registry.aliases()
     return {
         "database": make_url(settings.state_url).render_as_string(hide_password=True),
