@@ -48,8 +48,8 @@ class CriticConfig(BaseModel):
         default=1.0,
         ge=0.0,
         description="Weight of the class-probability entropy (nats) subtracted from the "
-        "quality prior (log Laplacian variance); 0 leaves sharpness alone. Unit weight, in "
-        "the two measures' natural units, is not tuned on any human score. Applies to "
+        "quality prior (log Laplacian variance); 0 leaves sharpness alone. Unit weight in "
+        "the two measures' natural units was set a priori, not fitted. Applies to "
         "backbones with class probabilities (MobileNetV2).",
     )
     quality_linear: bool = Field(
