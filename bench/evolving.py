@@ -32,10 +32,25 @@ from eliq.config import load_settings  # noqa: E402
 from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, score_table  # noqa: E402
 
-ORDER = ["AttnGAN_normal", "glide_normal", "DALLE2_normal", "sd1.5_normal", "sd1.5_lowstep",
-         "sd1.5_highcorr", "sd1.5_lowcorr"]  # fmt: skip
-STEPS = ["sample", "build_pairs", "retune", "register", "evaluate", "check_drift", "decide",
-         "announce"]  # fmt: skip
+ORDER = [
+    "AttnGAN_normal",
+    "glide_normal",
+    "DALLE2_normal",
+    "sd1.5_normal",
+    "sd1.5_lowstep",
+    "sd1.5_highcorr",
+    "sd1.5_lowcorr",
+]
+STEPS = [
+    "sample",
+    "build_pairs",
+    "retune",
+    "register",
+    "evaluate",
+    "check_drift",
+    "decide",
+    "announce",
+]
 
 
 def history_manifest(root: Path, per_release: int | None, folder: Path) -> pd.DataFrame:
@@ -52,8 +67,9 @@ def history_manifest(root: Path, per_release: int | None, folder: Path) -> pd.Da
 
 def srcc(critic: Critic, frame: pd.DataFrame) -> dict[str, float]:
     scored = score_table(critic, frame, progress=False)
-    return {axis: correlation(scored[axis], scored[human]).srcc
-            for axis, human in AGIQA_AXES.items()}  # fmt: skip
+    return {
+        axis: correlation(scored[axis], scored[human]).srcc for axis, human in AGIQA_AXES.items()
+    }
 
 
 def main() -> None:
@@ -68,10 +84,17 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     frame = history_manifest(args.root.resolve(), args.per_release, out)
     registry = RegistrySpec(
-        name="agiqa3k", kind="local",
-        settings={"root": str(out), "manifest": "manifest.csv", "split_column": "generator",
-                  "order": ORDER, "per_poll": 1, "name": "agiqa3k"},
-    )  # fmt: skip
+        name="agiqa3k",
+        kind="local",
+        settings={
+            "root": str(out),
+            "manifest": "manifest.csv",
+            "split_column": "generator",
+            "order": ORDER,
+            "per_poll": 1,
+            "name": "agiqa3k",
+        },
+    )
     settings = load_settings(
         args.config, DaemonSettings, data_dir=out / "data", registries=[registry]
     )
