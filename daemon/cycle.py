@@ -135,13 +135,11 @@ class Cycle:
         waiting = [s for s in PIPELINE if s is not ReleaseState.done]
         return self.store.releases(waiting)
 
-    def process(self, budget_s: float | None = None) -> int:
-        """Advance pending releases in order until none is due, the budget is spent or the
-        daemon is stopping. Returns how many steps completed."""
-        started, completed = time.monotonic(), 0
+    def process(self) -> int:
+        """Advance pending releases in order until none is due or the daemon is stopping.
+        Returns how many steps completed."""
+        completed = 0
         while not self.stop.is_set():
-            if budget_s is not None and time.monotonic() - started > budget_s:
-                break
             pending = self.pending()
             if not pending:
                 break

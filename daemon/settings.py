@@ -90,7 +90,6 @@ class DriftSettings(BaseModel):
     min_rank_correlation: float = Field(
         default=0.8, description="Champion vs challenger Spearman on the anchors: drift below."
     )
-    interval_s: float = Field(default=6 * 3600.0, gt=0, description="Periodic drift check.")
 
 
 class DaemonSettings(EliqSettings):
@@ -117,7 +116,6 @@ class DaemonSettings(EliqSettings):
     housekeeping_interval_s: float = Field(default=24 * 3600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Tries of a step before parking.")
     retry_backoff_s: float = Field(default=60.0, ge=0, description="Doubles with each try.")
-    keep_samples: bool = Field(default=True, description="False: housekeeping removes samples.")
 
     @property
     def state_url(self) -> str:
