@@ -9,7 +9,7 @@ from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_positives
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
-from eliq.train import TrainSettings, train
+from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train import trainer as trainer_module
 
 FROZEN_VISION = CriticConfig(
@@ -81,6 +81,54 @@ def test_an_interrupted_run_resumes_to_the_same_critic(pair_sets, tmp_path, monk
             config=FROZEN_VISION,
             progress=False,
         )
+
+
+def test_a_stop_request_saves_the_steps_taken_and_the_rerun_resumes(
+    pair_sets, tmp_path, monkeypatch
+):
+    settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 100})
+    full = train([pair_sets[0]], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
+    real = trainer_module._batch_loss
+    calls = []
+
+    def counting(*args):
+        calls.append(1)
+        return real(*args)
+
+    monkeypatch.setattr(trainer_module, "_batch_loss", counting)
+
+    def stop_before_sixth_step():
+        return len(calls) == 5
+
+    with pytest.raises(TrainingStopped, match="step 5 of 8"):
+        train(
+            [pair_sets[0]],
+            tmp_path / "cut",
+            settings,
+            config=FROZEN_VISION,
+            progress=False,
+            stop=stop_before_sixth_step,
+        )
+    assert json.loads((tmp_path / "cut" / "state" / "state.json").read_text())["step"] == 5
+    resumed = train(
+        [pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False
+    )
+    assert resumed.steps == 8
+    for key, value in state(full.critic).items():
+        assert torch.allclose(value, state(resumed.critic)[key], atol=1e-6), key
+
+
+def test_a_stop_request_during_feature_extraction_stops_before_training(pair_sets, tmp_path):
+    with pytest.raises(TrainingStopped, match="extracting features"):
+        train(
+            [pair_sets[0]],
+            tmp_path / "cut",
+            QUICK,
+            config=FROZEN_VISION,
+            progress=False,
+            stop=lambda: True,
+        )
+    assert not (tmp_path / "cut" / "state").exists()
 
 
 def test_a_non_finite_loss_skips_its_step(pair_sets, tmp_path, monkeypatch):

@@ -86,7 +86,8 @@ class PairFactory:
         spaCy's parse otherwise."""
         by_text = {record.text: record for record in self.suite}
         missing = sorted({p.prompt for p in positives if p.prompt and p.prompt not in by_text})
-        by_text.update(zip(missing, self.parser.parse_many(missing), strict=True))
+        if missing:  # spaCy loads only when a prompt needs parsing
+            by_text.update(zip(missing, self.parser.parse_many(missing), strict=True))
         return {p.prompt: by_text[p.prompt] for p in positives if p.prompt}
 
     def plan(

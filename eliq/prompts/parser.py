@@ -6,6 +6,9 @@ nouns before it) is the object, a determiner or numeral attached to it the count
 adjectives or compound nouns attached to it that the lexicon knows its colour, material or
 size. Spatial predicates and styles are matched with spaCy's ``PhraseMatcher`` over the
 lexicon; a predicate becomes a relation between the nearest entities on either side of it.
+
+spaCy is imported when a parser first parses: code that only reads pair sets or scores
+images does not pay for it.
 """
 
 from __future__ import annotations
@@ -15,15 +18,15 @@ import logging
 import re
 from collections.abc import Iterable, Sequence
 from functools import cached_property
-
-import spacy
-from spacy.language import Language
-from spacy.matcher import PhraseMatcher
-from spacy.tokens import Doc, Span, Token
-from spacy.util import filter_spans
+from typing import TYPE_CHECKING
 
 from eliq.prompts.lexicon import RELATION_CONTRASTS, STYLE_WORDS, attribute_kind, count_of
 from eliq.prompts.record import PromptRecord, Slot
+
+if TYPE_CHECKING:
+    from spacy.language import Language
+    from spacy.matcher import PhraseMatcher
+    from spacy.tokens import Doc, Span, Token
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,8 @@ _STYLE_PATTERN = re.compile(r"\bin the style of [^,.;]+|\b[\w-]+ style\b", re.IG
 
 def load_pipeline(names: Sequence[str] = DEFAULT_PIPELINES) -> Language:
     """The first installed spaCy pipeline among ``names`` (only the parser is needed)."""
+    import spacy
+
     for name in names:
         if spacy.util.is_package(name):
             return spacy.load(name, exclude=["ner"])
@@ -54,6 +59,8 @@ class PromptParser:
 
     @cached_property
     def _matchers(self) -> tuple[PhraseMatcher, PhraseMatcher]:
+        from spacy.matcher import PhraseMatcher
+
         relations = PhraseMatcher(self.nlp.vocab, attr="LOWER")
         relations.add("relation", list(self.nlp.tokenizer.pipe(RELATION_CONTRASTS)))
         styles = PhraseMatcher(self.nlp.vocab, attr="LOWER")
@@ -85,6 +92,8 @@ class PromptParser:
         ]
 
     def _slots(self, doc: Doc) -> list[Slot]:
+        from spacy.util import filter_spans
+
         relation_matcher, style_matcher = self._matchers
         styles = [doc[s:e] for _, s, e in style_matcher(doc)]
         for match in _STYLE_PATTERN.finditer(doc.text):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -109,9 +109,15 @@ class FeatureStore:
             images = list(pool.map(load_image, paths))
         return torch.stack([make_views(i, config.view_size, config.crops) for i in images])
 
-    def precompute(self, paths: Sequence[str], progress: bool = True) -> None:
+    def precompute(
+        self,
+        paths: Sequence[str],
+        progress: bool = True,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         """Compute and keep the features of ``paths`` not cached yet; the next batch's
-        images are decoded while the current one runs through the backbone."""
+        images are decoded while the current one runs through the backbone. Raises
+        :class:`InterruptedError` as soon as ``stop()`` is true."""
         if not self.model.vision_is_frozen:
             return
         missing = sorted(set(paths) - set(self.cache))
@@ -123,6 +129,8 @@ class FeatureStore:
             for index, chunk in enumerate(
                 tqdm(chunks, desc="vision features", unit="batch", disable=not progress)
             ):
+                if stop is not None and stop():
+                    raise InterruptedError("feature extraction stopped")
                 views = upcoming.result()
                 if index + 1 < len(chunks):
                     upcoming = loader.submit(self._views, chunks[index + 1])

@@ -9,6 +9,8 @@ generator does not forget older ones. The loss is documented in :mod:`eliq.train
 * Every ``checkpoint_every`` steps the critic and the optimiser state are written to
   ``out/state/`` (safetensors and JSON, no pickles); a rerun with the same settings resumes.
 * While the vision backbone is frozen its features are computed once per image.
+* ``stop`` is polled between steps: when it returns True the state is saved and
+  :class:`TrainingStopped` raised, so a service shutting down loses no finished step.
 * Whole positives are held out, of the new pairs and of the replayed ones alike (an earlier
   release's held-out pairs stay unseen, so they can measure forgetting); the result reports
   held-out pair accuracy per family.
@@ -21,7 +23,7 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,10 @@ class TrainSettings(BaseModel):
         )
 
 
+class TrainingStopped(Exception):
+    """Training was asked to stop; its resumable state is saved (if it got to a step)."""
+
+
 @dataclass
 class TrainResult:
     critic: Critic
@@ -83,6 +89,7 @@ def train(
     replay: Sequence[Path] = (),
     config: CriticConfig | None = None,
     progress: bool = True,
+    stop: Callable[[], bool] | None = None,
 ) -> TrainResult:
     """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
     settings = settings or TrainSettings()
@@ -108,7 +115,10 @@ def train(
     store = FeatureStore(model, device)
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
     every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
-    store.precompute(list(dict.fromkeys(every_image)), progress)
+    try:
+        store.precompute(list(dict.fromkeys(every_image)), progress, stop)
+    except InterruptedError as stopped:
+        raise TrainingStopped("stopped while extracting features") from stopped
 
     parameters = [p for p in model.parameters() if p.requires_grad]
     optimiser = torch.optim.AdamW(
@@ -134,6 +144,12 @@ def train(
     bar = tqdm(range(start_step, settings.steps), desc="train", unit="step", disable=not progress)
     step = start_step
     for step in bar:
+        if stop is not None and stop():
+            if step > start_step:
+                _save_state(
+                    state_dir, settings, critic, optimiser, schedule, step, history, skipped
+                )
+            raise TrainingStopped(f"stopped at step {step} of {settings.steps}")
         batch = next(batches)
         loss, parts = _batch_loss(critic, store, batch, settings.loss_weights)
         if not torch.isfinite(loss):
@@ -193,7 +209,7 @@ def _batch_loss(
     scores = model.prior(features, text) + residual
     positive = scores[[index[item] for item in sides["positive"]]]
     negative = scores[[index[item] for item in sides["negative"]]]
-    axis = torch.as_tensor(batch["axis"].to_numpy(), device=scores.device)
+    axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
     return critic_loss(positive, negative, axis, ladder, residual, weights)
 
