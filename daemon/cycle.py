@@ -64,7 +64,7 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
-from eliq.train import TrainSettings, train
+from eliq.train import TrainingStopped, TrainSettings, train
 
 log = logging.getLogger(__name__)
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -297,9 +297,20 @@ class Cycle:
             seed=0,
         )
         pairs = Path(self._pair_set(release).path)
-        result = train(
-            [pairs], out, settings, init=init, replay=replay, config=config, progress=False
-        )
+        try:
+            result = train(
+                [pairs],
+                out,
+                settings,
+                init=init,
+                replay=replay,
+                config=config,
+                progress=False,
+                stop=self.stop.is_set,
+            )
+        except TrainingStopped as stopped:  # its state is saved: the next run resumes
+            log.info("%s: retune %s", release.id, stopped)
+            raise Stopping from stopped
         version = self.store.critic_for(release.id) or CriticVersion(
             release_id=release.id, checkpoint=str(out)
         )
@@ -384,8 +395,8 @@ class Cycle:
             (
                 "critic",
                 compare_scores(
-                    _scores(parent, anchors),
-                    _scores(challenger, anchors),
+                    score_frame(parent, anchors),
+                    score_frame(challenger, anchors),
                     out / "critic",
                     drift.p_value,
                     drift.min_rank_correlation,
@@ -395,8 +406,8 @@ class Cycle:
         earlier = self._earlier_samples(release)
         if len(earlier) >= 2:
             shift = compare_scores(
-                _scores(challenger, earlier),
-                _scores(challenger, self._samples(release)),
+                score_frame(challenger, earlier),
+                score_frame(challenger, self.samples(release)),
                 out / "generator",
                 drift.p_value,
             )
@@ -510,7 +521,8 @@ class Cycle:
     def _earlier_pair_sets(self, release: ReleaseRecord) -> list[Path]:
         return [Path(self._pair_set(r).path) for r in self._earlier(release)]
 
-    def _samples(self, release: ReleaseRecord, limit: int | None = None) -> pd.DataFrame:
+    def samples(self, release: ReleaseRecord, limit: int | None = None) -> pd.DataFrame:
+        """The release's sampled images and their prompts (columns image, prompt)."""
         samples = self.folder(release) / "samples"
         positives = read_positives(samples / "manifest.csv", samples)[:limit]
         return pd.DataFrame(
@@ -518,14 +530,14 @@ class Cycle:
         )
 
     def _earlier_samples(self, release: ReleaseRecord) -> pd.DataFrame:
-        frames = [self._samples(r) for r in self._earlier(release)]
+        frames = [self.samples(r) for r in self._earlier(release)]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def _anchors(self, release: ReleaseRecord) -> pd.DataFrame:
         """The fixed anchor set: the first images of each earlier release plus the user's
         folder; for the very first release, its own first images."""
         per = self.settings.drift.anchor_images_per_release
-        frames = [self._samples(r, per) for r in self._earlier(release)]
+        frames = [self.samples(r, per) for r in self._earlier(release)]
         folder = self.settings.drift.anchor_folder
         if folder is not None:
             found = positives_in_folder(folder)
@@ -535,7 +547,7 @@ class Cycle:
                 )
             )
         if not frames:
-            frames = [self._samples(release, per)]
+            frames = [self.samples(release, per)]
         return pd.concat(frames, ignore_index=True)
 
     def _starting_critic(self, version: CriticVersion) -> Critic:
@@ -590,5 +602,6 @@ def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:
     ]
 
 
-def _scores(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
+def score_frame(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
+    """Quality and alignment of each image of ``frame`` (columns image, prompt)."""
     return score_table(critic, frame, progress=False)[["quality", "alignment"]]

@@ -19,7 +19,8 @@ from typing import Any
 
 import pandas as pd
 from evidently import Report
-from evidently.metrics import ValueDrift
+from evidently.core.report import Snapshot
+from evidently.metrics import MeanValue, QuantileValue, ValueDrift
 from scipy.stats import spearmanr
 
 AXES = ("quality", "alignment")
@@ -33,6 +34,12 @@ class DriftResult:
     report_html: Path
     report_json: Path
     breaches: list[str] = field(default_factory=list)
+    snapshot: Snapshot | None = None
+
+
+def read_scores(report_json: Path) -> pd.DataFrame:
+    """The scores a check compared (columns side, quality, alignment), saved beside it."""
+    return pd.read_parquet(Path(report_json).parent / "scores.parquet")
 
 
 def compare_scores(
@@ -41,11 +48,15 @@ def compare_scores(
     out: Path,
     p_value: float,
     min_rank_correlation: float | None = None,
+    tags: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
 ) -> DriftResult:
     """Drift of ``current`` scores from ``reference`` per axis (columns ``quality`` and
     ``alignment``; an axis with fewer than two values on either side is skipped). With
     ``min_rank_correlation``, the two frames hold the same images in the same order, and
-    their Spearman correlation must reach it."""
+    their Spearman correlation must reach it. The report also holds the current scores'
+    mean and quartiles (what the Evidently dashboards plot over time); ``tags`` and
+    ``metadata`` label its snapshot there."""
     axes = [
         a
         for a in AXES
@@ -56,9 +67,22 @@ def compare_scores(
     ]
     if not axes:
         raise ValueError("no axis has scores on both sides to compare")
-    report = Report([ValueDrift(column=a, method=TEST, threshold=p_value) for a in axes])
-    snapshot = report.run(current[axes].dropna(how="all"), reference[axes].dropna(how="all"))
-    values = {m["config"]["column"]: float(m["value"]) for m in snapshot.dict()["metrics"]}
+    report = Report(
+        [ValueDrift(column=a, method=TEST, threshold=p_value) for a in axes]
+        + [MeanValue(column=a) for a in axes]
+        + [QuantileValue(column=a, quantile=q) for a in axes for q in (0.25, 0.5, 0.75)]
+    )
+    snapshot = report.run(
+        current[axes].dropna(how="all"),
+        reference[axes].dropna(how="all"),
+        tags=tags or [],
+        metadata=metadata or {},
+    )
+    values = {
+        m["config"]["column"]: float(m["value"])
+        for m in snapshot.dict()["metrics"]
+        if m["config"]["type"].endswith("ValueDrift")
+    }
     summary: dict[str, Any] = {
         "test": "two-sample Kolmogorov-Smirnov (Evidently ValueDrift, method 'ks')",
         "threshold_p_value": p_value,
@@ -87,4 +111,8 @@ def compare_scores(
     html, payload = out / "report.html", out / "report.json"
     snapshot.save_html(str(html))
     payload.write_text(json.dumps({"summary": summary, "evidently": snapshot.dict()}, indent=2))
-    return DriftResult(bool(breaches), summary, html, payload, breaches)
+    sides = {"reference": reference, "current": current}
+    pd.concat(
+        [frame[axes].assign(side=side) for side, frame in sides.items()], ignore_index=True
+    ).to_parquet(out / "scores.parquet")
+    return DriftResult(bool(breaches), summary, html, payload, breaches, snapshot)

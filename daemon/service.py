@@ -3,8 +3,9 @@
 APScheduler (3.11) fires the jobs; the daemon's own tables hold the progress, so the
 scheduler keeps its jobs in memory. Jobs run one at a time on a single worker thread
 (coalesced, one instance each): polling every registry on its own interval, processing
-pending releases, and housekeeping. SIGTERM or SIGINT sets the stop event: the step in
-flight finishes (or, inside training, leaves its resumable state) and the service exits.
+pending releases, the periodic drift check (:mod:`daemon.watch`), and housekeeping.
+SIGTERM or SIGINT sets the stop event: the step in flight finishes (training saves its
+resumable state and stops at once) and the service exits.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from daemon.demo import seed_demo_registry
 from daemon.lock import LeaderLock, LockHeld
 from daemon.settings import DaemonSettings
 from daemon.state import JobRun, ReleaseState, utcnow
+from daemon.watch import watch
 
 log = logging.getLogger(__name__)
 JOB_HISTORY = timedelta(days=30)
@@ -67,6 +69,7 @@ class Service:
         try:
             polled = self.poll_all()
             self.cycle.process()
+            self.watch()
             troubled = [
                 r
                 for r in self.cycle.store.releases()
@@ -95,6 +98,18 @@ class Service:
         next tick of the processing job."""
         if self.poll(registry):
             self.cycle.process()
+
+    def watch(self) -> None:
+        """The periodic drift check; a failure is logged and retried at the next tick."""
+        run = self.cycle.store.add(JobRun(job="watch"))
+        try:
+            check = watch(self.cycle)
+            run.ok, run.detail = True, None if check is None else f"drift check {check.id}"
+        except Exception as error:  # noqa: BLE001 - the job must not kill the scheduler
+            log.exception("the periodic drift check failed")
+            run.ok, run.detail = False, f"{error}"[:2000]
+        run.finished_at = utcnow()
+        self.cycle.store.save(run)
 
     def housekeeping(self) -> None:
         with self.cycle.store.session() as session:
@@ -131,6 +146,12 @@ class Service:
             seconds=self.settings.process_interval_s,
             id="process",
             next_run_time=now,
+        )
+        scheduler.add_job(
+            self.watch,
+            "interval",
+            seconds=self.settings.watch_interval_s,
+            id="watch",
         )
         scheduler.add_job(
             self.housekeeping,

@@ -113,6 +113,12 @@ class DaemonSettings(EliqSettings):
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()
     process_interval_s: float = Field(default=60.0, gt=0, description="Pending releases.")
+    watch_interval_s: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="The periodic drift check: every release scored by the current champion, "
+        "and the latest release compared with the earlier ones.",
+    )
     housekeeping_interval_s: float = Field(default=24 * 3600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Tries of a step before parking.")
     retry_backoff_s: float = Field(default=60.0, ge=0, description="Doubles with each try.")

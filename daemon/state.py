@@ -128,12 +128,33 @@ class DriftCheck(SQLModel, table=True):
     __tablename__ = "drift_checks"
 
     id: int | None = Field(default=None, primary_key=True)
-    kind: str = Field(description="critic: champion vs challenger; generator: release shift")
+    kind: str = Field(
+        description="critic: champion vs challenger; generator: release shift at its cycle; "
+        "watch: the latest release vs the earlier ones under the current champion"
+    )
     release_id: str | None = Field(default=None, foreign_key="releases.id", index=True)
     drifted: bool
     summary: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     report_html: str | None = None
     report_json: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class ReleaseScore(SQLModel, table=True):
+    """A release's samples as one critic version scored them: the leaderboard's rows."""
+
+    __tablename__ = "release_scores"
+    __table_args__ = (UniqueConstraint("release_id", "critic_version_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    release_id: str = Field(foreign_key="releases.id", index=True)
+    critic_version_id: int = Field(foreign_key="critic_versions.id", index=True)
+    images: int
+    quality_mean: float
+    quality_std: float
+    alignment_mean: float | None = None
+    alignment_std: float | None = None
+    scores_path: str = Field(description="Per-image scores (Parquet).")
     created_at: datetime = Field(default_factory=utcnow)
 
 

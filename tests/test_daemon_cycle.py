@@ -3,6 +3,7 @@ reports, alerts to a real webhook receiver on localhost."""
 
 import hmac
 import json
+import math
 import os
 
 import mlflow
@@ -11,11 +12,13 @@ import pytest
 from werkzeug import Response
 
 from adapters.alerts.webhook import signature
+from daemon.cycle import Cycle
 from daemon.gate import gate_decision
 from daemon.service import Service
 from daemon.settings import AlertSpec, GateSettings
-from daemon.state import EvaluationRecord, ReleaseState
+from daemon.state import DriftCheck, EvaluationRecord, ReleaseScore, ReleaseState
 from daemon.status import collect_status
+from daemon.watch import watch
 from tests.daemon_helpers import fast_settings, write_release
 from tests.postgres import fresh_database
 
@@ -120,12 +123,23 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     assert set(second["gate"]["checks"]) == {"gain_on_new", "forgetting"}
     assert second["gate"]["checks"]["forgetting"] is not None
     kinds = sorted(p.parent.name for p in (settings.data_dir / "releases").glob("*/drift/*/*.json"))
-    assert kinds == ["critic", "critic", "generator"]
+    assert kinds == ["critic", "critic", "generator", f"watch-v{second['mlflow_version']}"]
+
+    # the periodic check: every release scored by the current champion, once
+    cycle = Cycle(settings)
+    scores = cycle.store.rows(ReleaseScore)
+    assert len(scores) == 3  # v1 under the first champion; v1 and v2 under the second
+    under_second = [s for s in scores if s.critic_version_id == second["id"]]
+    assert sorted(s.release_id for s in under_second) == sorted(r["id"] for r in status["releases"])
+    assert all(s.images == 3 and math.isfinite(s.quality_mean) for s in under_second)
+    (check,) = cycle.store.rows(DriftCheck, kind="watch")
+    assert check.release_id == status["releases"][1]["id"]
+    assert check.summary["critic_version"] == second["mlflow_version"]
+    assert watch(cycle) is None  # nothing new: no second check, no rescoring
+    assert len(cycle.store.rows(ReleaseScore)) == 3
 
 
 def test_manual_mode_holds_the_challenger_until_promoted(tmp_path):
-    from daemon.cycle import Cycle
-
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry, gate=GateSettings(mode="manual", min_gain=-1))

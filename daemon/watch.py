@@ -1,0 +1,124 @@
+"""The periodic drift check: the current champion's view of every release.
+
+A release's own cycle scores it with the critic of that moment. Once a later champion
+takes over, the older releases have never been scored by it, and the leaderboard would
+compare generators under different critics. The watch job fixes both sides:
+
+* every finished release's samples are scored by the current champion (once per pair of
+  release and critic version, kept as Parquet and summarised in ``release_scores``);
+* the latest release is compared with all earlier ones under that champion (the generator
+  shift as the current critic sees it), saved as a ``watch`` drift check with its reports
+  and an alert on a breach, once per champion and release.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import pandas as pd
+
+from adapters.alerts.base import Alert
+from daemon.cycle import Cycle, score_frame
+from daemon.drift import compare_scores
+from daemon.state import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
+from eliq.critic import Critic
+
+log = logging.getLogger(__name__)
+
+
+def watch(cycle: Cycle) -> DriftCheck | None:
+    """Run the periodic check; returns the drift check it stored (None: nothing new)."""
+    champion = cycle.store.champion()
+    done = cycle.store.releases([ReleaseState.done])
+    if champion is None or not done:
+        return None
+    critic: Critic | None = None
+    scores: dict[str, pd.DataFrame] = {}
+    for release in done:
+        if cycle.stop.is_set():
+            return None
+        stored = cycle.store.rows(
+            ReleaseScore, release_id=release.id, critic_version_id=champion.id
+        )
+        if stored:
+            scores[release.id] = pd.read_parquet(stored[0].scores_path)
+            continue
+        critic = critic or Critic.from_pretrained(champion.checkpoint, cycle.settings.retune.device)
+        scores[release.id] = _score_release(cycle, critic, champion, release)
+    latest, earlier = done[-1], done[:-1]
+    if not earlier or _already_checked(cycle, latest, champion):
+        return None
+    result = compare_scores(
+        pd.concat([scores[r.id] for r in earlier], ignore_index=True),
+        scores[latest.id],
+        cycle.folder(latest) / "drift" / f"watch-v{champion.mlflow_version}",
+        cycle.settings.drift.p_value,
+    )
+    result.summary["breaches"] = result.breaches
+    result.summary["critic_version"] = champion.mlflow_version
+    check = cycle.store.add(
+        DriftCheck(
+            kind="watch",
+            release_id=latest.id,
+            drifted=result.drifted,
+            summary=result.summary,
+            report_html=str(result.report_html),
+            report_json=str(result.report_json),
+        )
+    )
+    if champion.run_id:
+        cycle.mlflow.log_artifacts(
+            champion.run_id, result.report_html.parent, f"drift/watch/{latest.name}"
+        )
+    if result.drifted:
+        cycle.alerter.send(
+            Alert(
+                title=f"Generator shift on {latest.name} under critic v{champion.mlflow_version}",
+                summary="; ".join(result.breaches),
+                severity="warning",
+                kind="drift",
+                dedup_key=f"watch:v{champion.mlflow_version}:{latest.id}",
+                details={"release": latest.id, "report": check.report_html},
+            )
+        )
+    log.info(
+        "watch: %s vs %d earlier release(s): drifted=%s", latest.id, len(earlier), check.drifted
+    )
+    return check
+
+
+def _score_release(
+    cycle: Cycle, critic: Critic, champion: CriticVersion, release: ReleaseRecord
+) -> pd.DataFrame:
+    frame = score_frame(critic, cycle.samples(release))
+    path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path)
+    cycle.store.save(
+        ReleaseScore(
+            release_id=release.id,
+            critic_version_id=champion.id,
+            images=len(frame),
+            quality_mean=float(frame["quality"].mean()),
+            quality_std=float(frame["quality"].std(ddof=0)),
+            alignment_mean=_mean(frame["alignment"]),
+            alignment_std=_std(frame["alignment"]),
+            scores_path=str(path),
+        )
+    )
+    return frame
+
+
+def _already_checked(cycle: Cycle, release: ReleaseRecord, champion: CriticVersion) -> bool:
+    return any(
+        check.summary.get("critic_version") == champion.mlflow_version
+        for check in cycle.store.rows(DriftCheck, release_id=release.id, kind="watch")
+    )
+
+
+def _mean(values: pd.Series) -> float | None:
+    return None if values.isna().all() else float(values.mean())
+
+
+def _std(values: pd.Series) -> float | None:
+    return None if values.isna().all() else float(values.std(ddof=0))
