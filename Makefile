@@ -56,7 +56,7 @@ critic: setup photos
 		--train-config recipes/critic-reference/train.json
 
 lint: setup
-	$(BIN)/python -m ruff check eliq adapters daemon tests bench
+	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench
 
 clean:
 	rm -rf $(VENV) data artifacts .pytest_cache

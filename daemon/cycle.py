@@ -39,7 +39,7 @@ from adapters.alerts.base import Alert
 from adapters.registries.base import Release
 from daemon.alerting import Alerter, build_channels
 from daemon.critic_registry import CriticRegistry
-from daemon.drift import compare_scores
+from daemon.drift import DriftResult, compare_scores
 from daemon.gate import gate_decision
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
@@ -57,6 +57,7 @@ from daemon.state import (
     migrate,
     utcnow,
 )
+from dashboards.evidently_project import DriftWorkspace
 from eliq.critic import Critic, CriticConfig
 from eliq.evaluation import held_out_accuracy, score_table
 from eliq.imageio import from_pil, save_image
@@ -92,6 +93,7 @@ class Cycle:
         self.registries = {spec.name: spec for spec in settings.registry_specs()}
         self.alerter = Alerter(self.store, build_channels(settings))
         self._mlflow: CriticRegistry | None = None
+        self._workspace: DriftWorkspace | None = None
         self.steps: dict[str, Callable[[ReleaseRecord], None]] = {
             ReleaseState.discovered: self.sample,
             ReleaseState.sampled: self.build_pairs,
@@ -115,6 +117,15 @@ class Cycle:
                 s.artifact_root if s.mlflow_tracking_uri is None else None,
             )
         return self._mlflow
+
+    def add_to_workspace(self, kind: str, release: ReleaseRecord, result: DriftResult) -> None:
+        """Add a drift check's snapshot to the Evidently workspace (a re-run replaces it)."""
+        if self._workspace is None:
+            self._workspace = DriftWorkspace(self.settings.evidently_path)
+        generators = {r.name for r in self.store.releases()}
+        version = result.summary.get("critic_version")
+        name = f"{kind}:{release.id}" + (f":v{version}" if version else "")
+        self._workspace.add(name, result.snapshot, generators)
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -319,6 +330,7 @@ class Cycle:
             "steps": result.steps,
             "skipped_steps": result.skipped_steps,
             "held_out_accuracy": result.held_out_accuracy,
+            "final_loss": result.history[-1]["loss"] if result.history else None,
             "init": str(init) if init else None,
             "replay": [str(p) for p in replay],
         }
@@ -400,6 +412,8 @@ class Cycle:
                     out / "critic",
                     drift.p_value,
                     drift.min_rank_correlation,
+                    tags=["critic", f"generator:{release.name}"],
+                    metadata={"release": release.id},
                 ),
             )
         ]
@@ -410,6 +424,8 @@ class Cycle:
                 score_frame(challenger, self.samples(release)),
                 out / "generator",
                 drift.p_value,
+                tags=["generator", f"generator:{release.name}"],
+                metadata={"release": release.id},
             )
             checks.append(("generator", shift))
         rows = []
@@ -426,6 +442,7 @@ class Cycle:
                 )
             )
             self.mlflow.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
+            self.add_to_workspace(kind, release, result)
         for old in self.store.rows(DriftCheck, release_id=release.id):
             self.store.delete(old)  # a re-run replaces, never doubles
         self._advance_state(release, *rows)

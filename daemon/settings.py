@@ -100,6 +100,9 @@ class DaemonSettings(EliqSettings):
         default=None, description="None: SQLite at data_dir/mlflow.db, artifacts in data_dir."
     )
     model_name: str = Field(default="eliq-critic", description="Registered MLflow model.")
+    evidently_workspace: Path | None = Field(
+        default=None, description="Evidently workspace folder; None: data_dir/evidently."
+    )
     experiment: str = "eliq-critic"
     registries: list[RegistrySpec] | None = Field(
         default=None, description="None: the local demo registry under data_dir/registry."
@@ -130,6 +133,10 @@ class DaemonSettings(EliqSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def evidently_path(self) -> Path:
+        return self.evidently_workspace or self.data_dir / "evidently"
 
     @property
     def artifact_root(self) -> Path:

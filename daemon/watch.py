@@ -53,6 +53,8 @@ def watch(cycle: Cycle) -> DriftCheck | None:
         scores[latest.id],
         cycle.folder(latest) / "drift" / f"watch-v{champion.mlflow_version}",
         cycle.settings.drift.p_value,
+        tags=["watch", f"generator:{latest.name}"],
+        metadata={"release": latest.id, "critic_version": str(champion.mlflow_version)},
     )
     result.summary["breaches"] = result.breaches
     result.summary["critic_version"] = champion.mlflow_version
@@ -66,6 +68,7 @@ def watch(cycle: Cycle) -> DriftCheck | None:
             report_json=str(result.report_json),
         )
     )
+    cycle.add_to_workspace("watch", latest, result)
     if champion.run_id:
         cycle.mlflow.log_artifacts(
             champion.run_id, result.report_html.parent, f"drift/watch/{latest.name}"

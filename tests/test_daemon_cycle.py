@@ -19,6 +19,7 @@ from daemon.settings import AlertSpec, GateSettings
 from daemon.state import DriftCheck, EvaluationRecord, ReleaseScore, ReleaseState
 from daemon.status import collect_status
 from daemon.watch import watch
+from dashboards.evidently_project import DriftWorkspace, dashboard
 from tests.daemon_helpers import fast_settings, write_release
 from tests.postgres import fresh_database
 
@@ -137,6 +138,21 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     assert check.summary["critic_version"] == second["mlflow_version"]
     assert watch(cycle) is None  # nothing new: no second check, no rescoring
     assert len(cycle.store.rows(ReleaseScore)) == 3
+
+    # every drift check is a run in the Evidently workspace, under the dashboard
+    workspace = DriftWorkspace(settings.data_dir / "evidently")
+    first_id, second_id = (r["id"] for r in status["releases"])
+    assert sorted(workspace.runs()) == sorted(
+        [
+            f"critic:{first_id}",
+            f"critic:{second_id}",
+            f"generator:{second_id}",
+            f"watch:{second_id}:v{second['mlflow_version']}",
+        ]
+    )
+    board = workspace.workspace.get_dashboard(workspace.project.id)
+    assert board == dashboard({r["name"] for r in status["releases"]})
+    assert {t.title for t in board.tabs} == {"Drift", "Score distributions", "Generators"}
 
 
 def test_manual_mode_holds_the_challenger_until_promoted(tmp_path):

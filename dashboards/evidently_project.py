@@ -1,0 +1,130 @@
+"""The Evidently workspace the daemon fills: one project, its dashboard defined in code.
+
+Every drift check becomes a snapshot in the project ``eliq`` (tagged with its kind and the
+generator, named after the check so that a re-run replaces it), and the dashboard plots
+them over time: drift p-values per kind and axis, the scores' quartiles per release, and
+each generator's mean scores. ``evidently ui --workspace DATA_DIR/evidently`` shows it.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+from evidently.core.report import Snapshot
+from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
+from evidently.sdk.panels import line_plot_panel
+from evidently.ui.workspace import Workspace
+
+log = logging.getLogger(__name__)
+
+PROJECT = "eliq"
+KINDS = {
+    "critic": "critic drift (retune start vs challenger, anchor images)",
+    "generator": "generator shift (new release vs earlier, at its cycle)",
+    "watch": "generator shift under the current champion (periodic check)",
+}
+AXES = ("quality", "alignment")
+_IDS = uuid.UUID("6f1c3e0a-5d2b-4c7e-9a41-0e1f2a3b4c5d")
+
+
+def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
+    """The dashboard, as code: the same inputs always give the same panels and ids."""
+    drift = [
+        _panel(
+            f"Drift p-value: {description}",
+            [
+                PanelMetric(
+                    legend=axis,
+                    metric="ValueDrift",
+                    metric_labels={"column": axis},
+                    tags=[kind],
+                )
+                for axis in AXES
+            ],
+            "Two-sample Kolmogorov-Smirnov p-value; below the threshold is drift.",
+        )
+        for kind, description in KINDS.items()
+    ]
+    distributions = [
+        _panel(
+            f"{axis.capitalize()} quartiles of each new release (champion's scores)",
+            [
+                PanelMetric(
+                    legend=f"q{int(q * 100)}",
+                    metric="QuantileValue",
+                    metric_labels={"column": axis, "quantile": str(q)},
+                    tags=["generator"],
+                )
+                for q in (0.25, 0.5, 0.75)
+            ],
+            "Score distribution per release, one point per release's cycle.",
+        )
+        for axis in AXES
+    ]
+    means = [
+        _panel(
+            f"Mean {axis} per generator",
+            [
+                PanelMetric(
+                    legend=name,
+                    metric="MeanValue",
+                    metric_labels={"column": axis},
+                    tags=["watch", f"generator:{name}"],
+                )
+                for name in sorted(set(generators))
+            ],
+            "Each release's mean under the champion of the moment (periodic check).",
+        )
+        for axis in AXES
+    ]
+    tabs = {"Drift": drift, "Score distributions": distributions, "Generators": means}
+    return DashboardModel(
+        tabs=[
+            DashboardTabModel(
+                id=uuid.uuid5(_IDS, f"tab:{title}"), title=title, panels=[p.id for p in panels]
+            )
+            for title, panels in tabs.items()
+        ],
+        panels=[panel for panels in tabs.values() for panel in panels],
+    )
+
+
+def _panel(title: str, values: list[PanelMetric], description: str) -> DashboardPanelPlot:
+    panel = line_plot_panel(title, values, description, size="half")
+    panel.id = uuid.uuid5(_IDS, f"panel:{title}")
+    return panel
+
+
+class DriftWorkspace:
+    """The daemon's Evidently workspace (a local folder)."""
+
+    def __init__(self, path: Path) -> None:
+        self.workspace = Workspace.create(str(path))
+        found = self.workspace.search_project(PROJECT)
+        self.project = (
+            found[0]
+            if found
+            else self.workspace.create_project(
+                PROJECT, description="eliq's drift checks: critic drift and generator shift"
+            )
+        )
+
+    def add(self, name: str, snapshot: Snapshot, generators: Iterable[str]) -> None:
+        """Add ``snapshot`` as run ``name`` (replacing one of that name) and refresh the
+        dashboard for the generators known so far."""
+        project_id = self.project.id
+        for run_id in self.workspace.list_runs(project_id):
+            run = self.workspace.get_run(project_id, run_id)
+            if run is not None and run.name == name:
+                self.workspace.delete_run(project_id, run_id)
+        self.workspace.add_run(project_id, snapshot, name=name)
+        self.workspace.save_dashboard(project_id, dashboard(generators))
+
+    def runs(self) -> list[str]:
+        """The names of the runs in the project, oldest first."""
+        project_id = self.project.id
+        runs = [self.workspace.get_run(project_id, i) for i in self.workspace.list_runs(project_id)]
+        return [r.name for r in sorted(runs, key=lambda r: r.timestamp)]
