@@ -13,7 +13,7 @@ AGIQA ?= ../shared/datasets/agiqa3k
 REFERENCE ?= artifacts/critic-reference
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
 
-.PHONY: setup run test bench lint clean photos critic
+.PHONY: setup run test bench lint clean photos critic browser
 
 setup: $(VENV)/.installed
 
@@ -29,8 +29,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: setup
 	$(BIN)/eliq-daemon run
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's Chromium for the status page's browser test (playwright drives it; no download).
+browser:
+	command -v chromium >/dev/null 2>&1 || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
 
 bench: setup
 	$(BIN)/python bench/pairs.py

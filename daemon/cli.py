@@ -38,11 +38,19 @@ def _settings(config: Path | None, **overrides) -> DaemonSettings:
 
 
 @app.command()
-def run(config: ConfigOption = None) -> None:
-    """Serve until SIGTERM or SIGINT (the step in flight finishes first)."""
+def run(
+    config: ConfigOption = None,
+    api_port: Annotated[
+        int | None,
+        typer.Option("--api-port", help="Status API port (default ELIQ_API_PORT, or 8750)."),
+    ] = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT (the step in flight finishes first), with the status
+    API on 127.0.0.1 (see ``api_host``)."""
     from daemon.service import Service
 
-    service = Service(_settings(config))
+    overrides = {} if api_port is None else {"api_port": api_port}
+    service = Service(_settings(config, **overrides))
     service.handle_signals()
     raise typer.Exit(service.run())
 

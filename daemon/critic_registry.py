@@ -96,6 +96,7 @@ class CriticRegistry:
             run_id=run_id,
             tags={RELEASE_TAG: release_id, **tags},
             description=f"Retuned on release {release_id}",
+            model_id=info.model_id,  # a tracking server checks the source against it
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
         return RegisteredCritic(str(version.version), run_id, info.model_uri)

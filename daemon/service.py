@@ -16,10 +16,12 @@ import signal
 import threading
 from datetime import timedelta
 
+import uvicorn
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import delete
 
+from daemon.api import create_app
 from daemon.cycle import Cycle
 from daemon.demo import seed_demo_registry
 from daemon.lock import LeaderLock, LockHeld
@@ -118,8 +120,32 @@ class Service:
         for scratch in (self.settings.data_dir / "releases").glob("*/.samples-*"):
             shutil.rmtree(scratch, ignore_errors=True)
 
+    def serve_api(self) -> uvicorn.Server | None:
+        """Start the status API on its own thread (standby replicas serve it too)."""
+        if self.settings.api_port is None:
+            return None
+        config = uvicorn.Config(
+            create_app(self.settings, self.cycle.store),
+            host=self.settings.api_host,
+            port=self.settings.api_port,
+            log_level="warning",
+        )
+        server = uvicorn.Server(config)
+        server.install_signal_handlers = lambda: None  # the service owns SIGTERM and SIGINT
+        threading.Thread(target=server.run, name="status-api", daemon=True).start()
+        log.info("status API on http://%s:%d", self.settings.api_host, self.settings.api_port)
+        return server
+
     def run(self) -> int:
         """Serve until stopped."""
+        api = self.serve_api()
+        try:
+            return self._lead()
+        finally:
+            if api is not None:
+                api.should_exit = True
+
+    def _lead(self) -> int:
         if not self.wait_for_lock():
             return 0
         # a tick that finds its job still running is skipped by design (one instance, one

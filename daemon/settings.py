@@ -115,6 +115,12 @@ class DaemonSettings(EliqSettings):
     retune: RetuneSettings = RetuneSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()
+    api_host: str = Field(
+        default="127.0.0.1", description="Where `run` serves the status API ('0.0.0.0': all)."
+    )
+    api_port: int | None = Field(
+        default=8750, ge=0, le=65535, description="Status API port; None turns the API off."
+    )
     process_interval_s: float = Field(default=60.0, gt=0, description="Pending releases.")
     watch_interval_s: float = Field(
         default=6 * 3600.0,

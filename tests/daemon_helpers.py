@@ -58,5 +58,6 @@ def fast_settings(tmp_path: Path, registry: Path, **overrides) -> DaemonSettings
         "drift": DriftSettings(anchor_images_per_release=4),
         "alerts": [AlertSpec(kind="log")],
         "retry_backoff_s": 0.0,
+        "api_port": None,  # a test that wants the API picks a free port
     }
     return DaemonSettings(**(values | overrides))

@@ -1,0 +1,208 @@
+"""The status API: a read-only HTTP view of the daemon, served inside ``eliq-daemon run``.
+
+``/healthz`` (the process answers), ``/readyz`` (database and MLflow reachable), JSON for
+releases, critic versions, evaluations, drift checks and the leaderboard, ``/metrics`` for
+Prometheus, the Evidently reports, and ``/``: a page for people with the generators ranked
+by the champion critic, each critic version's gate and the latest drift, as charts.
+Everything is read from the database per request (see :mod:`daemon.readmodel`).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import plotly
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.templating import Jinja2Templates
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from daemon import readmodel
+from daemon.drift import read_scores
+from daemon.metrics import registry_for
+from daemon.settings import DaemonSettings
+from daemon.state import DriftCheck, EvaluationRecord, ReleaseRecord, Store, make_engine
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
+PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+
+
+class LeaderboardRow(BaseModel):
+    rank: int
+    generator: str
+    release: str
+    appeared_at: datetime | None
+    discovered_at: datetime
+    images: int
+    quality: float
+    quality_std: float
+    alignment: float | None
+    alignment_std: float | None
+    critic_version: str | None
+
+
+class CriticVersionView(BaseModel):
+    id: int
+    release_id: str
+    mlflow_version: str | None
+    parent_version: str | None
+    status: str
+    gate: dict[str, Any]
+    training: dict[str, Any]
+    accuracy: dict[str, float | None]
+    created_at: datetime
+    decided_at: datetime | None
+
+
+class Readiness(BaseModel):
+    ready: bool
+    database: str
+    mlflow: str
+
+
+def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
+    """The API over ``settings``' database (the daemon has migrated it)."""
+    store = store or Store(make_engine(settings.state_url))
+    metrics = registry_for(store)
+    app = FastAPI(
+        title="eliq-daemon",
+        summary="Status of eliq's continual-learning critic daemon (read-only).",
+        version="1",
+    )
+
+    @app.get("/healthz", tags=["health"])
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], response_model=Readiness)
+    def readyz() -> JSONResponse:
+        database = _check(lambda: _ping_database(store))
+        mlflow = _check(lambda: _ping_mlflow(settings.tracking_uri))
+        ready = database == "ok" and mlflow == "ok"
+        body = Readiness(ready=ready, database=database, mlflow=mlflow)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    @app.get("/api/releases", tags=["state"], response_model=list[ReleaseRecord])
+    def releases() -> list[ReleaseRecord]:
+        return store.releases()
+
+    @app.get("/api/critic-versions", tags=["state"], response_model=list[CriticVersionView])
+    def critic_versions() -> list[dict[str, Any]]:
+        return readmodel.critic_versions(store)
+
+    @app.get("/api/evaluations", tags=["state"], response_model=list[EvaluationRecord])
+    def evaluations(critic_version_id: int | None = None) -> list[EvaluationRecord]:
+        where = {} if critic_version_id is None else {"critic_version_id": critic_version_id}
+        return store.rows(EvaluationRecord, **where)
+
+    @app.get("/api/drift-checks", tags=["state"], response_model=list[DriftCheck])
+    def drift_checks(kind: str | None = None) -> list[dict[str, Any]]:
+        return readmodel.drift_checks(store, kind)
+
+    @app.get("/api/drift-checks/{check_id}/scores", tags=["state"])
+    def drift_scores(check_id: int) -> dict[str, dict[str, list[float | None]]]:
+        """The scores a drift check compared, per side (reference, current) and axis."""
+        frame = read_scores(_check_row(store, check_id).report_json)
+        return {
+            side: {
+                axis: [None if v != v else v for v in part[axis].tolist()]
+                for axis in part.columns
+                if axis != "side"
+            }
+            for side, part in frame.groupby("side")
+        }
+
+    @app.get("/api/leaderboard", tags=["state"], response_model=list[LeaderboardRow])
+    def leaderboard() -> list[dict[str, Any]]:
+        return readmodel.leaderboard(store)
+
+    @app.get("/reports/{check_id}", tags=["reports"], response_class=FileResponse)
+    def report(check_id: int) -> FileResponse:
+        """A drift check's Evidently report (HTML)."""
+        return FileResponse(_check_row(store, check_id).report_html, media_type="text/html")
+
+    @app.get("/metrics", tags=["health"], response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    def plotly_js() -> FileResponse:
+        return FileResponse(PLOTLY_JS, media_type="text/javascript")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page(request: Request) -> HTMLResponse:
+        checks = readmodel.drift_checks(store)
+        latest = {c["kind"]: c for c in checks}  # the last of each kind
+        data = {
+            "leaderboard": readmodel.leaderboard(store),
+            "versions": readmodel.critic_versions(store),
+            "checks": checks,
+            "latest": {kind: drift_scores(c["id"]) for kind, c in latest.items()},
+            "threshold": settings.drift.p_value,
+        }
+        context = {
+            "data": json.dumps(data, default=str),
+            "releases": store.releases(),
+            "versions": data["versions"],
+            "leaderboard": data["leaderboard"],
+            "latest": latest,
+            "tracking_uri": settings.tracking_uri,
+            "database": make_url(settings.state_url).render_as_string(hide_password=True),
+            "model_name": settings.model_name,
+        }
+        return TEMPLATES.TemplateResponse(request, "status.html", context)
+
+    return app
+
+
+def _check_row(store: Store, check_id: int) -> DriftCheck:
+    rows = store.rows(DriftCheck, id=check_id)
+    if not rows or not rows[0].report_json:
+        raise HTTPException(404, f"no drift check {check_id}")
+    return rows[0]
+
+
+def _check(probe) -> str:
+    try:
+        probe()
+        return "ok"
+    except Exception as error:  # noqa: BLE001 - the readiness answer names any failure
+        return f"{type(error).__name__}: {error}"[:500]
+
+
+def _ping_database(store: Store) -> None:
+    with store.engine.connect() as connection:
+        connection.execute(text("SELECT 1"))
+
+
+def _ping_mlflow(uri: str) -> None:
+    """Reach the tracking store without creating anything: a server's ``/health``, a
+    database's ``SELECT 1`` (an SQLite file must already exist), a folder's existence."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        httpx.get(f"{uri.rstrip('/')}/health", timeout=3.0).raise_for_status()
+    elif scheme.split("+")[0] in SQL_SCHEMES:
+        url = make_url(uri)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            raise FileNotFoundError(f"no MLflow database at {url.database}")
+        with _sql_engine(uri).connect() as connection:
+            connection.execute(text("SELECT 1"))
+    else:
+        path = Path(urlparse(uri).path if scheme == "file" else uri)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no MLflow store at {path}")
+
+
+@lru_cache(maxsize=4)
+def _sql_engine(uri: str):
+    return create_engine(uri, pool_pre_ping=True)

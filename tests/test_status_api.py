@@ -1,0 +1,197 @@
+"""The status API over a real daemon state (two releases through the cycle), served by a
+real uvicorn server on localhost; the page rendered in headless Chromium."""
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon.api import create_app
+from daemon.service import Service
+from daemon.status import collect_status
+from tests.daemon_helpers import fast_settings, write_release
+
+pytestmark = pytest.mark.slow
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(settings):
+    """Start the API on a free port; returns its base URL and the server."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    threading.Thread(target=server.run, daemon=True).start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the API did not start"
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server
+
+
+@pytest.fixture(scope="module")
+def daemon_state(tmp_path_factory):
+    """Two releases through the whole cycle, the second retuned from the first's champion."""
+    root = tmp_path_factory.mktemp("api")
+    registry = root / "registry"
+    settings = fast_settings(root, registry)
+    write_release(registry, "painter-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    assert Service(settings).once() == 0
+    write_release(registry, "painter-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
+    assert Service(settings).once() == 0
+    return settings
+
+
+@pytest.fixture(scope="module")
+def api(daemon_state):
+    url, server = serve(daemon_state)
+    with httpx.Client(base_url=url, timeout=30) as client:
+        yield client
+    server.should_exit = True
+
+
+def test_health_and_readiness(api, daemon_state):
+    assert api.get("/healthz").json() == {"status": "ok"}
+    ready = api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"ready": True, "database": "ok", "mlflow": "ok"}
+
+
+def test_readiness_fails_when_mlflow_is_unreachable(daemon_state):
+    cut_off = daemon_state.model_copy(
+        update={"mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}"}
+    )
+    url, server = serve(cut_off)
+    try:
+        ready = httpx.get(f"{url}/readyz", timeout=30)
+        assert ready.status_code == 503
+        body = ready.json()
+        assert body["ready"] is False and body["database"] == "ok"
+        assert "ConnectError" in body["mlflow"]
+    finally:
+        server.should_exit = True
+
+
+def test_json_endpoints_match_the_daemon_state(api, daemon_state):
+    status = collect_status(daemon_state)
+    releases = api.get("/api/releases").json()
+    assert [r["id"] for r in releases] == [r["id"] for r in status["releases"]]
+    assert {r["state"] for r in releases} == {"done"}
+
+    versions = api.get("/api/critic-versions").json()
+    assert [v["mlflow_version"] for v in versions] == ["1", "2"]
+    assert versions[1]["status"] == "champion" and versions[1]["parent_version"] == "1"
+    assert versions[1]["gate"]["passed"] is True
+    assert set(versions[1]["accuracy"]) == {
+        "challenger_new",
+        "baseline_new",
+        "challenger_earlier",
+        "baseline_earlier",
+    }
+    evaluations = api.get("/api/evaluations", params={"critic_version_id": versions[1]["id"]})
+    assert len(evaluations.json()) == 4
+
+    kinds = [c["kind"] for c in api.get("/api/drift-checks").json()]
+    assert sorted(kinds) == ["critic", "critic", "generator", "watch"]
+    (watch,) = api.get("/api/drift-checks", params={"kind": "watch"}).json()
+    scores = api.get(f"/api/drift-checks/{watch['id']}/scores").json()
+    assert len(scores["reference"]["quality"]) == 3 and len(scores["current"]["quality"]) == 3
+    report = api.get(f"/reports/{watch['id']}")
+    assert report.status_code == 200 and "<html" in report.text.lower()
+    assert api.get("/reports/9999").status_code == 404
+
+    board = api.get("/api/leaderboard").json()
+    assert [row["rank"] for row in board] == [1, 2]
+    assert {row["release"] for row in board} == {r["id"] for r in releases}
+    assert board[0]["quality"] >= board[1]["quality"]
+    assert {row["critic_version"] for row in board} == {"2"}
+
+    schema = api.get("/openapi.json").json()
+    assert {"/healthz", "/readyz", "/api/releases", "/api/leaderboard", "/metrics"} <= set(
+        schema["paths"]
+    )
+
+
+def test_prometheus_metrics(api):
+    response = api.get("/metrics")
+    assert response.headers["content-type"].startswith("text/plain")
+    families = {f.name: f for f in text_string_to_metric_families(response.text)}
+
+    def value(family, **labels):
+        (sample,) = [
+            s
+            for s in families[family].samples
+            if all(s.labels.get(k) == v for k, v in labels.items())
+            and not s.name.endswith("_created")
+        ]
+        return sample.value
+
+    assert value("eliq_releases_discovered") == 2
+    assert value("eliq_releases_processed") == 2
+    assert value("eliq_releases_failed") == 0
+    assert value("eliq_releases", state="done") == 2
+    retune = [
+        s for s in families["eliq_step_duration_seconds"].samples if s.labels["step"] == "retune"
+    ]
+    counts = {s.name: s.value for s in retune}
+    assert counts["eliq_step_duration_seconds_count"] == 2
+    assert counts["eliq_step_duration_seconds_sum"] > 0
+    assert value("eliq_champion_version") == 2
+    assert {s.labels["version"] for s in families["eliq_training_final_loss"].samples} == {
+        "1",
+        "2",
+    }
+    means = families["eliq_generator_mean_score"].samples
+    assert len(means) == 4  # two releases, two axes
+    assert {s.labels["axis"] for s in means} == {"quality", "alignment"}
+    checks = [s for s in families["eliq_drift_checks"].samples if s.name.endswith("_total")]
+    assert sum(s.value for s in checks) == 4
+    kinds = {s.labels["kind"] for s in families["eliq_drift_detected"].samples}
+    assert kinds == {"critic", "generator", "watch"}
+    sent = families["eliq_alerts_sent"].samples
+    assert sent and all(s.labels["channel"].startswith("log") for s in sent)
+    assert sum(s.value for s in sent if s.labels["outcome"] == "delivered") >= 2
+    polls = families["eliq_registry_last_poll_timestamp_seconds"].samples
+    assert [s.labels["registry"] for s in polls] == ["team"] and polls[0].value > 0
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make browser)")
+def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("ELIQ_TEST_ARTIFACTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    release = collect_status(daemon_state, aliases=False)["releases"][1]["id"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1280, "height": 1600})
+        errors = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(f"{api.base_url}/", wait_until="networkidle")
+        page.wait_for_selector("#rank-quality .main-svg", timeout=30_000)
+        assert release in page.locator("#leaderboard").inner_text()
+        charts = page.locator(".js-plotly-plot")
+        assert charts.count() >= 7  # 4 leaderboard, gates, p-values, a distribution per kind
+        bars = page.locator("#rank-quality .bars .point")
+        assert bars.count() == 2  # one bar per release
+        assert "v2" in page.locator("#versions").inner_text()
+        assert not errors, errors
+        page.screenshot(path=str(shots / "status-page.png"), full_page=True)
+        browser.close()
+    png = (shots / "status-page.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
