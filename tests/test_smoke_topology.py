@@ -14,9 +14,8 @@ import yaml
 from fastapi.testclient import TestClient
 
 from daemon.api import create_app
-from tests.daemon_helpers import fast_settings, write_release
+from tests.daemon_helpers import fast_settings, free_port, write_release
 from tests.postgres import fresh_database
-from tests.test_status_api import free_port
 
 pytestmark = pytest.mark.slow
 MLFLOW = Path(sys.executable).parent / "mlflow"

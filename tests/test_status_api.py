@@ -3,7 +3,8 @@ real uvicorn server on localhost; the page rendered in headless Chromium."""
 
 import os
 import shutil
-import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -16,16 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.api import create_app
 from daemon.service import Service
 from daemon.status import collect_status
-from tests.daemon_helpers import fast_settings, write_release
+from tests.daemon_helpers import fast_settings, free_port, write_release
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def serve(settings):
@@ -195,3 +190,61 @@ def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
         browser.close()
     png = (shots / "status-page.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_evidently_ui_serves_the_drift_history(daemon_state, tmp_path):
+    """``evidently ui`` on the daemon's workspace: the project, a snapshot per drift check,
+    and the dashboard's series."""
+    port = free_port()
+    evidently = Path(sys.executable).parent / "evidently"
+    log = (tmp_path / "evidently.log").open("w")
+    server = subprocess.Popen(
+        [
+            str(evidently),
+            "ui",
+            "--workspace",
+            str(daemon_state.data_dir / "evidently"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, (tmp_path / "evidently.log").read_text()[-3000:]
+            assert time.monotonic() < deadline, "evidently ui did not come up"
+            try:
+                projects = client.get("/api/projects")
+                if projects.status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(1)
+        (project,) = [p for p in projects.json() if p["name"] == "eliq"]
+        snapshots = client.get(f"/api/projects/{project['id']}/snapshots").json()
+        assert len(snapshots) == 4  # critic x2, generator, watch
+        series = client.post(
+            f"/api/v2/snapshots/{project['id']}/data_series_batch",
+            json={
+                "series_filter": [
+                    {
+                        "tags": ["critic"],
+                        "metadata": {},
+                        "metric": "evidently:metric_v2:ValueDrift",
+                        "metric_labels": {"column": "quality"},
+                    }
+                ]
+            },
+        )
+        assert series.status_code in (200, 201), series.text
+        (line,) = series.json()["series"]
+        assert len(line["values"]) == 2 and all(0 <= v <= 1 for v in line["values"])
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
