@@ -99,7 +99,15 @@ class Service:
         """What a registry's job does: new releases start their cycle at once, not at the
         next tick of the processing job."""
         if self.poll(registry):
-            self.cycle.process()
+            self.process()
+
+    def process(self) -> None:
+        """Advance pending releases; when a release finished, bring the leaderboard and the
+        generator-shift check up to date at once rather than at the next watch tick."""
+        done_before = len(self.cycle.store.releases([ReleaseState.done]))
+        self.cycle.process()
+        if len(self.cycle.store.releases([ReleaseState.done])) > done_before:
+            self.watch()
 
     def watch(self) -> None:
         """The periodic drift check; a failure is logged and retried at the next tick."""
@@ -167,7 +175,7 @@ class Service:
                 next_run_time=now,
             )
         scheduler.add_job(
-            self.cycle.process,
+            self.process,
             "interval",
             seconds=self.settings.process_interval_s,
             id="process",
@@ -178,6 +186,7 @@ class Service:
             "interval",
             seconds=self.settings.watch_interval_s,
             id="watch",
+            next_run_time=now,
         )
         scheduler.add_job(
             self.housekeeping,
