@@ -10,6 +10,7 @@ Everything is read from the database per request (see :mod:`daemon.readmodel`).
 from __future__ import annotations
 
 import json
+from contextlib import suppress
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -112,7 +113,10 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     @app.get("/api/drift-checks/{check_id}/scores", tags=["state"])
     def drift_scores(check_id: int) -> dict[str, dict[str, list[float | None]]]:
         """The scores a drift check compared, per side (reference, current) and axis."""
-        frame = read_scores(_check_row(store, check_id).report_json)
+        try:
+            frame = read_scores(_check_row(store, check_id).report_json)
+        except FileNotFoundError as missing:  # a check from before scores were kept
+            raise HTTPException(404, f"drift check {check_id} kept no scores") from missing
         return {
             side: {
                 axis: [None if v != v else v for v in part[axis].tolist()]
@@ -143,11 +147,15 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     def page(request: Request) -> HTMLResponse:
         checks = readmodel.drift_checks(store)
         latest = {c["kind"]: c for c in checks}  # the last of each kind
+        distributions = {}
+        for kind, check in latest.items():
+            with suppress(HTTPException):
+                distributions[kind] = drift_scores(check["id"])
         data = {
             "leaderboard": readmodel.leaderboard(store),
             "versions": readmodel.critic_versions(store),
             "checks": checks,
-            "latest": {kind: drift_scores(c["id"]) for kind, c in latest.items()},
+            "latest": distributions,
             "threshold": settings.drift.p_value,
         }
         context = {
