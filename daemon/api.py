@@ -195,14 +195,17 @@ def _ping_database(store: Store) -> None:
 
 def _ping_mlflow(uri: str) -> None:
     """Reach the tracking store without creating anything: a server's ``/health``, a
-    database's ``SELECT 1`` (an SQLite file must already exist), a folder's existence."""
+    database's ``SELECT 1``, a folder's existence. An embedded SQLite store that the daemon
+    has not created yet (before its first registration) is ready if its folder exists."""
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
         httpx.get(f"{uri.rstrip('/')}/health", timeout=3.0).raise_for_status()
     elif scheme.split("+")[0] in SQL_SCHEMES:
         url = make_url(uri)
         if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-            raise FileNotFoundError(f"no MLflow database at {url.database}")
+            if not Path(url.database or "").parent.is_dir():
+                raise FileNotFoundError(f"no folder for the MLflow database {url.database}")
+            return
         with _sql_engine(uri).connect() as connection:
             connection.execute(text("SELECT 1"))
     else:

@@ -248,3 +248,25 @@ def test_evidently_ui_serves_the_drift_history(daemon_state, tmp_path):
         server.terminate()
         server.wait(timeout=30)
         log.close()
+
+
+def test_a_fresh_daemon_is_ready_before_its_first_registration(tmp_path):
+    """The embedded MLflow store is created by the first registration: its absence before
+    then is not a failure, a missing data folder is."""
+    from fastapi.testclient import TestClient
+
+    from daemon.state import Store, make_engine, migrate
+
+    settings = fast_settings(tmp_path, tmp_path / "registry")
+    engine = make_engine(settings.state_url)
+    migrate(engine)
+    with TestClient(create_app(settings, Store(engine))) as api:
+        assert api.get("/readyz").json() == {"ready": True, "database": "ok", "mlflow": "ok"}
+        assert api.get("/api/leaderboard").json() == []
+        assert "No champion has scored a release yet" in api.get("/").text
+    elsewhere = settings.model_copy(
+        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'missing' / 'mlflow.db'}"}
+    )
+    with TestClient(create_app(elsewhere, Store(engine))) as api:
+        ready = api.get("/readyz")
+        assert ready.status_code == 503 and "no folder" in ready.json()["mlflow"]
