@@ -386,6 +386,7 @@ class Cycle:
                         role=role,
                         scope=scope,
                         accuracy=accuracy.mean,
+                        pairs=accuracy.pairs,
                         per_family=accuracy.per_family,
                     )
                 )

@@ -79,6 +79,14 @@ class GateSettings(BaseModel):
         description="Held-out pair accuracy on the new release must beat the champion's by "
         "at least this (0: must not be worse); see daemon/gate.py for a first release.",
     )
+    confidence: float = Field(
+        default=0.95,
+        ge=0.5,
+        lt=1.0,
+        description="A loss beyond forgetting_margin blocks promotion only when it also "
+        "exceeds the held-out pairs' sampling noise at this one-sided confidence (0.5: "
+        "compare the raw accuracies). The gain on the new release is never discounted.",
+    )
 
 
 class DriftSettings(BaseModel):

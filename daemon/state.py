@@ -120,6 +120,7 @@ class EvaluationRecord(SQLModel, table=True):
     role: str = Field(description="challenger, or baseline: the champion or starting critic")
     scope: str = Field(description="new: the release's held-out pairs; earlier: older releases")
     accuracy: float | None
+    pairs: int | None = Field(default=None, description="Held-out pairs behind the accuracy.")
     per_family: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
     created_at: datetime = Field(default_factory=utcnow)
 

@@ -223,6 +223,41 @@ def test_gate_needs_a_gain_on_the_new_release_and_no_forgetting():
     assert not gate_decision(rows(challenger_new=0.6, baseline_new=0.7), settings, True)["passed"]
 
 
+def test_gate_losses_must_exceed_the_held_out_noise_but_gains_are_not_discounted():
+    def rows(pairs, **accuracy):
+        return [
+            EvaluationRecord(
+                critic_version_id=1,
+                role=k.split("_")[0],
+                scope=k.split("_")[1],
+                accuracy=v,
+                pairs=pairs,
+            )
+            for k, v in accuracy.items()
+        ]
+
+    settings = GateSettings(min_gain=0.0, forgetting_margin=0.05, confidence=0.95)
+    # one pair of twelve: a first release 0.083 below its start is noise, not a regression
+    few = rows(12, challenger_new=7 / 12, baseline_new=8 / 12)
+    assert gate_decision(few, settings, first=True)["passed"]
+    many = rows(1200, challenger_new=700 / 1200, baseline_new=800 / 1200)
+    decision = gate_decision(many, settings, first=True)
+    assert not decision["passed"] and decision["allowed_loss"]["new"] < 0.09
+    raw = GateSettings(min_gain=0.0, forgetting_margin=0.05, confidence=0.5)
+    assert not gate_decision(few, raw, first=True)["passed"]  # 0.5: the raw comparison
+    # forgetting on a small earlier set is judged the same way ...
+    small = rows(
+        20, challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.7, baseline_earlier=0.8
+    )
+    assert gate_decision(small, settings)["passed"]
+    large = rows(
+        2000, challenger_new=0.9, baseline_new=0.7, challenger_earlier=0.7, baseline_earlier=0.8
+    )
+    assert not gate_decision(large, settings)["passed"]
+    # ... but a later release must still show its gain, however few the pairs
+    assert not gate_decision(rows(12, challenger_new=0.6, baseline_new=0.7), settings)["passed"]
+
+
 def test_status_json_from_the_command_line(tmp_path):
     from typer.testing import CliRunner
 
