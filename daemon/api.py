@@ -107,7 +107,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         return store.rows(EvaluationRecord, **where)
 
     @app.get("/api/drift-checks", tags=["state"], response_model=list[DriftCheck])
-    def drift_checks(kind: str | None = None) -> list[dict[str, Any]]:
+    def drift_checks(kind: str | None = None) -> list[DriftCheck]:
         return readmodel.drift_checks(store, kind)
 
     @app.get("/api/drift-checks/{check_id}/scores", tags=["state"])
@@ -145,7 +145,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page(request: Request) -> HTMLResponse:
-        checks = readmodel.drift_checks(store)
+        checks = [c.model_dump(mode="json") for c in readmodel.drift_checks(store)]
         latest = {c["kind"]: c for c in checks}  # the last of each kind
         distributions = {}
         for kind, check in latest.items():

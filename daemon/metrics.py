@@ -104,8 +104,8 @@ class StateCollector(Collector):
         latest: dict[str, bool] = {}
         tally: dict[tuple[str, str], int] = {}
         for check in readmodel.drift_checks(self.store):
-            latest[check["kind"]] = check["drifted"]
-            key = (check["kind"], str(check["drifted"]).lower())
+            latest[check.kind] = check.drifted
+            key = (check.kind, str(check.drifted).lower())
             tally[key] = tally.get(key, 0) + 1
         for kind, flag in sorted(latest.items()):
             drifted.add_metric([kind], int(flag))

@@ -60,13 +60,13 @@ def critic_versions(store: Store) -> list[dict[str, Any]]:
     ]
 
 
-def drift_checks(store: Store, kind: str | None = None) -> list[dict[str, Any]]:
+def drift_checks(store: Store, kind: str | None = None) -> list[DriftCheck]:
     """Drift checks, oldest first (optionally of one kind)."""
     with store.session() as session:
         query = select(DriftCheck).order_by(DriftCheck.created_at, DriftCheck.id)
         if kind is not None:
             query = query.where(DriftCheck.kind == kind)
-        return [c.model_dump(mode="json") for c in session.exec(query).all()]
+        return list(session.exec(query).all())
 
 
 def step_durations(store: Store) -> dict[str, dict[str, float]]:
