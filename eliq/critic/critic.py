@@ -90,11 +90,13 @@ class Critic:
     # -- scoring ------------------------------------------------------------------------------
 
     def views(self, image: ImageInput) -> torch.Tensor:
+        """The backbone's views of one image, made on the critic's device (on a GPU the
+        resizing would otherwise dominate the time to score)."""
         if isinstance(image, Image.Image):
             image = from_pil(image)
         elif not isinstance(image, torch.Tensor):
             image = load_image(image)
-        return make_views(image, self.config.view_size, self.config.crops)
+        return make_views(image.to(self.device), self.config.view_size, self.config.crops)
 
     def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
         """Text features for each prompt (None: quality only), through a cache: prompts

@@ -107,7 +107,8 @@ class FeatureStore:
         config = self.model.config
         with ThreadPoolExecutor(4) as pool:
             images = list(pool.map(load_image, paths))
-        return torch.stack([make_views(i, config.view_size, config.crops) for i in images])
+        views = [make_views(i.to(self.device), config.view_size, config.crops) for i in images]
+        return torch.stack(views)
 
     def precompute(
         self,
