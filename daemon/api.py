@@ -52,6 +52,15 @@ class LeaderboardRow(BaseModel):
     critic_version: str | None
 
 
+class HistoryRow(BaseModel):
+    critic_version: str | None
+    decided_at: datetime | None
+    generator: str
+    release: str
+    quality: float
+    alignment: float | None
+
+
 class CriticVersionView(BaseModel):
     id: int
     release_id: str
@@ -130,6 +139,11 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     def leaderboard() -> list[dict[str, Any]]:
         return readmodel.leaderboard(store)
 
+    @app.get("/api/leaderboard/history", tags=["state"], response_model=list[HistoryRow])
+    def leaderboard_history() -> list[dict[str, Any]]:
+        """Each release's means under each champion that scored it, oldest version first."""
+        return readmodel.leaderboard_history(store)
+
     @app.get("/reports/{check_id}", tags=["reports"], response_class=FileResponse)
     def report(check_id: int) -> FileResponse:
         """A drift check's Evidently report (HTML)."""
@@ -153,6 +167,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
                 distributions[kind] = drift_scores(check["id"])
         data = {
             "leaderboard": readmodel.leaderboard(store),
+            "history": readmodel.leaderboard_history(store),
             "versions": readmodel.critic_versions(store),
             "checks": checks,
             "latest": distributions,

@@ -49,6 +49,25 @@ def leaderboard(store: Store) -> list[dict[str, Any]]:
     return rows
 
 
+def leaderboard_history(store: Store) -> list[dict[str, Any]]:
+    """Every release's mean scores under every critic version that has scored it (each
+    champion in turn, via the periodic check), in version order: the ranking over time."""
+    releases = {r.id: r for r in store.releases()}
+    versions = {v.id: v for v in store.critic_versions()}
+    rows = [
+        {
+            "critic_version": versions[s.critic_version_id].mlflow_version,
+            "decided_at": versions[s.critic_version_id].decided_at,
+            "generator": releases[s.release_id].name,
+            "release": s.release_id,
+            "quality": s.quality_mean,
+            "alignment": s.alignment_mean,
+        }
+        for s in store.rows(ReleaseScore)
+    ]
+    return sorted(rows, key=lambda row: (int(row["critic_version"] or 0), row["release"]))
+
+
 def critic_versions(store: Store) -> list[dict[str, Any]]:
     """Critic versions, oldest first, each with its gate and its held-out accuracies."""
     accuracy: dict[int, dict[str, float | None]] = defaultdict(dict)

@@ -113,6 +113,12 @@ def test_json_endpoints_match_the_daemon_state(api, daemon_state):
     assert {row["release"] for row in board} == {r["id"] for r in releases}
     assert board[0]["quality"] >= board[1]["quality"]
     assert {row["critic_version"] for row in board} == {"2"}
+    history = api.get("/api/leaderboard/history").json()
+    assert [(row["critic_version"], row["generator"]) for row in history] == [
+        ("1", "painter-v1"),
+        ("2", "painter-v1"),
+        ("2", "painter-v2"),
+    ]
 
     schema = api.get("/openapi.json").json()
     assert {"/healthz", "/readyz", "/api/releases", "/api/leaderboard", "/metrics"} <= set(
@@ -181,7 +187,8 @@ def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
         page.wait_for_selector("#rank-quality .main-svg", timeout=30_000)
         assert release in page.locator("#leaderboard").inner_text()
         charts = page.locator(".js-plotly-plot")
-        assert charts.count() >= 7  # 4 leaderboard, gates, p-values, a distribution per kind
+        assert charts.count() >= 9  # 6 leaderboard, gates, p-values, distributions per kind
+        assert page.locator("#history-quality .scatterlayer .trace").count() == 2
         bars = page.locator("#rank-quality .bars .point")
         assert bars.count() == 2  # one bar per release
         assert "v2" in page.locator("#versions").inner_text()
