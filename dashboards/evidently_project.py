@@ -8,7 +8,7 @@ each generator's mean scores. ``evidently ui --workspace DATA_DIR/evidently`` sh
 
 from __future__ import annotations
 
-import logging
+import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,8 +17,6 @@ from evidently.core.report import Snapshot
 from evidently.sdk.models import DashboardModel, DashboardPanelPlot, DashboardTabModel, PanelMetric
 from evidently.sdk.panels import line_plot_panel
 from evidently.ui.workspace import Workspace
-
-log = logging.getLogger(__name__)
 
 PROJECT = "eliq"
 KINDS = {
@@ -103,6 +101,7 @@ class DriftWorkspace:
 
     def __init__(self, path: Path) -> None:
         self.workspace = Workspace.create(str(path))
+        self.index = Path(path) / "eliq-runs.json"  # run name -> snapshot id
         found = self.workspace.search_project(PROJECT)
         self.project = (
             found[0]
@@ -114,13 +113,16 @@ class DriftWorkspace:
 
     def add(self, name: str, snapshot: Snapshot, generators: Iterable[str]) -> None:
         """Add ``snapshot`` as run ``name`` (replacing one of that name) and refresh the
-        dashboard for the generators known so far."""
+        dashboard for the generators known so far. Names are looked up in a small index
+        beside the workspace, not by reading back every snapshot."""
         project_id = self.project.id
-        for run_id in self.workspace.list_runs(project_id):
-            run = self.workspace.get_run(project_id, run_id)
-            if run is not None and run.name == name:
-                self.workspace.delete_run(project_id, run_id)
-        self.workspace.add_run(project_id, snapshot, name=name)
+        index = json.loads(self.index.read_text()) if self.index.is_file() else {}
+        if name in index and uuid.UUID(index[name]) in set(self.workspace.list_runs(project_id)):
+            self.workspace.delete_run(project_id, index[name])
+        index[name] = str(self.workspace.add_run(project_id, snapshot, name=name).id)
+        scratch = self.index.with_suffix(".tmp")
+        scratch.write_text(json.dumps(index, indent=1))
+        scratch.replace(self.index)
         self.workspace.save_dashboard(project_id, dashboard(generators))
 
     def runs(self) -> list[str]:

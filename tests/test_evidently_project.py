@@ -1,0 +1,25 @@
+"""The Evidently workspace the daemon fills: a re-run of a drift check replaces its run."""
+
+import numpy as np
+import pandas as pd
+
+from daemon.drift import compare_scores
+from dashboards.evidently_project import DriftWorkspace, dashboard
+
+
+def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_path):
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"quality": rng.random(40), "alignment": rng.random(40)})
+    result = compare_scores(reference, reference + 0.5, tmp_path / "check", 0.05, tags=["watch"])
+    workspace = DriftWorkspace(tmp_path / "evidently")
+    workspace.add("watch:gen-v2", result.snapshot, ["gen"])
+    workspace.add("watch:gen-v2", result.snapshot, ["gen"])  # a re-run after a crash
+    workspace.add("critic:gen-v2", result.snapshot, ["gen", "other"])
+
+    reopened = DriftWorkspace(tmp_path / "evidently")
+    assert reopened.project.id == workspace.project.id  # one project, found again
+    assert sorted(reopened.runs()) == ["critic:gen-v2", "watch:gen-v2"]
+    board = reopened.workspace.get_dashboard(reopened.project.id)
+    assert board == dashboard(["gen", "other"])
+    means = [p for p in board.panels if p.title == "Mean quality per generator"]
+    assert [v.legend for v in means[0].values] == ["gen", "other"]
