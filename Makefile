@@ -12,6 +12,12 @@ export HF_HUB_OFFLINE := 1
 AGIQA ?= ../shared/datasets/agiqa3k
 REFERENCE ?= artifacts/critic-reference
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
+# Debian packages the project needs, installed when missing (through sudo when not root).
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+APT_ENSURE = for package in $(1); do \
+	dpkg-query -W -f='$${Status}\n' $$package 2>/dev/null | grep -q 'install ok installed' || { \
+	$(SUDO) apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
 .PHONY: setup run test bench lint clean photos critic browser
 
@@ -34,8 +40,7 @@ test: setup browser
 
 # Debian's Chromium for the status page's browser test (playwright drives it; no download).
 browser:
-	command -v chromium >/dev/null 2>&1 || \
-		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+	$(call APT_ENSURE,chromium)
 
 bench: setup
 	$(BIN)/python bench/pairs.py
@@ -44,8 +49,7 @@ bench: setup
 
 # Real photographs from Debian's wallpaper packages (CC/GPL; see /usr/share/doc/*/copyright).
 photos:
-	dpkg -s $(PHOTO_PACKAGES) >/dev/null 2>&1 || \
-		{ apt-get update -qq && apt-get install -y -qq $(PHOTO_PACKAGES); }
+	$(call APT_ENSURE,$(PHOTO_PACKAGES))
 
 # The reference critic, trained label-free (see recipes/critic-reference/README.md).
 critic: setup photos

@@ -102,11 +102,10 @@ class Service:
             self.process()
 
     def process(self) -> None:
-        """Advance pending releases; when a release finished, bring the leaderboard and the
-        generator-shift check up to date at once rather than at the next watch tick."""
-        done_before = len(self.cycle.store.releases([ReleaseState.done]))
-        self.cycle.process()
-        if len(self.cycle.store.releases([ReleaseState.done])) > done_before:
+        """Advance pending releases; after progress, bring the leaderboard and the
+        generator-shift check up to date at once (the watch is a no-op until a release
+        finishes) rather than at the next watch tick."""
+        if self.cycle.process():
             self.watch()
 
     def watch(self) -> None:
@@ -165,35 +164,20 @@ class Service:
             timezone="UTC",
         )
         now = utcnow()
-        for name, spec in self.cycle.registries.items():
+        jobs = [
+            (f"poll:{name}", self.poll_then_process, [name], spec.interval_s, now)
+            for name, spec in self.cycle.registries.items()
+        ]
+        jobs += [
+            ("process", self.process, [], self.settings.process_interval_s, now),
+            ("watch", self.watch, [], self.settings.watch_interval_s, now),
+            ("housekeeping", self.housekeeping, [], self.settings.housekeeping_interval_s, None),
+        ]
+        for job_id, function, args, seconds, first_run in jobs:
+            options = {} if first_run is None else {"next_run_time": first_run}
             scheduler.add_job(
-                self.poll_then_process,
-                "interval",
-                args=[name],
-                seconds=spec.interval_s,
-                id=f"poll:{name}",
-                next_run_time=now,
+                function, "interval", args=args, seconds=seconds, id=job_id, **options
             )
-        scheduler.add_job(
-            self.process,
-            "interval",
-            seconds=self.settings.process_interval_s,
-            id="process",
-            next_run_time=now,
-        )
-        scheduler.add_job(
-            self.watch,
-            "interval",
-            seconds=self.settings.watch_interval_s,
-            id="watch",
-            next_run_time=now,
-        )
-        scheduler.add_job(
-            self.housekeeping,
-            "interval",
-            seconds=self.settings.housekeeping_interval_s,
-            id="housekeeping",
-        )
         log.info(
             "eliq-daemon serving %s; MLflow at %s",
             self.settings.data_dir,

@@ -32,22 +32,21 @@ def watch(cycle: Cycle) -> DriftCheck | None:
     done = cycle.store.releases([ReleaseState.done])
     if champion is None or not done:
         return None
-    critic: Critic | None = None
-    scores: dict[str, pd.DataFrame] = {}
-    for release in done:
-        if cycle.stop.is_set():
-            return None
-        stored = cycle.store.rows(
-            ReleaseScore, release_id=release.id, critic_version_id=champion.id
-        )
-        if stored:
-            scores[release.id] = pd.read_parquet(stored[0].scores_path)
-            continue
-        critic = critic or Critic.from_pretrained(champion.checkpoint, cycle.settings.retune.device)
-        scores[release.id] = _score_release(cycle, critic, champion, release)
+    scored = {
+        row.release_id: row.scores_path
+        for row in cycle.store.rows(ReleaseScore, critic_version_id=champion.id)
+    }
+    unscored = [release for release in done if release.id not in scored]
+    if unscored:  # loaded once, and only when something is new to it
+        critic = Critic.from_pretrained(champion.checkpoint, cycle.settings.retune.device)
+        for release in unscored:
+            if cycle.stop.is_set():
+                return None
+            scored[release.id] = _score_release(cycle, critic, champion, release)
     latest, earlier = done[-1], done[:-1]
     if not earlier or _already_checked(cycle, latest, champion):
         return None
+    scores = {release.id: pd.read_parquet(scored[release.id]) for release in done}
     result = compare_scores(
         pd.concat([scores[r.id] for r in earlier], ignore_index=True),
         scores[latest.id],
@@ -92,7 +91,9 @@ def watch(cycle: Cycle) -> DriftCheck | None:
 
 def _score_release(
     cycle: Cycle, critic: Critic, champion: CriticVersion, release: ReleaseRecord
-) -> pd.DataFrame:
+) -> str:
+    """Score the release's samples, keep them as Parquet and their summary as a row;
+    returns the Parquet file's path."""
     frame = score_frame(critic, cycle.samples(release))
     path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +110,7 @@ def _score_release(
             scores_path=str(path),
         )
     )
-    return frame
+    return str(path)
 
 
 def _already_checked(cycle: Cycle, release: ReleaseRecord, champion: CriticVersion) -> bool:

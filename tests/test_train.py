@@ -50,29 +50,38 @@ def test_training_is_deterministic_and_saves_a_critic(pair_sets, tmp_path):
     assert equal_states(state(loaded), state(one.critic))
 
 
-def test_an_interrupted_run_resumes_to_the_same_critic(pair_sets, tmp_path, monkeypatch):
-    settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 2})
-    full = train([pair_sets[0]], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
-    real = trainer_module._batch_loss
-    calls = []
+def counted_steps(monkeypatch, interrupt_at: int | None = None) -> list[int]:
+    """Count the training steps' loss computations; the ``interrupt_at``-th one dies as a
+    killed process would."""
+    real, calls = trainer_module._batch_loss, []
 
-    def die_on_sixth_step(*args):
+    def counting(*args):
         calls.append(1)
-        if len(calls) == 6:
+        if len(calls) == interrupt_at:
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(trainer_module, "_batch_loss", die_on_sixth_step)
+    monkeypatch.setattr(trainer_module, "_batch_loss", counting)
+    return calls
+
+
+def assert_same_critic(one, other):
+    for key, value in state(one.critic).items():
+        assert torch.allclose(value, state(other.critic)[key], atol=1e-6), key
+
+
+def test_an_interrupted_run_resumes_to_the_same_critic(pair_sets, tmp_path, monkeypatch):
+    settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 2})
+    full = train([pair_sets[0]], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
+    counted_steps(monkeypatch, interrupt_at=6)
     with pytest.raises(KeyboardInterrupt):
         train([pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False)
-    monkeypatch.setattr(trainer_module, "_batch_loss", real)
     assert json.loads((tmp_path / "cut" / "state" / "state.json").read_text())["step"] == 4
     resumed = train(
         [pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False
     )
     assert resumed.steps == 8
-    for key, value in state(full.critic).items():
-        assert torch.allclose(value, state(resumed.critic)[key], atol=1e-6), key
+    assert_same_critic(full, resumed)
     with pytest.raises(ValueError, match="other settings"):
         train(
             [pair_sets[0]],
@@ -88,14 +97,7 @@ def test_a_stop_request_saves_the_steps_taken_and_the_rerun_resumes(
 ):
     settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 100})
     full = train([pair_sets[0]], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
-    real = trainer_module._batch_loss
-    calls = []
-
-    def counting(*args):
-        calls.append(1)
-        return real(*args)
-
-    monkeypatch.setattr(trainer_module, "_batch_loss", counting)
+    calls = counted_steps(monkeypatch)
 
     def stop_before_sixth_step():
         return len(calls) == 5
@@ -114,8 +116,7 @@ def test_a_stop_request_saves_the_steps_taken_and_the_rerun_resumes(
         [pair_sets[0]], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False
     )
     assert resumed.steps == 8
-    for key, value in state(full.critic).items():
-        assert torch.allclose(value, state(resumed.critic)[key], atol=1e-6), key
+    assert_same_critic(full, resumed)
 
 
 def test_a_stop_request_during_feature_extraction_stops_before_training(pair_sets, tmp_path):
