@@ -80,6 +80,11 @@ class CivitaiRegistry:
         self.max_pages = max_pages
 
     def poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
+        """New releases since ``cursor``, within one time budget (``http.budget_s``)."""
+        with self.client.operation():
+            return self._poll(cursor)
+
+    def _poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
         cursor = cursor or {}
         mark = (
             datetime.fromisoformat(cursor["mark"])

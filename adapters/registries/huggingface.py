@@ -93,6 +93,11 @@ class HuggingFaceRegistry:
         self.max_pages = max_pages
 
     def poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
+        """New releases since ``cursor``, within one time budget (``http.budget_s``)."""
+        with self.client.operation():
+            return self._poll(cursor)
+
+    def _poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
         cursor = dict(cursor or {})
         now = datetime.now(UTC)
         created_mark = _when(cursor.get("created")) or now - self.lookback

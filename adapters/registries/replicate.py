@@ -60,6 +60,11 @@ class ReplicateRegistry:
         self.name = name
 
     def poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
+        """New releases since ``cursor``, within one time budget (``http.budget_s``)."""
+        with self.client.operation():
+            return self._poll(cursor)
+
+    def _poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:
         marks: dict[str, dict[str, Any]] = dict((cursor or {}).get("models", {}))
         releases: list[Release] = []
         for model in self._models():
