@@ -30,8 +30,10 @@ from sqlalchemy.engine import make_url
 from daemon import readmodel
 from daemon.drift import read_scores
 from daemon.metrics import registry_for
+from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings
 from daemon.state import DriftCheck, EvaluationRecord, ReleaseRecord, Store, make_engine
+from eliq.redaction import redact_url
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
@@ -98,6 +100,11 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     def readyz() -> JSONResponse:
         database = _check(lambda: _ping_database(store))
         mlflow = _check(lambda: _ping_mlflow(settings.tracking_uri))
+        if mlflow == "ok" and database == "ok":
+            problems = registry_problems(
+                settings.tracking_uri, settings.model_name, store.critic_versions()
+            )
+            mlflow = "; ".join(problems)[:500] or "ok"
         ready = database == "ok" and mlflow == "ok"
         body = Readiness(ready=ready, database=database, mlflow=mlflow)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
@@ -179,8 +186,8 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
             "versions": data["versions"],
             "leaderboard": data["leaderboard"],
             "latest": latest,
-            "tracking_uri": settings.tracking_uri,
-            "database": make_url(settings.state_url).render_as_string(hide_password=True),
+            "tracking_uri": redact_url(settings.tracking_uri),
+            "database": redact_url(settings.state_url),
             "model_name": settings.model_name,
         }
         return TEMPLATES.TemplateResponse(request, "status.html", context)
@@ -200,7 +207,7 @@ def _check(probe) -> str:
         probe()
         return "ok"
     except Exception as error:  # noqa: BLE001 - the readiness answer names any failure
-        return f"{type(error).__name__}: {error}"[:500]
+        return redact_url(f"{type(error).__name__}: {error}")[:500]
 
 
 def _ping_database(store: Store) -> None:
@@ -210,8 +217,9 @@ def _ping_database(store: Store) -> None:
 
 def _ping_mlflow(uri: str) -> None:
     """Reach the tracking store without creating anything: a server's ``/health``, a
-    database's ``SELECT 1``, a folder's existence. An embedded SQLite store that the daemon
-    has not created yet (before its first registration) is ready if its folder exists."""
+    database's schema version (a corrupt file fails), a folder's existence. An embedded
+    SQLite store that the daemon has not created yet (before its first registration) is
+    ready if its folder exists."""
     scheme = urlparse(uri).scheme
     if scheme in ("http", "https"):
         httpx.get(f"{uri.rstrip('/')}/health", timeout=3.0).raise_for_status()
@@ -221,8 +229,8 @@ def _ping_mlflow(uri: str) -> None:
             if not Path(url.database or "").parent.is_dir():
                 raise FileNotFoundError(f"no folder for the MLflow database {url.database}")
             return
-        with _sql_engine(uri).connect() as connection:
-            connection.execute(text("SELECT 1"))
+        with _sql_engine(uri).connect() as connection:  # reads a page: a corrupt file fails
+            connection.execute(text("SELECT count(*) FROM alembic_version"))
     else:
         path = Path(urlparse(uri).path if scheme == "file" else uri)
         if not path.is_dir():

@@ -5,6 +5,7 @@
     eliq-daemon status [--json]  releases, their states, critic versions and aliases
     eliq-daemon promote VERSION  make a held critic version the champion (manual gate)
     eliq-daemon retry RELEASE    put a parked release back at its failed step
+    eliq-daemon reregister       rebuild a lost MLflow registry from the release folders
     eliq-daemon replay ROOT ...  feed a local release history through the cycle
 
 Settings: ``--config FILE`` (YAML or TOML) or ``ELIQ_CONFIG``, and ``ELIQ_*`` variables.
@@ -19,10 +20,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.settings import DaemonSettings, RegistrySpec
 from eliq.config import load_settings
 from eliq.logs import setup_logging
+from eliq.redaction import redact_url
 
 app = typer.Typer(help="eliq-daemon: keep the critic current.", no_args_is_help=True)
 console = Console()
@@ -71,9 +74,21 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Releases with their states, and critic versions with their aliases."""
+    from daemon.state import StateNotReady
     from daemon.status import collect_status
 
-    payload = collect_status(_settings(config))
+    settings = _settings(config)
+    try:
+        payload = collect_status(settings)
+    except StateNotReady as error:
+        console.print(f"[yellow]{error}[/yellow]")
+        raise typer.Exit(1) from None
+    except SQLAlchemyError as error:
+        console.print(
+            f"[red]cannot read the daemon's state at {redact_url(settings.state_url)}: "
+            f"{redact_url(str(error.orig or error))}[/red]"
+        )
+        raise typer.Exit(1) from None
     if as_json:
         typer.echo(json.dumps(payload, indent=2, default=str))
         return
@@ -90,6 +105,11 @@ def status(
         )
     console.print(versions)
     console.print(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}")
+    for problem in payload["registry_problems"]:
+        console.print(f"[red]MLflow and the state disagree: {problem}[/red]")
+    if payload["registry_problems"]:
+        console.print("the way back: `eliq-daemon reregister` (see its --help)")
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -99,6 +119,22 @@ def promote(version: str, config: ConfigOption = None) -> None:
 
     promoted = Cycle(_settings(config)).promote(version)
     console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
+
+
+@app.command()
+def reregister(config: ConfigOption = None) -> None:
+    """Register every critic version of the state again from its release folder (with its
+    evaluations and the champion and challenger aliases): the way back after the MLflow
+    store was lost. Move a corrupt store aside first; versions still there are kept."""
+    from daemon.cycle import Cycle
+
+    cycle = Cycle(_settings(config))
+    versions = cycle.reregister()
+    console.print(f"{len(versions)} critic version(s) registered in MLflow again")
+    problems = cycle.registry_problems()
+    for problem in problems:
+        console.print(f"[red]{problem}[/red]")
+    raise typer.Exit(1 if problems else 0)
 
 
 @app.command()

@@ -34,6 +34,7 @@ import eliq
 
 log = logging.getLogger(__name__)
 RELEASE_TAG = "eliq.release"
+CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases
 PYFUNC = Path(__file__).with_name("critic_pyfunc.py")
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "image"), ColSpec("string", "prompt", required=False)]),

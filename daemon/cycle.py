@@ -38,9 +38,10 @@ from adapters import create_generator, create_registry
 from adapters.alerts.base import Alert
 from adapters.registries.base import Release
 from daemon.alerting import Alerter, build_channels
-from daemon.critic_registry import CriticRegistry
+from daemon.critic_registry import CHALLENGER, CHAMPION, CriticRegistry, RegisteredCritic
 from daemon.drift import DriftResult, compare_scores
 from daemon.gate import gate_decision
+from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
     PIPELINE,
@@ -68,7 +69,6 @@ from eliq.prompts import load_suite
 from eliq.train import TrainingStopped, TrainSettings, train
 
 log = logging.getLogger(__name__)
-CHAMPION, CHALLENGER = "champion", "challenger"
 
 
 class Stopping(Exception):
@@ -338,9 +338,16 @@ class Cycle:
 
     def register(self, release: ReleaseRecord) -> None:
         version = self.store.critic_for(release.id)
+        registered = self._register(release, version)
+        self.mlflow.set_alias(CHALLENGER, registered.version)
+        version.mlflow_version, version.run_id = registered.version, registered.run_id
+        version.status = CHALLENGER
+        self._advance_state(release, version)
+
+    def _register(self, release: ReleaseRecord, version: CriticVersion) -> RegisteredCritic:
+        """The MLflow version of ``version``'s checkpoint (created only if missing)."""
         pair_set = self._pair_set(release)
-        history = _training_history(Path(version.checkpoint))
-        registered = self.mlflow.register(
+        return self.mlflow.register(
             release.id,
             Path(version.checkpoint),
             tags={
@@ -352,12 +359,39 @@ class Cycle:
                 f"held_out_accuracy.{k}": v
                 for k, v in version.training.get("held_out_accuracy", {}).items()
             },
-            history=history,
+            history=_training_history(Path(version.checkpoint)),
         )
-        self.mlflow.set_alias(CHALLENGER, registered.version)
-        version.mlflow_version, version.run_id = registered.version, registered.run_id
-        version.status = CHALLENGER
-        self._advance_state(release, version)
+
+    # -- the registry and the state agree ---------------------------------------------------
+
+    def registry_problems(self) -> list[str]:
+        """What MLflow lacks of the critic versions the state says it registered."""
+        s = self.settings
+        return registry_problems(s.tracking_uri, s.model_name, self.store.critic_versions())
+
+    def reregister(self) -> list[CriticVersion]:
+        """Register every critic version of the state again from its release folder, in
+        order, with its evaluations and aliases: the way back after the MLflow store was
+        lost. Versions still there are kept (registration is idempotent)."""
+        versions = [v for v in self.store.critic_versions() if v.mlflow_version]
+        lost = [v.checkpoint for v in versions if not Path(v.checkpoint, "config.json").is_file()]
+        if lost:
+            raise FileNotFoundError(f"critic checkpoints missing from the release folders: {lost}")
+        for version in versions:
+            before = version.mlflow_version
+            registered = self._register(self.store.release(version.release_id), version)
+            version.mlflow_version, version.run_id = registered.version, registered.run_id
+            evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
+            self.mlflow.log_metrics(version.run_id, _metrics(evaluations))
+            if before != version.mlflow_version:
+                log.warning(
+                    "%s: critic v%s is now v%s", version.release_id, before, registered.version
+                )
+            self.store.save(version)
+        for version in versions:
+            if version.status in (CHAMPION, CHALLENGER):
+                self.mlflow.set_alias(version.status, version.mlflow_version)
+        return versions
 
     def evaluate(self, release: ReleaseRecord) -> None:
         """Held-out pair accuracy of the challenger and its baseline (the champion, or for a

@@ -10,6 +10,7 @@ resumable state and stops at once) and the service exits.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import signal
@@ -21,6 +22,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import delete
 
+from adapters.alerts.base import Alert
 from daemon.api import create_app
 from daemon.cycle import Cycle
 from daemon.demo import seed_demo_registry
@@ -28,9 +30,11 @@ from daemon.lock import LeaderLock, LockHeld
 from daemon.settings import DaemonSettings
 from daemon.state import JobRun, ReleaseState, utcnow
 from daemon.watch import watch
+from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
 JOB_HISTORY = timedelta(days=30)
+REGISTRY_MISMATCH = 3  # exit status: MLflow lacks what the state says it registered
 
 
 class Service:
@@ -69,6 +73,8 @@ class Service:
         if not self.wait_for_lock():
             return 1
         try:
+            if not self.registry_agrees():
+                return REGISTRY_MISMATCH
             polled = self.poll_all()
             self.cycle.process()
             self.watch()
@@ -82,6 +88,33 @@ class Service:
             return 0 if polled and not troubled else 1
         finally:
             self.lock.release()
+
+    def registry_agrees(self) -> bool:
+        """True when MLflow holds every critic version the state says it registered; else
+        the mismatch is logged and alerted, and the caller must not run the cycle (it would
+        retune from, and promote over, versions that no longer exist)."""
+        problems = self.cycle.registry_problems()
+        if not problems:
+            return True
+        for problem in problems:
+            log.error("MLflow registry and state disagree: %s", problem)
+        log.error(
+            "refusing to run. If the MLflow store was lost, `eliq-daemon reregister` registers "
+            "every critic version again from its release folder (move a corrupt store aside "
+            "first); if the state is the stale one, point the daemon at the right database"
+        )
+        self.cycle.alerter.send(
+            Alert(
+                title="MLflow registry does not match the daemon's state",
+                summary="; ".join(problems)[:1000],
+                severity="critical",
+                kind="registry",
+                dedup_key="registry-mismatch:"
+                + hashlib.sha256("\n".join(problems).encode()).hexdigest()[:12],
+                details={"problems": problems, "fix": "eliq-daemon reregister"},
+            )
+        )
+        return False
 
     def poll_all(self) -> bool:
         """Poll every registry; False if any poll failed."""
@@ -155,6 +188,9 @@ class Service:
     def _lead(self) -> int:
         if not self.wait_for_lock():
             return 0
+        if not self.registry_agrees():
+            self.lock.release()
+            return REGISTRY_MISMATCH
         # a tick that finds its job still running is skipped by design (one instance, one
         # worker): APScheduler logs each skip as a warning, every interval, for hours
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
@@ -181,7 +217,7 @@ class Service:
         log.info(
             "eliq-daemon serving %s; MLflow at %s",
             self.settings.data_dir,
-            self.settings.tracking_uri,
+            redact_url(self.settings.tracking_uri),
         )
         scheduler.start()
         try:

@@ -21,6 +21,8 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Column, Engine, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
@@ -192,14 +194,46 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True)
 
 
+class StateNotReady(RuntimeError):
+    """The state cannot be read as it is: missing, or at another schema revision."""
+
+
+def _alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
 def migrate(engine: Engine) -> None:
     """Bring the schema behind ``engine`` to the newest migration (idempotent)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config = _alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+def read_only_engine(url: str) -> Engine:
+    """An engine for readers (``eliq-daemon status``) that creates, migrates and writes
+    nothing: a SQLite file is opened read-only, and its schema must be the newest."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        if not path.is_file():
+            raise StateNotReady(f"no daemon state at {path} yet: the daemon creates it")
+        engine = create_engine(
+            f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": 30}
+        )
+    else:
+        engine = create_engine(url, pool_pre_ping=True)
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+    if current != head:
+        raise StateNotReady(
+            f"the daemon's state is at schema revision {current or 'none'}, this eliq reads "
+            f"{head}: start the daemon (`eliq-daemon once`) to migrate it"
+        )
+    return engine
 
 
 class Store:

@@ -1,39 +1,53 @@
-"""What the daemon knows, as plain data: for ``eliq-daemon status`` and the status API."""
+"""What the daemon knows, as plain data: for ``eliq-daemon status`` and the status API.
+
+Reading never writes: the state is opened read-only (not created, not migrated) and MLflow
+is asked, not set up.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.engine import make_url
+from mlflow import MlflowClient
 
+from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings
-from daemon.state import Store, make_engine, migrate
+from daemon.state import Store, read_only_engine
+from eliq.redaction import redact_url
 
 
 def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, Any]:
     """Releases (in discovery order) with their states, critic versions with their MLflow
-    aliases (``aliases=False`` skips the MLflow call), and where state and MLflow live."""
-    engine = make_engine(settings.state_url)
-    migrate(engine)
-    store = Store(engine)
+    aliases (``aliases=False`` skips MLflow), what MLflow lacks of them, and where state and
+    MLflow live. Raises :class:`~daemon.state.StateNotReady` before the daemon's first run."""
+    store = Store(read_only_engine(settings.state_url))
+    versions = store.critic_versions()
+    problems: list[str] = []
     by_version: dict[str, list[str]] = {}
-    if aliases and store.critic_versions():
-        from daemon.critic_registry import CriticRegistry
-
-        registry = CriticRegistry(
-            settings.tracking_uri, settings.model_name, settings.experiment, settings.artifact_root
-        )
-        by_version = registry.aliases()
+    if aliases and versions:
+        problems = registry_problems(settings.tracking_uri, settings.model_name, versions)
+        if not problems:
+            by_version = _aliases(settings)
     return {
-        "database": make_url(settings.state_url).render_as_string(hide_password=True),
-        "mlflow_tracking_uri": settings.tracking_uri,
+        "database": redact_url(settings.state_url),
+        "mlflow_tracking_uri": redact_url(settings.tracking_uri),
         "model_name": settings.model_name,
+        "registry_problems": problems,
         "releases": [
             r.model_dump(mode="json", exclude={"loader"}) | {"loader": r.loader.get("kind")}
             for r in store.releases()
         ],
         "critic_versions": [
             v.model_dump(mode="json") | {"aliases": by_version.get(str(v.mlflow_version), [])}
-            for v in store.critic_versions()
+            for v in versions
         ],
     }
+
+
+def _aliases(settings: DaemonSettings) -> dict[str, list[str]]:
+    """Aliases per version number, read from the registered model."""
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    by_version: dict[str, list[str]] = {}
+    for alias, version in (client.get_registered_model(settings.model_name).aliases or {}).items():
+        by_version.setdefault(str(version), []).append(alias)
+    return by_version

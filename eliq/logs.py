@@ -6,13 +6,18 @@ import logging
 
 from rich.logging import RichHandler
 
+from eliq.redaction import RedactingFilter
+
 
 def setup_logging(level: str | int = "INFO") -> None:
-    """Route eliq's loggers through one handler that cooperates with progress bars."""
+    """Route eliq's loggers through one handler that cooperates with progress bars and
+    masks credentials in every line (:mod:`eliq.redaction`)."""
+    handler = RichHandler(rich_tracebacks=True, show_path=False)
+    handler.addFilter(RedactingFilter())
     logging.basicConfig(
         level=level,
         format="%(name)s: %(message)s",
         datefmt="[%X]",
-        handlers=[RichHandler(rich_tracebacks=True, show_path=False)],
+        handlers=[handler],
         force=True,
     )

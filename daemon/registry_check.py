@@ -1,0 +1,77 @@
+"""Does MLflow still hold what the daemon's state says it registered?
+
+The state and the MLflow registry are two stores, and either can be lost on its own: an
+embedded ``mlflow.db`` deleted or overwritten, a tracking server restored from an older
+backup. A daemon that carried on would retune from a champion that no longer exists, and
+serve nothing. :func:`registry_problems` compares the two without writing to either (a
+missing SQLite store is not created); the service refuses to run on a mismatch, alerts,
+and ``eliq-daemon reregister`` rebuilds the registry from the release folders.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+from sqlalchemy.engine import make_url
+
+from daemon.critic_registry import CHAMPION, RELEASE_TAG
+from daemon.state import CriticVersion
+from eliq.redaction import redact_url
+
+
+def sqlite_store_missing(tracking_uri: str) -> Path | None:
+    """The path of an embedded SQLite store that does not exist, else None."""
+    if not tracking_uri.startswith("sqlite:"):
+        return None
+    path = Path(make_url(tracking_uri).database or "")
+    return None if path.is_file() else path
+
+
+def registry_problems(
+    tracking_uri: str, model_name: str, versions: list[CriticVersion]
+) -> list[str]:
+    """What the registry lacks of ``versions`` (the state's rows), in words; [] if nothing."""
+    registered = [v for v in versions if v.mlflow_version]
+    if not registered:
+        return []
+    shown = redact_url(tracking_uri)
+    numbers = ", ".join(f"v{v.mlflow_version}" for v in registered)
+    missing = sqlite_store_missing(tracking_uri)
+    if missing is not None:
+        return [f"the MLflow store {missing} is missing; the state holds critic {numbers}"]
+    try:
+        client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        model = client.get_registered_model(model_name)
+    except MlflowException as error:
+        if "RESOURCE_DOES_NOT_EXIST" in str(error.error_code):
+            return [f"MLflow at {shown} has no model {model_name!r}; the state holds {numbers}"]
+        return [f"the MLflow store {shown} cannot be read: {redact_url(str(error))[:300]}"]
+    except Exception as error:  # noqa: BLE001 - a corrupt store fails in driver-specific ways
+        return [
+            f"the MLflow store {shown} cannot be read: "
+            f"{type(error).__name__}: {redact_url(str(error))[:300]}"
+        ]
+    problems = []
+    for version in registered:
+        try:
+            found = client.get_model_version(model_name, version.mlflow_version)
+        except MlflowException:
+            problems.append(
+                f"{model_name} v{version.mlflow_version} ({version.release_id}) is missing"
+            )
+            continue
+        if found.tags.get(RELEASE_TAG) != version.release_id:
+            problems.append(
+                f"{model_name} v{version.mlflow_version} belongs to release "
+                f"{found.tags.get(RELEASE_TAG)!r}, not {version.release_id!r}"
+            )
+    champion = next((v for v in registered if v.status == CHAMPION), None)
+    aliased = (model.aliases or {}).get(CHAMPION)
+    if champion is not None and str(aliased) != champion.mlflow_version:
+        problems.append(
+            f"the {CHAMPION!r} alias points to {f'v{aliased}' if aliased else 'nothing'}, "
+            f"the state's champion is v{champion.mlflow_version}"
+        )
+    return problems

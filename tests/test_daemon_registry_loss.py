@@ -1,0 +1,150 @@
+"""A lost or corrupt MLflow store, and credentials in its URI, as a careless operator would
+meet them: the daemon notices, says so, alerts and refuses to run until the registry is
+rebuilt; no password reaches a log line, the page or ``status --json``."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import mlflow
+import pytest
+import yaml
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from daemon.api import create_app
+from daemon.cli import app as cli
+from daemon.service import REGISTRY_MISMATCH
+from tests.daemon_helpers import fast_settings, free_port, write_release
+from tests.postgres import fresh_database
+
+pytestmark = pytest.mark.slow
+
+
+def config_file(settings, folder):
+    path = folder / "daemon.yaml"
+    path.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    return path
+
+
+def alerts(settings) -> list[dict]:
+    path = settings.data_dir / "alerts.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def ready(settings):
+    return TestClient(create_app(settings)).get("/readyz")
+
+
+def daemon(config, *arguments):
+    """``eliq-daemon ARGUMENTS`` in its own process, as an operator runs it (MLflow keeps one
+    store per URI and process, so a store deleted under a process is not seen anew in it)."""
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", *arguments, "--config", str(config)],
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt(tmp_path):
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
+    settings = fast_settings(tmp_path, registry)
+    config = config_file(settings, tmp_path)
+    assert daemon(config, "once").returncode == 0
+    store = settings.data_dir / "mlflow.db"
+    (champion,) = json.loads(daemon(config, "status", "--json").stdout)["critic_versions"]
+    assert champion["status"] == "champion" and champion["aliases"] == ["champion"]
+
+    store.unlink()  # `rm data/mlflow.db`
+    refused = daemon(config, "once")
+    assert refused.returncode == REGISTRY_MISMATCH
+    assert "mlflow.db is missing" in refused.stderr + refused.stdout
+    assert not store.exists(), "checking must not create an empty store"
+    (alert,) = [a for a in alerts(settings) if a["kind"] == "registry"]
+    assert alert["severity"] == "critical" and "missing" in alert["summary"]
+    assert "reregister" in json.dumps(alert["details"])
+    shown = daemon(config, "status", "--json")
+    problems = json.loads(shown.stdout)["registry_problems"]
+    assert problems and "mlflow.db is missing" in problems[0] and "v1" in problems[0]
+    readiness = ready(settings)
+    assert readiness.status_code == 503 and "missing" in readiness.json()["mlflow"]
+    shown = daemon(config, "status")
+    assert shown.returncode == 1 and "reregister" in shown.stdout
+
+    rebuilt = daemon(config, "reregister")
+    assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    version = client.get_model_version_by_alias(settings.model_name, "champion")
+    assert version.tags["eliq.release"] == champion["release_id"]
+    assert str(version.version) == champion["mlflow_version"]
+    assert any(k.startswith("eval.challenger") for k in client.get_run(version.run_id).data.metrics)
+    assert json.loads(daemon(config, "status", "--json").stdout)["registry_problems"] == []
+    assert ready(settings).status_code == 200
+    assert daemon(config, "once").returncode == 0
+
+    store.write_bytes(b"this is not a database " * 400)  # overwritten with garbage
+    assert daemon(config, "once").returncode == REGISTRY_MISMATCH
+    shown = daemon(config, "status")
+    assert shown.returncode == 1 and "cannot be read" in shown.stdout
+    assert "Traceback" not in shown.stdout + shown.stderr
+    readiness = ready(settings)
+    assert readiness.status_code == 503 and readiness.json()["mlflow"] != "ok"
+
+
+def test_status_reads_without_writing(tmp_path):
+    settings = fast_settings(tmp_path, tmp_path / "registry")
+    shown = CliRunner().invoke(cli, ["status", "--config", str(config_file(settings, tmp_path))])
+    assert shown.exit_code == 1 and "no daemon state" in shown.output
+    assert not (settings.data_dir / "state.db").exists()
+
+
+def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(tmp_path):
+    secret = "PW-s3cret-4242"
+    (tmp_path / "registry").mkdir()
+    with fresh_database() as url:  # trust authentication: the password is carried, not checked
+        tracking = url.replace("://postgres@", f"://postgres:{secret}@", 1)
+        assert secret in tracking
+        settings = fast_settings(
+            tmp_path, tmp_path / "registry", mlflow_tracking_uri=tracking, api_port=free_port()
+        )
+        config = config_file(settings, tmp_path)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+        log = tmp_path / "run.log"
+        with log.open("w") as output:
+            service = subprocess.Popen(
+                [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            base = f"http://127.0.0.1:{settings.api_port}"
+            deadline = time.monotonic() + 600  # imports on a loaded machine take their time
+            while "eliq-daemon serving" not in log.read_text():
+                assert service.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.5)
+            page = httpx.get(f"{base}/", timeout=30).text
+            readiness = httpx.get(f"{base}/readyz", timeout=30).text
+        finally:
+            service.send_signal(signal.SIGTERM)
+            service.wait(timeout=300)
+        status = subprocess.run(
+            [sys.executable, "-m", "daemon", "status", "--json", "--config", str(config)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    printed = log.read_text()
+    assert "MLflow at postgresql+psycopg://postgres:***@" in printed
+    assert "postgres:***@" in page and "postgres:***@" in status.stdout
+    for shown in (printed, page, readiness, status.stdout, status.stderr):
+        assert secret not in shown
