@@ -24,14 +24,28 @@ _config_file: ContextVar[Path | None] = ContextVar("eliq_config_file", default=N
 
 
 class ImageLimits(BaseModel):
-    """Guards applied when a positive image is read."""
+    """Guards applied when an image is read: a small file must not take gigabytes."""
 
     max_pixels: int = Field(
         default=64_000_000,
+        gt=0,
         description="Images with more pixels are refused as decompression bombs.",
+    )
+    max_decoded_mb: float = Field(
+        default=256.0,
+        gt=0,
+        description="Images whose decoded pixels would take more memory (bit depth and "
+        "channels counted) are refused before decoding.",
+    )
+    max_aspect_ratio: float = Field(
+        default=16.0,
+        ge=1.0,
+        description="Longer side over shorter side; beyond it an image is refused (a 1x1024 "
+        "strip would become a 224x229,376 view).",
     )
     max_side: int = Field(
         default=1024,
+        gt=0,
         description="Longer side after loading; larger images are downscaled to bound memory.",
     )
 

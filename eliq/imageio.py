@@ -9,7 +9,11 @@ refused with an :class:`ImageLoadError` naming the file, so one bad file never s
 * 16- and 32-bit integer and float images are rescaled from their full range to [0, 1];
 * animated images (GIF, APNG, WebP, multi-page TIFF) contribute their first frame;
 * the EXIF orientation tag is applied;
-* images larger than ``max_pixels`` are refused before decoding (decompression bombs);
+* before decoding, images with more than ``max_pixels``, whose decoded pixels would take
+  more than ``max_decoded_mb`` (bit depth counted), or longer than ``max_aspect_ratio``
+  times their width, are refused (decompression bombs, strips that explode into views);
+* JPEGs are decoded at a reduced scale when far larger than ``max_side`` (``draft``), and
+  high-bit-depth images are rescaled in slices, so memory stays near the decoded size;
 * truncated or corrupt files, and files that are not images, are refused.
 """
 
@@ -50,18 +54,21 @@ def load_image(source: ImageSource, limits: ImageLimits | None = None) -> torch.
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(fp) as img:
-                width, height = img.size
-                if width * height > limits.max_pixels:
+                check_geometry(name, img.width, img.height, limits)
+                decoded_mb = img.width * img.height * _bytes_per_pixel(img.mode) / 2**20
+                if decoded_mb > limits.max_decoded_mb:
                     raise ImageLoadError(
                         name,
-                        f"{width}x{height} pixels exceeds the limit of {limits.max_pixels} "
-                        "(possible decompression bomb)",
+                        f"{img.width}x{img.height} {img.mode} would take {decoded_mb:.0f} MB "
+                        f"decoded, over the limit of {limits.max_decoded_mb:g} MB",
                     )
                 if getattr(img, "n_frames", 1) > 1:
                     log.debug("%s: animated, using its first frame", name)
                     img.seek(0)
+                if img.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale when that suffices
+                    img.draft(img.mode, (2 * limits.max_side, 2 * limits.max_side))
                 img.load()
-                rgb = _to_rgb(ImageOps.exif_transpose(img))
+                picture = _to_rgb(ImageOps.exif_transpose(img))
     except ImageLoadError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -72,7 +79,36 @@ def load_image(source: ImageSource, limits: ImageLimits | None = None) -> torch.
         raise ImageLoadError(name, "file not found") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageLoadError(name, f"corrupt or truncated image ({exc})") from exc
-    return from_pil(_limit_side(rgb, limits.max_side))
+    return from_pil(_limit_side(picture, limits.max_side))
+
+
+def check_geometry(source: object, width: int, height: int, limits: ImageLimits) -> None:
+    """Refuse an image whose size alone makes it unsafe to decode or to view."""
+    if width < 1 or height < 1:
+        raise ImageLoadError(source, f"{width}x{height} pixels: empty image")
+    if width * height > limits.max_pixels:
+        raise ImageLoadError(
+            source,
+            f"{width}x{height} pixels exceeds the limit of {limits.max_pixels} "
+            "(possible decompression bomb)",
+        )
+    ratio = max(width, height) / min(width, height)
+    if ratio > limits.max_aspect_ratio:
+        raise ImageLoadError(
+            source,
+            f"{width}x{height} pixels: aspect ratio {ratio:.0f}:1 exceeds the limit of "
+            f"{limits.max_aspect_ratio:g}:1",
+        )
+
+
+def _bytes_per_pixel(mode: str) -> int:
+    """What PIL holds per decoded pixel: 8-bit multi-band modes take 4 bytes, as it stores
+    them; 16-bit modes 2; 32-bit integer and float 4."""
+    if mode.startswith("I;16"):
+        return 2
+    if mode in {"1", "L", "P"}:
+        return 1
+    return 4
 
 
 def from_pil(image: Image.Image) -> torch.Tensor:
@@ -82,8 +118,9 @@ def from_pil(image: Image.Image) -> torch.Tensor:
 
 
 def _to_rgb(img: Image.Image) -> Image.Image:
+    """RGB, or L for a greyscale image (converted after downscaling: a third of the work)."""
     if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:
-        return _high_bit_depth_to_rgb(img)
+        return _high_bit_depth_to_grey(img)
     if img.info.get("icc_profile") and img.mode in {"RGB", "CMYK"}:
         img = _icc_to_srgb(img)
     if img.mode == "P" and "transparency" in img.info:
@@ -92,20 +129,24 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
-    return img.convert("RGB")
+    return img.convert("L") if img.mode in {"1", "L"} else img.convert("RGB")
 
 
-def _high_bit_depth_to_rgb(img: Image.Image) -> Image.Image:
-    """Rescale a 16/32-bit or float single-channel image over its type's range."""
-    values = np.asarray(img).astype(np.float64)
+def _high_bit_depth_to_grey(img: Image.Image, rows: int = 512) -> Image.Image:
+    """Rescale a 16/32-bit or float single-channel image over its type's range to 8 bits,
+    ``rows`` at a time, so memory stays near the decoded image's own."""
+    values = np.asarray(img)
     if img.mode == "F":
         top = 1.0 if values.max(initial=0.0) <= 1.0 else 255.0
     elif img.mode.startswith("I;16") or values.max(initial=0) > 255:
         top = 65535.0
     else:
         top = 255.0
-    grey = np.clip(values / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return Image.fromarray(grey, mode="L").convert("RGB")
+    grey = np.empty(values.shape, dtype=np.uint8)
+    for start in range(0, values.shape[0], rows):
+        block = values[start : start + rows].astype(np.float32) * np.float32(255.0 / top)
+        grey[start : start + rows] = np.clip(block + 0.5, 0, 255)
+    return Image.fromarray(grey, mode="L")
 
 
 def _icc_to_srgb(img: Image.Image) -> Image.Image:

@@ -1,8 +1,11 @@
+from pathlib import Path
+
 import pytest
 import torch
 
 from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.critic.views import crop_origins, make_views
+from eliq.imageio import ImageLoadError
 from tests.conftest import photo_path
 from tests.tiny_clip import build_tiny_clip
 
@@ -205,3 +208,30 @@ def test_quality_prior_subtracts_the_class_entropy(critic):
     entropy = -(probabilities * probabilities.log()).sum(-1).mean(1)
     assert torch.allclose(sharpness - with_entropy, entropy, atol=1e-4)
     assert (entropy > 0).all() and (entropy < torch.log(torch.tensor(1000.0))).all()
+
+
+def test_score_takes_one_image_or_a_sequence_and_refuses_anything_else(critic):
+    path = str(photo_path("coffee.png"))
+    (one,) = critic.score(path, "a cup of coffee")
+    assert critic.score([path], ["a cup of coffee"]) == [one]
+    assert critic.score(Path(path))[0].quality == one.quality
+    with pytest.raises(TypeError, match="sequence of images, not int"):
+        critic.score(42)
+    with pytest.raises(TypeError, match="one per image, not one string"):
+        critic.score([path, path], "a cup of coffee")
+    with pytest.raises(ValueError, match="2 images but 1 prompts"):
+        critic.score([path, path], ["a cup"])
+
+
+def test_a_blank_prompt_is_no_prompt_and_a_lone_surrogate_is_a_clear_error(critic):
+    path = str(photo_path("coffee.png"))
+    scores = critic.score([path] * 3, ["  \t", "", None])
+    assert [s.alignment for s in scores] == [None, None, None]
+    assert max(s.quality for s in scores) - min(s.quality for s in scores) < 1e-5
+    with pytest.raises(ValueError, match="prompt 1 is not valid text: surrogates"):
+        critic.score([path, path], ["fine", "bad \ud800 text"])
+
+
+def test_a_strip_tensor_is_refused_before_it_becomes_a_giant_view(critic):
+    with pytest.raises(ImageLoadError, match="aspect ratio 1024:1"):
+        critic.score(torch.rand(3, 1, 1024))

@@ -1,5 +1,6 @@
 import io
 import struct
+import tracemalloc
 import zlib
 
 import numpy as np
@@ -128,3 +129,33 @@ def test_large_images_are_downscaled_to_max_side():
     tensor = load_image(photo_path("hubble_deep_field.jpg"), ImageLimits(max_side=256))
     assert max(tensor.shape[1:]) == 256
     assert tensor.shape[1:] == (223, 256)
+
+
+def test_a_small_16_bit_png_of_64_megapixels_decodes_within_bounded_memory(tmp_path):
+    path = tmp_path / "big16.png"
+    Image.fromarray(np.zeros((7999, 8000), dtype=np.uint16)).save(path)
+    assert path.stat().st_size < 200_000 and Image.open(path).mode == "I;16"
+    tracemalloc.start()  # numpy's allocations are traced: the float copies were 1.5 GB
+    try:
+        tensor = load_image(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert tensor.shape == (3, 1024, 1024)
+    assert peak < 300 * 2**20, f"{peak / 2**20:.0f} MB traced"
+
+
+def test_decoded_size_counts_bit_depth_and_channels(tmp_path):
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (2000, 1500), (10, 20, 30)).save(path)
+    with pytest.raises(ImageLoadError, match="11 MB decoded, over the limit of 10 MB"):
+        load_image(path, ImageLimits(max_decoded_mb=10))
+    assert load_image(path, ImageLimits(max_decoded_mb=12)).shape == (3, 768, 1024)
+
+
+@pytest.mark.parametrize("size", [(1, 1024), (1024, 1), (4000, 100)])
+def test_a_strip_is_refused_before_it_becomes_a_giant_view(tmp_path, size):
+    path = tmp_path / "strip.png"
+    Image.new("L", size, 128).save(path)
+    with pytest.raises(ImageLoadError, match=r"aspect ratio \d+:1 exceeds the limit of 16:1"):
+        load_image(path)

@@ -8,6 +8,7 @@ loaded by name, as peft adapters are). Nothing is ever unpickled.
 
 from __future__ import annotations
 
+import io
 import logging
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -18,16 +19,18 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from eliq.config import ImageLimits
 from eliq.critic.config import CriticConfig
 from eliq.critic.encoders import load_encoders
 from eliq.critic.model import CriticModel, TextFeatures
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
-from eliq.imageio import ImageSource, from_pil, load_image
+from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
 ImageInput = ImageSource | torch.Tensor | Image.Image
+ONE_IMAGE = (str, Path, bytes, io.IOBase, Image.Image)  # what score() takes for one image
 
 
 @dataclass(frozen=True)
@@ -93,8 +96,13 @@ class Critic:
         """The backbone's views of one image, made on the critic's device (on a GPU the
         resizing would otherwise dominate the time to score)."""
         if isinstance(image, Image.Image):
+            check_geometry("<PIL image>", image.width, image.height, ImageLimits())
             image = from_pil(image)
-        elif not isinstance(image, torch.Tensor):
+        elif isinstance(image, torch.Tensor):
+            if image.ndim != 3 or image.shape[0] != 3:
+                raise ValueError(f"an image tensor is (3, H, W), not {tuple(image.shape)}")
+            check_geometry("<tensor>", image.shape[2], image.shape[1], ImageLimits())
+        else:
             image = load_image(image)
         return make_views(image.to(self.device), self.config.view_size, self.config.crops)
 
@@ -121,14 +129,24 @@ class Critic:
     @torch.inference_mode()
     def score(
         self,
-        images: Sequence[ImageInput],
-        prompts: Sequence[str | None] | None = None,
+        images: ImageInput | Sequence[ImageInput],
+        prompts: str | Sequence[str | None] | None = None,
         batch_size: int = 8,
     ) -> list[Score]:
-        """Quality and alignment of each image (alignment only where a prompt is given)."""
-        prompts = list(prompts) if prompts is not None else [None] * len(images)
-        if len(prompts) != len(images):
-            raise ValueError(f"{len(images)} images but {len(prompts)} prompts")
+        """Quality and alignment of each image (alignment only where a prompt is given).
+        ``images`` is one image (a path, bytes, a PIL image, a ``(3, H, W)`` tensor) or a
+        sequence of them; one Score per image, in order."""
+        single = isinstance(images, ONE_IMAGE) or (
+            isinstance(images, torch.Tensor) and images.ndim == 3
+        )
+        if single:
+            images = [images]
+            prompts = [prompts] if isinstance(prompts, str) or prompts is None else prompts
+        elif not isinstance(images, Sequence | torch.Tensor):
+            raise TypeError(
+                f"images must be an image or a sequence of images, not {type(images).__name__}"
+            )
+        prompts = clean_prompts(prompts, len(images))
         scores: list[Score] = []
         for start in range(0, len(images), batch_size):
             chunk = slice(start, start + batch_size)
@@ -139,6 +157,30 @@ class Critic:
             for (quality, alignment), prompt in zip(out.tolist(), prompts[chunk], strict=True):
                 scores.append(Score(quality, alignment if prompt else None))
         return scores
+
+
+def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:
+    """One prompt per image: stripped, blank as None (no alignment), anything that is not
+    text refused with the prompt's position."""
+    if prompts is None:
+        return [None] * count
+    if isinstance(prompts, str):
+        raise TypeError("prompts must be a sequence of prompts, one per image, not one string")
+    cleaned: list[str | None] = []
+    for index, prompt in enumerate(prompts):
+        if prompt is not None and not isinstance(prompt, str):
+            raise TypeError(f"prompt {index} is a {type(prompt).__name__}, not text")
+        if prompt is not None:
+            try:
+                prompt.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise ValueError(
+                    f"prompt {index} is not valid text: {error.reason} at position {error.start}"
+                ) from None
+        cleaned.append(prompt.strip() or None if prompt is not None else None)
+    if len(cleaned) != count:
+        raise ValueError(f"{count} images but {len(cleaned)} prompts")
+    return cleaned
 
 
 def _pad(items: list[TextFeatures]) -> TextFeatures:
