@@ -1,6 +1,7 @@
 """The daemon's cycle end to end: real local registry, real MLflow (SQLite), real Evidently
 reports, alerts to a real webhook receiver on localhost."""
 
+import base64
 import hmac
 import json
 import math
@@ -84,7 +85,8 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     mlflow.set_tracking_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}@champion")
     image = next((registry / "gen-v1").glob("*.png"))
-    scores = model.predict(pd.DataFrame({"image": [str(image)], "prompt": ["a cat"]}))
+    encoded = base64.b64encode(image.read_bytes()).decode()
+    scores = model.predict(pd.DataFrame({"image": [encoded], "prompt": ["a cat"]}))
     assert list(scores.columns) == ["quality", "alignment"] and scores.notna().all().all()
     # ... with the library it was trained with, and pinned requirements
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}@champion"))
