@@ -29,10 +29,17 @@ def test_diffusers_generator_renders_a_local_pipeline_and_refuses_pickles(tmp_pa
     )
     prompts, seeds = ["a red apple", "a blue car"], [1, 2]
     first = list(generator.sample(prompts, seeds))
-    again = list(generator.sample(prompts[:1], seeds[:1], steps=4))
+    repeat = list(generator.sample(prompts, seeds, steps=4))
+    alone = list(generator.sample(prompts[:1], seeds[:1], steps=4))
     assert [(p, s) for p, s, _ in first] == list(zip(prompts, seeds, strict=True))
     assert first[0][2].size == (64, 64)
-    assert np.array_equal(np.asarray(first[0][2]), np.asarray(again[0][2]))  # fixed seeds
+    for (_, _, a), (_, _, b) in zip(first, repeat, strict=True):  # same seeds and batch
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    # across batch shapes float kernels may round differently: the same image within a tolerance
+    difference = np.abs(np.asarray(first[0][2], float) - np.asarray(alone[0][2], float))
+    assert difference.mean() < 2.0 and difference.max() <= 32
+    other = np.abs(np.asarray(first[1][2], float) - np.asarray(alone[0][2], float))
+    assert other.mean() > 5 * max(difference.mean(), 0.1)  # another seed is another image
     pickled = build_tiny_pipeline(tmp_path / "pickled", safe=False)
     with pytest.raises(UnsafeCheckpointError):
         create_generator("diffusers", ref=str(pickled), device="cpu")

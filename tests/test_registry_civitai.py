@@ -132,12 +132,12 @@ def test_a_timeout_is_retried(civitai):
     civitai.add(1, [(11, 1)])
 
     def late(request):
-        time.sleep(1.0)  # the client gives up first, then retries
+        time.sleep(4.0)  # the client gives up first (at 1.5 s, ample when loaded), retries
         return Response("[]")
 
     civitai.failures.append(late)
     made = create_registry(
         "civitai", endpoint=civitai.url, lookback_days=3650,
-        http={"timeout_s": 0.3, "retry": {"attempts": 3, "backoff_s": 1.0}},
+        http={"timeout_s": 1.5, "retry": {"attempts": 4, "backoff_s": 0.2}},
     )  # fmt: skip
     assert [r.id for r in made.poll(None)[0]] == ["civitai:1@11"]

@@ -99,12 +99,12 @@ def test_retries_give_up_with_a_clear_error(hub):
 
 def test_a_timeout_is_retried(hub):
     hub.add("lab/a", 1)
-    hub.failures.append(slow(1.0))
+    hub.failures.append(slow(4.0))
     made = create_registry(
         "huggingface",
         endpoint=hub.base_url,
         lookback_days=3650,
-        http={"timeout_s": 0.3, "retry": {"attempts": 3, "backoff_s": 1.0}},
+        http={"timeout_s": 1.5, "retry": {"attempts": 4, "backoff_s": 0.2}},
     )
     releases, _ = made.poll(None)
     assert [r.name for r in releases] == ["lab/a"]

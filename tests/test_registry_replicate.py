@@ -122,7 +122,7 @@ def test_a_malformed_collection_raises(httpserver):
 
 
 def late(request):
-    time.sleep(1.0)  # the client gives up first, then retries
+    time.sleep(4.0)  # the client gives up first (at 1.5 s, ample when loaded), retries
     return Response("{}")
 
 
@@ -139,7 +139,7 @@ def test_rate_limits_server_errors_and_timeouts_are_retried(replicate, failure):
     replicate.failures.append(failure)
     made = create_registry(
         "replicate", endpoint=replicate.base, include=["acme/painter"],
-        http={"timeout_s": 0.3, "retry": {"attempts": 3, "backoff_s": 1.0}},
+        http={"timeout_s": 1.5, "retry": {"attempts": 4, "backoff_s": 0.2}},
     )  # fmt: skip
     assert [r.id for r in made.poll(None)[0]] == ["acme/painter@v1"]
 

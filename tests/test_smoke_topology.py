@@ -42,7 +42,7 @@ def mlflow_server(tmp_path):
             stderr=subprocess.STDOUT,
         )
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 600
         while True:
             assert server.poll() is None, (tmp_path / "mlflow.log").read_text()[-3000:]
             assert time.monotonic() < deadline, "mlflow server did not come up"

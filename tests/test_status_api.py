@@ -30,7 +30,7 @@ def serve(settings):
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     threading.Thread(target=server.run, daemon=True).start()
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 120
     while not server.started:
         assert time.monotonic() < deadline, "the API did not start"
         time.sleep(0.05)
@@ -184,7 +184,7 @@ def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
         errors = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(f"{api.base_url}/", wait_until="networkidle")
-        page.wait_for_selector("#rank-quality .main-svg", timeout=30_000)
+        page.wait_for_selector("#rank-quality .main-svg", timeout=120_000)
         assert release in page.locator("#leaderboard").inner_text()
         charts = page.locator(".js-plotly-plot")
         assert charts.count() >= 9  # 6 leaderboard, gates, p-values, distributions per kind
