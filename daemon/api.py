@@ -14,18 +14,22 @@ from contextlib import suppress
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlparse
 
 import httpx
 import plotly
+from annotated_types import Interval
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from swagger_ui_bundle import swagger_ui_path
 
 from daemon import readmodel
 from daemon.drift import read_scores
@@ -38,6 +42,10 @@ from eliq.redaction import redact_url
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
+# a row id as the database stores it (a 32-bit integer): anything else is a 422, not a 500
+RowId = Annotated[int, Interval(ge=1, le=2**31 - 1)]
+DriftKind = Literal["critic", "generator", "watch"]
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "No such drift check."}}
 
 
 class LeaderboardRow(BaseModel):
@@ -90,13 +98,32 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         title="eliq-daemon",
         summary="Status of eliq's continual-learning critic daemon (read-only).",
         version="1",
+        docs_url=None,  # FastAPI's own pages load Swagger UI and ReDoc from a CDN
+        redoc_url=None,
     )
+    app.mount("/static/swagger", StaticFiles(directory=swagger_ui_path), name="swagger")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        """Swagger UI from the installed ``swagger-ui-bundle`` package: works offline."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url,
+            title="eliq-daemon API",
+            swagger_js_url="/static/swagger/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger/swagger-ui.css",
+            swagger_favicon_url="/static/swagger/favicon-32x32.png",
+        )
 
     @app.get("/healthz", tags=["health"])
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], response_model=Readiness)
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "A part is not ready."}},
+    )
     def readyz() -> JSONResponse:
         database = _check(lambda: _ping_database(store))
         mlflow = _check(lambda: _ping_mlflow(settings.tracking_uri))
@@ -118,16 +145,16 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         return readmodel.critic_versions(store)
 
     @app.get("/api/evaluations", tags=["state"], response_model=list[EvaluationRecord])
-    def evaluations(critic_version_id: int | None = None) -> list[EvaluationRecord]:
+    def evaluations(critic_version_id: RowId | None = None) -> list[EvaluationRecord]:
         where = {} if critic_version_id is None else {"critic_version_id": critic_version_id}
         return store.rows(EvaluationRecord, **where)
 
     @app.get("/api/drift-checks", tags=["state"], response_model=list[DriftCheck])
-    def drift_checks(kind: str | None = None) -> list[DriftCheck]:
+    def drift_checks(kind: DriftKind | None = None) -> list[DriftCheck]:
         return readmodel.drift_checks(store, kind)
 
-    @app.get("/api/drift-checks/{check_id}/scores", tags=["state"])
-    def drift_scores(check_id: int) -> dict[str, dict[str, list[float | None]]]:
+    @app.get("/api/drift-checks/{check_id}/scores", tags=["state"], responses=NOT_FOUND)
+    def drift_scores(check_id: RowId) -> dict[str, dict[str, list[float | None]]]:
         """The scores a drift check compared, per side (reference, current) and axis."""
         try:
             frame = read_scores(_check_row(store, check_id).report_json)
@@ -151,8 +178,10 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         """Each release's means under each champion that scored it, oldest version first."""
         return readmodel.leaderboard_history(store)
 
-    @app.get("/reports/{check_id}", tags=["reports"], response_class=FileResponse)
-    def report(check_id: int) -> FileResponse:
+    @app.get(
+        "/reports/{check_id}", tags=["reports"], response_class=FileResponse, responses=NOT_FOUND
+    )
+    def report(check_id: RowId) -> FileResponse:
         """A drift check's Evidently report (HTML)."""
         return FileResponse(_check_row(store, check_id).report_html, media_type="text/html")
 
