@@ -58,14 +58,17 @@ def exercise(app) -> int:
 
     for operation in operations:
         excluded = READINESS_NOT_CHECKED if operation.path == "/readyz" else NOT_CHECKED
-
-        @given(case=operation.as_strategy())
-        @EXAMPLES
-        def check(case, excluded=excluded):
-            case.call_and_validate(excluded_checks=excluded)
-
-        check()
+        checker(operation, excluded)()
     return len(operations)
+
+
+def checker(operation, excluded):
+    @given(case=operation.as_strategy())
+    @EXAMPLES
+    def check(case):
+        case.call_and_validate(excluded_checks=excluded)
+
+    return check
 
 
 def test_every_endpoint_on_a_real_state(sqlite_app):
