@@ -149,6 +149,38 @@ def test_manifest_problems_are_clear_errors(tmp_path):
     (tmp_path / "d.csv").write_text("image,prompt\na.png,x\na.png,y\n")
     with pytest.raises(ManifestError, match="twice"):
         read_positives(tmp_path / "d.csv")
+    (tmp_path / "s.csv").write_text("image,prompt,seed\na.png,a cat,1\nb.png,a dog,x\n")
+    with pytest.raises(ManifestError, match=r"s.csv:3: seed 'x' is not an integer"):
+        read_positives(tmp_path / "s.csv")
+
+
+def test_a_ragged_csv_row_is_refused_with_its_line_not_shifted(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("image,prompt,seed\na.png,a cat,1\nb.png,a dog, sitting,2\nc.png,x,3\n")
+    with pytest.raises(ManifestError, match=r"m.csv:3: 4 fields where the header has 3"):
+        read_positives(manifest)
+    manifest.write_text("image,prompt\na.png\n")
+    with pytest.raises(ManifestError, match=r"m.csv:2: 1 fields where the header has 2"):
+        read_positives(manifest)
+    manifest.write_text('image,prompt\na.png,"a dog, sitting"\n\nb.png,"two\nlines"\n')
+    rows = read_positives(manifest)  # quoted commas, blank lines and multi-line fields are fine
+    assert [(p.key, p.prompt) for p in rows] == [
+        ("a.png", "a dog, sitting"),
+        ("b.png", "two\nlines"),
+    ]
+
+
+def test_a_confined_manifest_names_only_files_inside_its_folder(tmp_path):
+    release = tmp_path / "release"
+    release.mkdir()
+    (release / "link.png").symlink_to(tmp_path / "elsewhere.png")
+    for image in ["/etc/passwd", "../elsewhere.png", "link.png", "sub/../../x.png"]:
+        (release / "manifest.csv").write_text(f"image,prompt\n{image},a cat\n")
+        with pytest.raises(ManifestError, match="lies outside"):
+            read_positives(release / "manifest.csv", confine=True)
+        assert read_positives(release / "manifest.csv")  # the user's own manifests may
+    (release / "manifest.csv").write_text("image,prompt\nsub/ok.png,a cat\n")
+    assert read_positives(release / "manifest.csv", confine=True)[0].image == release / "sub/ok.png"
 
 
 def test_jsonl_manifest_with_other_column_names(tmp_path):

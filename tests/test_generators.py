@@ -10,6 +10,7 @@ from werkzeug import Response
 from adapters import create_generator, create_registry
 from adapters.http import MalformedResponse
 from eliq.generation import UnsafeCheckpointError
+from eliq.pairs.positives import ManifestError
 from tests.conftest import SHARED
 from tests.tiny_diffusers import build_tiny_pipeline
 
@@ -138,3 +139,24 @@ def test_http_image_api_malformed_answers(httpserver, answer, message):
     generator = create_generator("http", endpoint=httpserver.url_for(""), ref="m", http=FAST)
     with pytest.raises(MalformedResponse, match=message):
         list(generator.sample(["a cat"], [1]))
+
+
+def test_an_outputs_release_may_not_name_files_outside_its_folder(tmp_path):
+    release = tmp_path / "release"
+    release.mkdir()
+    (tmp_path / "secret.png").write_bytes(png_bytes())
+    (release / "manifest.csv").write_text("image,prompt\n../secret.png,a cat\n")
+    with pytest.raises(ManifestError, match="lies outside"):
+        create_generator("outputs", ref=release, manifest=release / "manifest.csv")
+
+
+def test_a_hub_release_is_fetched_from_the_hub_never_from_a_local_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    build_tiny_pipeline(tmp_path / "lab" / "tiny")  # a local folder named like the repo
+    with pytest.raises(Exception) as offline:  # noqa: PT011 - the Hub's own offline error
+        create_generator("diffusers", ref="lab/tiny", hub=True, device="cpu")
+    assert "offline" in f"{type(offline.value).__name__} {offline.value}".lower()
+    assert create_generator("diffusers", ref="lab/tiny", device="cpu")  # a folder, when asked
+    for bad in ["/etc", "../../etc/x", "lab/../x", "lab", "a/b/c", "lab/tiny\n"]:
+        with pytest.raises(ValueError, match="not a Hugging Face Hub model id"):
+            create_generator("diffusers", ref=bad, hub=True, device="cpu")

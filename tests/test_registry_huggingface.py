@@ -132,3 +132,15 @@ def test_the_token_comes_from_the_environment_and_stays_out_of_logs(hub, monkeyp
         registry(hub, []).poll(None)
     assert hub.requests[0].headers["Authorization"] == "Bearer hf_secret_value"
     assert "hf_secret_value" not in caplog.text
+
+
+def test_a_model_id_that_is_a_path_is_refused(hub):
+    hub.add("../../etc", 1)
+    with pytest.raises(MalformedResponse, match="not understood"):
+        registry(hub).poll(None)
+
+
+def test_releases_load_from_the_hub(hub):
+    hub.add("lab/gen", 1, sha="1" * 40)
+    (release,) = registry(hub).poll(None)[0]
+    assert release.loader.options == {"hub": True}

@@ -36,7 +36,8 @@ class OutputsGenerator:
     ) -> None:
         manifest = Path(manifest)
         columns = ManifestColumns(image=image_column, prompt=prompt_column, seed=seed_column)
-        self.positives = read_positives(manifest, Path(ref), columns)
+        # a release's manifest may name only files inside the release's own folder
+        self.positives = read_positives(manifest, Path(ref), columns, confine=True)
         if split_column is not None:
             keep = set(split_manifest(manifest, image_column, split_column).get(value, []))
             self.positives = [p for p in self.positives if p.key in keep]

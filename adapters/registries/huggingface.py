@@ -20,8 +20,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from adapters.generators.diffusers import HUB_ID
 from adapters.http import HttpClient, MalformedResponse
 from adapters.registries.base import Cursor, Loader, Release, selected
 
@@ -34,7 +35,7 @@ class HubModel(BaseModel):
     """The fields of a ``/api/models`` entry eliq reads; anything else is ignored."""
 
     model_config = ConfigDict(extra="ignore")
-    id: str
+    id: str = Field(pattern=f"^{HUB_ID.pattern}$")  # owner/name: a repository, not a path
     createdAt: datetime
     lastModified: datetime | None = None
     sha: str | None = None
@@ -148,7 +149,9 @@ class HuggingFaceRegistry:
             source=self.name,
             name=model.id,
             appeared_at=when,
-            loader=Loader(kind="diffusers", ref=model.id, revision=model.sha),
+            loader=Loader(
+                kind="diffusers", ref=model.id, revision=model.sha, options={"hub": True}
+            ),
             metadata={
                 "license": card.get("license") or model.tag_value("license"),
                 "base_model": card.get("base_model") or model.tag_value("base_model"),

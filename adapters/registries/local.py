@@ -22,9 +22,8 @@ import hashlib
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pandas as pd
-
 from adapters.registries.base import Cursor, Loader, Release
+from eliq.pairs.positives import ManifestError, read_manifest
 
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
 
@@ -130,15 +129,10 @@ class LocalFolderRegistry:
 def split_manifest(manifest: Path, image_column: str, split_column: str) -> dict[str, list[str]]:
     """Image paths of ``manifest`` per value of ``split_column``, in order of first appearance.
     Reads only those two columns."""
-    reader = pd.read_csv if manifest.suffix.lower() == ".csv" else _read_jsonl
-    table = reader(manifest, usecols=[image_column, split_column], dtype=str)
-    if table[split_column].isna().any():
-        raise ValueError(f"{manifest}: rows without a {split_column!r} value")
-    return {
-        str(value): list(rows[image_column])
-        for value, rows in table.groupby(split_column, sort=False)
-    }
-
-
-def _read_jsonl(path: Path, usecols: list[str], dtype: type) -> pd.DataFrame:
-    return pd.read_json(path, lines=True, dtype=dtype)[usecols]
+    groups: dict[str, list[str]] = {}
+    for line, row in read_manifest(manifest, (image_column, split_column)):
+        value = row.get(split_column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ManifestError(f"{manifest}:{line}: no {split_column!r} value")
+        groups.setdefault(str(value), []).append(str(row.get(image_column, "")))
+    return groups

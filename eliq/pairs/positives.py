@@ -8,11 +8,12 @@ never loaded, so nothing downstream can learn from them.
 
 from __future__ import annotations
 
+import csv
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -59,73 +60,111 @@ def read_positives(
     manifest: Path,
     images_dir: Path | None = None,
     columns: ManifestColumns = ManifestColumns(),
+    confine: bool = False,
 ) -> list[Positive]:
     """Positives listed in ``manifest``; image paths are relative to ``images_dir``
-    (default: the manifest's folder). Rows without an image are refused; duplicates too."""
+    (default: the manifest's folder). Rows without an image are refused; duplicates too.
+    ``confine``: every image must lie inside ``images_dir`` (links resolved), for manifests
+    that come from elsewhere (a registry's release)."""
     manifest = Path(manifest)
     images_dir = Path(images_dir) if images_dir is not None else manifest.parent
-    table = _read_table(manifest, columns)
-    if columns.image not in table.columns:
+    rows = read_manifest(manifest, columns.names())
+    if rows and all(columns.image not in row for _, row in rows):
         raise ManifestError(
             f"{manifest}: no {columns.image!r} column among the columns eliq reads "
             f"({', '.join(columns.names())})"
         )
-    table = table.rename(
-        columns={columns.image: "image", columns.prompt: "prompt", columns.seed: "seed"}
-    )
+    inside = images_dir.resolve() if confine else None
     positives: list[Positive] = []
     seen: set[str] = set()
-    for row_number, row in enumerate(table.itertuples(index=False), start=2):
-        image = getattr(row, "image", None)
+    for line, row in rows:
+        image = row.get(columns.image)
         if not isinstance(image, str) or not image.strip():
-            raise ManifestError(f"{manifest}: row {row_number} has no image")
+            raise ManifestError(f"{manifest}:{line}: no image")
         if image in seen:
-            raise ManifestError(f"{manifest}: image {image!r} is listed twice")
+            raise ManifestError(f"{manifest}:{line}: image {image!r} is listed twice")
         seen.add(image)
-        prompt = getattr(row, "prompt", None)
-        seed = getattr(row, "seed", None)
+        path = images_dir / image
+        if inside is not None and not path.resolve().is_relative_to(inside):
+            raise ManifestError(f"{manifest}:{line}: image {image!r} lies outside {images_dir}")
+        prompt = row.get(columns.prompt)
         positives.append(
             Positive(
                 key=image,
-                image=images_dir / image,
+                image=path,
                 prompt=prompt.strip() if isinstance(prompt, str) and prompt.strip() else None,
-                seed=int(seed) if seed is not None and not pd.isna(seed) else None,
+                seed=_seed(row.get(columns.seed), manifest, line),
             )
         )
     return positives
 
 
-def _read_table(manifest: Path, columns: ManifestColumns) -> pd.DataFrame:
-    wanted = columns.names()
+def read_manifest(manifest: Path, wanted: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+    """The ``wanted`` fields of each row of a CSV or JSON Lines manifest, with the line the
+    row ends on. Other columns are never read. A CSV row with more or fewer fields than its
+    header is refused (a stray comma would otherwise shift every later column)."""
+    manifest = Path(manifest)
     if not manifest.is_file():
         raise ManifestError(f"{manifest}: no such manifest")
     suffix = manifest.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(
-                manifest,
-                usecols=lambda column: column in wanted,
-                dtype={columns.image: str, columns.prompt: str},
-                keep_default_na=False,
-                na_values={columns.seed: [""]},
-            )
+            return _read_csv(manifest, wanted)
         if suffix in {".jsonl", ".ndjson"}:
-            return pd.DataFrame(_read_jsonl(manifest, wanted))
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
-        raise ManifestError(f"{manifest}: unreadable ({exc})") from exc
+            return _read_jsonl(manifest, wanted)
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{manifest}: not UTF-8 text ({exc.reason})") from exc
     raise ManifestError(f"{manifest}: manifests must be .csv or .jsonl")
 
 
-def _read_jsonl(manifest: Path, wanted: tuple[str, ...]) -> list[dict]:
+def _read_csv(manifest: Path, wanted: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    with manifest.open(newline="", encoding="utf-8-sig") as file:
+        reader = csv.reader(file, strict=True)
+        try:
+            header = next(reader, None)
+            if header is None:
+                return []
+            duplicated = sorted({name for name in header if header.count(name) > 1})
+            if duplicated:
+                raise ManifestError(f"{manifest}:1: columns {duplicated} appear twice")
+            positions = {name: i for i, name in enumerate(header) if name in wanted}
+            for fields in reader:
+                if not fields:
+                    continue  # a blank line
+                if len(fields) != len(header):
+                    raise ManifestError(
+                        f"{manifest}:{reader.line_num}: {len(fields)} fields where the header "
+                        f"has {len(header)} (an unquoted comma?)"
+                    )
+                rows.append((reader.line_num, {n: fields[i] for n, i in positions.items()}))
+        except csv.Error as exc:
+            raise ManifestError(f"{manifest}:{reader.line_num}: unreadable CSV ({exc})") from exc
+    return rows
+
+
+def _read_jsonl(manifest: Path, wanted: Sequence[str]) -> list[tuple[int, dict[str, Any]]]:
     rows = []
     for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{manifest}:{number}: not JSON ({exc.msg})") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
+            raise ManifestError(f"{manifest}:{number}: not JSON ({reason})") from exc
         if not isinstance(record, dict):
             raise ManifestError(f"{manifest}:{number}: not a JSON object")
-        rows.append({column: record[column] for column in wanted if column in record})
+        rows.append((number, {column: record[column] for column in wanted if column in record}))
     return rows
+
+
+def _seed(value: Any, manifest: Path, line: int) -> int | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ManifestError(f"{manifest}:{line}: seed {value!r} is not an integer")
+    try:
+        return int(value)
+    except ValueError:
+        raise ManifestError(f"{manifest}:{line}: seed {value!r} is not an integer") from None
