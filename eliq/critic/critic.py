@@ -26,6 +26,7 @@ from eliq.critic.model import CriticModel, TextFeatures
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
 from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
+from eliq.prompts.record import require_text
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
@@ -171,12 +172,7 @@ def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> lis
         if prompt is not None and not isinstance(prompt, str):
             raise TypeError(f"prompt {index} is a {type(prompt).__name__}, not text")
         if prompt is not None:
-            try:
-                prompt.encode("utf-8")
-            except UnicodeEncodeError as error:
-                raise ValueError(
-                    f"prompt {index} is not valid text: {error.reason} at position {error.start}"
-                ) from None
+            require_text(prompt, f"prompt {index}")
         cleaned.append(prompt.strip() or None if prompt is not None else None)
     if len(cleaned) != count:
         raise ValueError(f"{count} images but {len(cleaned)} prompts")

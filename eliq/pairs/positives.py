@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from eliq.prompts.record import require_text
+
 
 @dataclass(frozen=True)
 class ManifestColumns:
@@ -81,6 +83,8 @@ def read_positives(
         image = row.get(columns.image)
         if not isinstance(image, str) or not image.strip():
             raise ManifestError(f"{manifest}:{line}: no image")
+        if "\x00" in image or not _is_text(image):
+            raise ManifestError(f"{manifest}:{line}: the image path is not valid text")
         if image in seen:
             raise ManifestError(f"{manifest}:{line}: image {image!r} is listed twice")
         seen.add(image)
@@ -88,6 +92,12 @@ def read_positives(
         if inside is not None and not path.resolve().is_relative_to(inside):
             raise ManifestError(f"{manifest}:{line}: image {image!r} lies outside {images_dir}")
         prompt = row.get(columns.prompt)
+        if prompt is not None and not isinstance(prompt, str):
+            raise ManifestError(f"{manifest}:{line}: the prompt is not text")
+        try:
+            require_text(prompt or "")
+        except ValueError as error:
+            raise ManifestError(f"{manifest}:{line}: {error}") from None
         positives.append(
             Positive(
                 key=image,
@@ -157,6 +167,14 @@ def _read_jsonl(manifest: Path, wanted: Sequence[str]) -> list[tuple[int, dict[s
             raise ManifestError(f"{manifest}:{number}: not a JSON object")
         rows.append((number, {column: record[column] for column in wanted if column in record}))
     return rows
+
+
+def _is_text(value: str) -> bool:
+    try:
+        require_text(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _seed(value: Any, manifest: Path, line: int) -> int | None:

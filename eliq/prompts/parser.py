@@ -21,7 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from eliq.prompts.lexicon import RELATION_CONTRASTS, STYLE_WORDS, attribute_kind, count_of
-from eliq.prompts.record import PromptRecord, Slot
+from eliq.prompts.record import PromptRecord, Slot, require_text
 
 if TYPE_CHECKING:
     from spacy.language import Language
@@ -76,7 +76,7 @@ class PromptParser:
         ids: Iterable[str | None] | None = None,
         categories: Iterable[str | None] | None = None,
     ) -> list[PromptRecord]:
-        texts = list(texts)
+        texts = [require_text(text, f"prompt {i}") for i, text in enumerate(texts)]
         ids = list(ids) if ids is not None else [None] * len(texts)
         categories = list(categories) if categories is not None else [None] * len(texts)
         return [

@@ -18,6 +18,19 @@ SlotKind = Literal["object", "count", "colour", "material", "size", "relation", 
 ATTRIBUTE_KINDS: tuple[SlotKind, ...] = ("colour", "material", "size")
 ENTITY_KINDS: tuple[SlotKind, ...] = ("object", "count", *ATTRIBUTE_KINDS)
 
+
+def require_text(text: str, what: str = "prompt") -> str:
+    """``text`` if it is valid Unicode text; a lone surrogate (which JSON's ``\\ud800`` can
+    smuggle in) is a ValueError saying where, not a tokenizer's TypeError deep inside."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise ValueError(
+            f"{what} is not valid text: {error.reason} at position {error.start}"
+        ) from None
+    return text
+
+
 CATEGORIES: dict[str, str] = {
     "indoor": "indoor scenes",
     "urban": "urban scenes",
