@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 import httpcore
@@ -241,6 +242,34 @@ class HttpClient:
             return self.client.request(method, url, **kwargs)
         finally:
             _request_deadline.reset(token)
+
+    def download(self, url: str, target: Path) -> Path:
+        """Stream ``url`` into ``target``, written aside and renamed when whole, so a file
+        that is there is complete (and not fetched again). The transfer gets the whole
+        operation's ``budget_s`` (a checkpoint is gigabytes), each read ``timeout_s``."""
+        if target.is_file():
+            return target
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        with self.operation():
+            where = self._name(self.client.build_request("GET", url).url)
+            token = _request_deadline.set(self._budget.get())
+            try:
+                with self.client.stream("GET", url) as response:
+                    if response.status_code >= 400:
+                        raise AdapterError(f"GET {where}: {response.status_code} while downloading")
+                    with partial.open("wb") as file:
+                        for chunk in response.iter_bytes(1 << 20):
+                            file.write(chunk)
+            except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as error:
+                partial.unlink(missing_ok=True)
+                raise AdapterError(
+                    f"GET {where}: {type(error).__name__} while downloading"
+                ) from error
+            finally:
+                _request_deadline.reset(token)
+        partial.rename(target)
+        return target
 
     def json(self, method: str, url: str, **kwargs: Any) -> tuple[Any, httpx.Response]:
         """The decoded JSON body and the response (for its headers)."""

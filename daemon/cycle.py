@@ -238,6 +238,8 @@ class Cycle:
         options = {**loader.get("options", {}), **(spec.generator if spec else {})}
         if loader.get("revision") is not None:
             options.setdefault("revision", loader["revision"])
+        if options.get("single_file"):  # a checkpoint downloaded once, kept with the release
+            options.setdefault("download_dir", str(self.folder(release) / "weights"))
         generator = create_generator(loader["kind"], ref=loader["ref"], **options)
         if getattr(generator, "renders", True):
             sampling = self.settings.sampling

@@ -22,6 +22,7 @@ from eliq.devices import resolve_device
 log = logging.getLogger(__name__)
 
 PICKLE_SUFFIXES = (".bin", ".ckpt", ".pt", ".pth", ".pkl")
+SINGLE_FILE_PIPELINES = frozenset({"StableDiffusionPipeline", "StableDiffusionXLPipeline"})
 
 
 @runtime_checkable
@@ -89,6 +90,35 @@ class DiffusersSampler:
                 ) from exc
             raise
         return cls(pipeline.to(torch_device), **kwargs)
+
+    @classmethod
+    def from_single_file(
+        cls,
+        path: str | Path,
+        config: str | Path,
+        pipeline: str = "StableDiffusionPipeline",
+        device: str = "auto",
+        dtype: str = "auto",
+        **kwargs: Any,
+    ) -> DiffusersSampler:
+        """Load a whole pipeline from one original-layout ``.safetensors`` checkpoint (as
+        Civitai hosts them); ``config`` is a diffusers folder or hub id of the same
+        architecture, whose component configs (and tokenizer) the weights are mapped onto."""
+        import diffusers
+
+        path = Path(path)
+        if path.suffix != ".safetensors":
+            raise UnsafeCheckpointError(
+                f"{path}: eliq loads single-file checkpoints from safetensors only, never a pickle"
+            )
+        if pipeline not in SINGLE_FILE_PIPELINES:
+            raise ValueError(f"pipeline must be one of {sorted(SINGLE_FILE_PIPELINES)}")
+        torch_device = resolve_device(device)
+        local = {"local_files_only": True} if Path(config).is_dir() else {}
+        loaded = getattr(diffusers, pipeline).from_single_file(
+            str(path), config=str(config), torch_dtype=_dtype(dtype, torch_device), **local
+        )
+        return cls(loaded.to(torch_device), **kwargs)
 
     @cached_property
     def _img2img(self) -> Any:

@@ -1,11 +1,19 @@
 import json
 import time
 
+import numpy as np
 import pytest
+from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
-from adapters import create_registry
+from adapters import create_generator, create_registry
 from adapters.http import MalformedResponse
+from daemon.cycle import Cycle
+from daemon.settings import RegistrySpec
+from daemon.state import ReleaseState
+from eliq.generation import UnsafeCheckpointError
+from tests.daemon_helpers import fast_settings
+from tests.tiny_diffusers import build_tiny_pipeline, save_single_file
 
 
 class FakeCivitai:
@@ -14,6 +22,7 @@ class FakeCivitai:
 
     def __init__(self):
         self.models, self.requests, self.failures = [], [], []
+        self.download_base = "https://civitai.example"
 
     def add(self, model_id, versions, safe=True):
         self.models.insert(
@@ -40,7 +49,7 @@ class FakeCivitai:
                                 "name": f"m{vid}." + ("safetensors" if safe else "ckpt"),
                                 "type": "Model",
                                 "metadata": {"format": "SafeTensor" if safe else "PickleTensor"},
-                                "downloadUrl": f"https://civitai.example/api/download/models/{vid}",
+                                "downloadUrl": f"{self.download_base}/api/download/models/{vid}",
                             }
                         ],
                     }
@@ -141,3 +150,91 @@ def test_a_timeout_is_retried(civitai):
         http={"timeout_s": 1.5, "retry": {"attempts": 4, "backoff_s": 0.2}},
     )  # fmt: skip
     assert [r.id for r in made.poll(None)[0]] == ["civitai:1@11"]
+
+
+def test_a_single_file_release_is_downloaded_into_its_folder_and_sampled(
+    civitai, httpserver, tmp_path, monkeypatch
+):
+    """The whole way of a Civitai checkpoint: listed, downloaded from its URL (which
+    redirects to a file server elsewhere, as Civitai's does), mapped onto a diffusers config
+    and rendered; the token reaches Civitai's origin only."""
+    monkeypatch.setenv("CIVITAI_API_TOKEN", "civ-secret")
+    tiny = build_tiny_pipeline(tmp_path / "tiny")
+    checkpoint = save_single_file(tiny, tmp_path / "served.safetensors")
+    cdn = HTTPServer(host="127.0.0.1", port=0)
+    cdn.start()
+    seen = {}
+    try:
+        cdn.expect_request("/files/m11.safetensors").respond_with_handler(
+            lambda request: (
+                seen.setdefault("cdn", request.headers.get("Authorization"))
+                or Response(checkpoint.read_bytes(), content_type="application/octet-stream")
+            )
+        )
+        httpserver.expect_request("/api/download/models/11").respond_with_handler(
+            lambda request: (
+                seen.setdefault("origin", request.headers.get("Authorization"))
+                and Response(
+                    status=302, headers={"Location": cdn.url_for("/files/m11.safetensors")}
+                )
+            )
+        )
+        civitai.download_base = civitai.url
+        civitai.add(1, [(11, 1)])
+        civitai.add(2, [(21, 2)], safe=False)
+        releases = registry(civitai).poll(None)[0]
+        weights = tmp_path / "release" / "weights"
+        render = {"device": "cpu", "default_steps": 2, "size": (64, 64)}
+        loader = releases[0].loader
+        generator = create_generator(
+            loader.kind, ref=loader.ref, revision=loader.revision, config=str(tiny),
+            download_dir=weights, **loader.options, **render,
+        )  # fmt: skip
+        ((prompt, seed, image),) = generator.sample(["a red apple"], [3])
+        assert (prompt, seed, image.size) == ("a red apple", 3, (64, 64))
+        assert (weights / "m11.safetensors").read_bytes() == checkpoint.read_bytes()
+        assert seen == {"origin": "Bearer civ-secret", "cdn": None}
+        folder = create_generator("diffusers", ref=str(tiny), **render)
+        ((_, _, expected),) = folder.sample(["a red apple"], [3])
+        difference = np.abs(np.asarray(image, float) - np.asarray(expected, float))
+        assert difference.mean() < 1.0  # the same weights, whichever file they came from
+
+        pickled = releases[1].loader
+        with pytest.raises(UnsafeCheckpointError, match="not safetensors"):
+            create_generator(
+                pickled.kind, ref=pickled.ref, revision=pickled.revision, config=str(tiny),
+                download_dir=weights, **pickled.options, **render,
+            )  # fmt: skip
+        assert not (weights / "m21.ckpt").exists()
+    finally:
+        cdn.clear()
+        cdn.stop()
+
+
+def test_the_daemon_samples_a_civitai_release_with_its_checkpoint_in_the_release_folder(
+    civitai, httpserver, tmp_path
+):
+    tiny = build_tiny_pipeline(tmp_path / "tiny")
+    checkpoint = save_single_file(tiny, tmp_path / "served.safetensors")
+    httpserver.expect_request("/api/download/models/11").respond_with_data(
+        checkpoint.read_bytes(), content_type="application/octet-stream"
+    )
+    civitai.download_base = civitai.url
+    civitai.add(1, [(11, 1)])
+    spec = RegistrySpec(
+        name="civitai",
+        kind="civitai",
+        settings={"endpoint": civitai.url, "lookback_days": 3650, "token_env": None},
+        generator={"config": str(tiny), "device": "cpu", "default_steps": 2, "size": [64, 64]},
+    )
+    settings = fast_settings(tmp_path, tmp_path, registries=[spec])
+    settings.sampling.prompts = 2
+    cycle = Cycle(settings)
+    assert cycle.discover("civitai") == 1
+    (release,) = cycle.pending()
+    assert cycle.advance(release), cycle.store.release(release.id).last_error
+    sampled = cycle.store.release(release.id)
+    assert sampled.state == ReleaseState.sampled
+    folder = cycle.folder(sampled)
+    assert (folder / "weights" / "m11.safetensors").stat().st_size == checkpoint.stat().st_size
+    assert len(list((folder / "samples").glob("*.png"))) == 2

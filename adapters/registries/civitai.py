@@ -4,9 +4,11 @@ Listed with ``sort=Newest`` and followed through ``metadata.nextCursor`` until a
 nothing newer than the cursor's mark (a version's ``publishedAt``, else ``createdAt``). The
 cursor keeps the mark and the version ids already returned at it. Civitai orders models,
 not versions, by age: a new version of a model older than one page is found only when the
-model resurfaces. A version with only pickled weights is still a release (with
-``pickle_only`` in its metadata): the diffusers generator will refuse it, which the daemon
-records, rather than the release silently never existing.
+model resurfaces. Each version is a single-file checkpoint, sampled by the diffusers
+generator (downloaded into the release's folder, with the token sent only to the download
+URL's origin). A version with only pickled weights is still a release (with
+``pickle_only`` in its metadata): the generator refuses it before downloading, which the
+daemon records, rather than the release silently never existing.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class CivitaiRegistry:
         http: dict | None = None,
     ) -> None:
         self.client = HttpClient.create(endpoint, http, token_env)
+        self.token_env = token_env
         self.name = name
         self.params: list[tuple[str, Any]] = [
             ("limit", page_size),
@@ -124,7 +127,12 @@ class CivitaiRegistry:
                 kind="diffusers",
                 ref=(chosen.downloadUrl if chosen else None) or version.downloadUrl or "",
                 revision=str(version.id),
-                options={"single_file": True},
+                options={
+                    "single_file": True,
+                    "file": chosen.name if chosen else None,
+                    "base_model": version.baseModel,
+                    "token_env": self.token_env,
+                },
             ),
             metadata={
                 "model": model.name,
