@@ -105,6 +105,8 @@ def status(
         )
     console.print(versions)
     console.print(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}")
+    if "note" in payload:
+        console.print(payload["note"])
     for problem in payload["registry_problems"]:
         console.print(f"[red]MLflow and the state disagree: {problem}[/red]")
     if payload["registry_problems"]:

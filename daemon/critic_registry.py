@@ -15,7 +15,9 @@ them (``mlflow models serve --env-manager local``, as in the project's image).
 from __future__ import annotations
 
 import logging
+import os
 import time
+import uuid
 import warnings
 from contextlib import suppress
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from sqlalchemy.engine import make_url
 
 import eliq
 
@@ -83,6 +86,7 @@ class CriticRegistry:
     ) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
+        create_sqlite_store(tracking_uri)
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         existing = self.client.get_experiment_by_name(experiment)
         if existing is not None:
@@ -178,6 +182,25 @@ class CriticRegistry:
         for alias, version in (model.aliases or {}).items():
             by_version.setdefault(str(version), []).append(alias)
         return by_version
+
+
+def create_sqlite_store(tracking_uri: str) -> None:
+    """Create an embedded SQLite store that does not exist yet beside its final name, then
+    rename it into place: MLflow builds its tables in many steps, and a process killed
+    among them would leave a store that no later start can open ("table ... already
+    exists")."""
+    if not tracking_uri.startswith("sqlite:"):
+        return
+    path = Path(make_url(tracking_uri).database or "")
+    if path.is_file() or not path.name:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.partial"):  # left by a killed start
+        stale.unlink(missing_ok=True)
+    # a new name each time: MLflow keeps one store per URI and process
+    scratch = path.with_name(f".{path.name}.{uuid.uuid4().hex}.partial")
+    MlflowClient(tracking_uri=f"sqlite:///{scratch}").search_experiments(max_results=1)
+    os.replace(scratch, path)  # atomic: a store is whole, or not there
 
 
 def _training_metrics(history: list[dict[str, Any]], final: dict[str, float]) -> list[Metric]:

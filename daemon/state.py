@@ -198,6 +198,10 @@ class StateNotReady(RuntimeError):
     """The state cannot be read as it is: missing, or at another schema revision."""
 
 
+class StateMissing(StateNotReady):
+    """No state yet: the daemon has not run on this database."""
+
+
 def _alembic_config() -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
@@ -219,7 +223,7 @@ def read_only_engine(url: str) -> Engine:
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
         if not path.is_file():
-            raise StateNotReady(f"no daemon state at {path} yet: the daemon creates it")
+            raise StateMissing(f"no daemon state at {path} yet: the daemon creates it")
         engine = create_engine(
             f"sqlite:///file:{path}?mode=ro&uri=true", connect_args={"timeout": 30}
         )

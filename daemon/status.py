@@ -12,15 +12,25 @@ from mlflow import MlflowClient
 
 from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings
-from daemon.state import Store, read_only_engine
+from daemon.state import StateMissing, Store, read_only_engine
 from eliq.redaction import redact_url
 
 
 def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, Any]:
     """Releases (in discovery order) with their states, critic versions with their MLflow
     aliases (``aliases=False`` skips MLflow), what MLflow lacks of them, and where state and
-    MLflow live. Raises :class:`~daemon.state.StateNotReady` before the daemon's first run."""
-    store = Store(read_only_engine(settings.state_url))
+    MLflow live; before the daemon's first run, none of them and a note saying so. Raises
+    :class:`~daemon.state.StateNotReady` when the state is at another schema revision."""
+    where = {
+        "database": redact_url(settings.state_url),
+        "mlflow_tracking_uri": redact_url(settings.tracking_uri),
+        "model_name": settings.model_name,
+    }
+    try:
+        store = Store(read_only_engine(settings.state_url))
+    except StateMissing as missing:
+        empty = {"registry_problems": [], "releases": [], "critic_versions": []}
+        return where | empty | {"note": str(missing)}
     versions = store.critic_versions()
     problems: list[str] = []
     by_version: dict[str, list[str]] = {}
@@ -28,10 +38,7 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
         problems = registry_problems(settings.tracking_uri, settings.model_name, versions)
         if not problems:
             by_version = _aliases(settings)
-    return {
-        "database": redact_url(settings.state_url),
-        "mlflow_tracking_uri": redact_url(settings.tracking_uri),
-        "model_name": settings.model_name,
+    return where | {
         "registry_problems": problems,
         "releases": [
             r.model_dump(mode="json", exclude={"loader"}) | {"loader": r.loader.get("kind")}

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 from daemon.api import create_app
 from daemon.cli import app as cli
+from daemon.critic_registry import CriticRegistry
 from daemon.service import REGISTRY_MISMATCH
 from tests.daemon_helpers import fast_settings, free_port, write_release
 from tests.postgres import fresh_database
@@ -100,9 +101,11 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
 
 def test_status_reads_without_writing(tmp_path):
     settings = fast_settings(tmp_path, tmp_path / "registry")
-    shown = CliRunner().invoke(cli, ["status", "--config", str(config_file(settings, tmp_path))])
-    assert shown.exit_code == 1 and "no daemon state" in shown.output
-    assert not (settings.data_dir / "state.db").exists()
+    config = str(config_file(settings, tmp_path))
+    shown = CliRunner().invoke(cli, ["status", "--json", "--config", config])
+    assert shown.exit_code == 0 and json.loads(shown.output)["releases"] == []
+    assert "no daemon state" in json.loads(shown.output)["note"]
+    assert not settings.data_dir.exists()
 
 
 def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(tmp_path):
@@ -148,3 +151,21 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
     assert "postgres:***@" in page and "postgres:***@" in status.stdout
     for shown in (printed, page, readiness, status.stdout, status.stderr):
         assert secret not in shown
+
+
+def test_an_embedded_store_is_created_whole_or_not_at_all(tmp_path, monkeypatch):
+    """A daemon killed while MLflow builds its tables used to leave a store no later start
+    could open ("table webhooks already exists"): it is now built aside and renamed."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+
+    def killed(*_):
+        raise KeyboardInterrupt  # the process dies after the tables, before the rename
+
+    monkeypatch.setattr("daemon.critic_registry.os.replace", killed)
+    with pytest.raises(KeyboardInterrupt):
+        CriticRegistry(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
+    assert not (tmp_path / "mlflow.db").exists()
+    monkeypatch.undo()
+    registry = CriticRegistry(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
+    assert registry.client.get_registered_model("eliq-critic").name == "eliq-critic"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
