@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import csv
+import os
 import shutil
 import socket
+import subprocess
+import sys
 from pathlib import Path
+
+import yaml
 
 from daemon.settings import (
     AlertSpec,
@@ -69,3 +74,25 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+# for the daemon's own processes: offline, and one log line a line
+DAEMON_ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+
+
+def write_config(settings: DaemonSettings, folder: Path) -> Path:
+    """``settings`` as the YAML file ``--config`` reads."""
+    path = folder / "daemon.yaml"
+    path.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    return path
+
+
+def start_daemon(config: Path, log: Path) -> subprocess.Popen:
+    """``eliq-daemon run --config CONFIG`` in its own process, its output in ``log``."""
+    with log.open("w") as output:
+        return subprocess.Popen(
+            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
+            env=DAEMON_ENV,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )

@@ -2,7 +2,6 @@
 After every restart the cycle goes on; in the end no release is lost or processed twice and
 MLflow holds exactly one critic version per release."""
 
-import os
 import random
 import signal
 import subprocess
@@ -12,10 +11,16 @@ import time
 import httpx
 import mlflow
 import pytest
-import yaml
 
 from daemon.status import collect_status
-from tests.daemon_helpers import fast_settings, free_port, write_release
+from tests.daemon_helpers import (
+    DAEMON_ENV,
+    fast_settings,
+    free_port,
+    start_daemon,
+    write_config,
+    write_release,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +47,8 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(tmp_path):
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     write_release(registry, "gen-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry)
-    config = tmp_path / "daemon.yaml"
-    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}  # one log line a line
+    config = write_config(settings, tmp_path)
+    env = DAEMON_ENV
 
     rng = random.Random(7)
     kills = 0
@@ -75,17 +79,10 @@ def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_p
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry, api_port=free_port())
-    config = tmp_path / "daemon.yaml"
-    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}  # one log line a line
+    config = write_config(settings, tmp_path)
+    env = DAEMON_ENV
     log = tmp_path / "run.log"
-    with log.open("w") as output:
-        service = subprocess.Popen(
-            [sys.executable, "-m", "daemon", "run", "--config", str(config)],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
+    service = start_daemon(config, log)
     deadline = time.monotonic() + 600  # a loaded machine imports slowly
     while not (settings.data_dir / "releases").is_dir():  # it is working on the release
         assert service.poll() is None, log.read_text()

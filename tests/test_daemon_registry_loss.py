@@ -3,7 +3,6 @@ meet them: the daemon notices, says so, alerts and refuses to run until the regi
 rebuilt; no password reaches a log line, the page or ``status --json``."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,6 @@ import time
 import httpx
 import mlflow
 import pytest
-import yaml
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
@@ -20,16 +18,17 @@ from daemon.api import create_app
 from daemon.cli import app as cli
 from daemon.critic_registry import CriticRegistry
 from daemon.service import REGISTRY_MISMATCH
-from tests.daemon_helpers import fast_settings, free_port, write_release
+from tests.daemon_helpers import (
+    DAEMON_ENV,
+    fast_settings,
+    free_port,
+    start_daemon,
+    write_config,
+    write_release,
+)
 from tests.postgres import fresh_database
 
 pytestmark = pytest.mark.slow
-
-
-def config_file(settings, folder):
-    path = folder / "daemon.yaml"
-    path.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
-    return path
 
 
 def alerts(settings) -> list[dict]:
@@ -46,7 +45,7 @@ def daemon(config, *arguments):
     store per URI and process, so a store deleted under a process is not seen anew in it)."""
     return subprocess.run(
         [sys.executable, "-m", "daemon", *arguments, "--config", str(config)],
-        env={**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"},
+        env=DAEMON_ENV,
         capture_output=True,
         text=True,
         timeout=900,
@@ -57,7 +56,7 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry)
-    config = config_file(settings, tmp_path)
+    config = write_config(settings, tmp_path)
     assert daemon(config, "once").returncode == 0
     store = settings.data_dir / "mlflow.db"
     (champion,) = json.loads(daemon(config, "status", "--json").stdout)["critic_versions"]
@@ -101,7 +100,7 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
 
 def test_status_reads_without_writing(tmp_path):
     settings = fast_settings(tmp_path, tmp_path / "registry")
-    config = str(config_file(settings, tmp_path))
+    config = str(write_config(settings, tmp_path))
     shown = CliRunner().invoke(cli, ["status", "--json", "--config", config])
     assert shown.exit_code == 0 and json.loads(shown.output)["releases"] == []
     assert "no daemon state" in json.loads(shown.output)["note"]
@@ -117,16 +116,9 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
         settings = fast_settings(
             tmp_path, tmp_path / "registry", mlflow_tracking_uri=tracking, api_port=free_port()
         )
-        config = config_file(settings, tmp_path)
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "400"}
+        config = write_config(settings, tmp_path)
         log = tmp_path / "run.log"
-        with log.open("w") as output:
-            service = subprocess.Popen(
-                [sys.executable, "-m", "daemon", "run", "--config", str(config)],
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
+        service = start_daemon(config, log)
         try:
             base = f"http://127.0.0.1:{settings.api_port}"
             deadline = time.monotonic() + 600  # imports on a loaded machine take their time
@@ -141,7 +133,7 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
             service.wait(timeout=300)
         status = subprocess.run(
             [sys.executable, "-m", "daemon", "status", "--json", "--config", str(config)],
-            env=env,
+            env=DAEMON_ENV,
             capture_output=True,
             text=True,
             timeout=600,
