@@ -16,6 +16,7 @@ from adapters import create_alert_channel
 from adapters.alerts.base import Alert, AlertChannel
 from daemon.settings import AlertSpec, DaemonSettings
 from daemon.state import AlertRecord, Store
+from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
 SEVERITIES = ["info", "warning", "error", "critical"]
@@ -39,7 +40,13 @@ class Alerter:
 
     def send(self, alert: Alert) -> int:
         """Deliver ``alert`` where it is due; returns how many channels took it."""
-        alert = alert.model_copy(update={"source": self.source})
+        alert = alert.model_copy(  # an error quoted in an alert may quote a connection string
+            update={
+                "source": self.source,
+                "title": redact_url(alert.title),
+                "summary": redact_url(alert.summary),
+            }
+        )
         delivered = 0
         for spec, channel in self.channels:
             if SEVERITIES.index(alert.severity) < SEVERITIES.index(spec.min_severity):

@@ -66,6 +66,7 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
+from eliq.redaction import redact_url
 from eliq.train import TrainingStopped, TrainSettings, train
 
 log = logging.getLogger(__name__)
@@ -175,7 +176,7 @@ class Cycle:
         except Exception as error:  # noqa: BLE001 - any failure is recorded and retried
             log.exception("%s: %s failed", release.id, step.__name__)
             self._failed(release, step.__name__, error)
-            run.finished_at, run.ok, run.detail = utcnow(), False, f"{error}"[:2000]
+            run.finished_at, run.ok, run.detail = utcnow(), False, redact_url(f"{error}")[:2000]
             self.store.save(run)
             return False
         run.finished_at, run.ok = utcnow(), True
@@ -194,7 +195,7 @@ class Cycle:
 
     def _failed(self, release: ReleaseRecord, step: str, error: Exception) -> None:
         release.attempts += 1
-        release.last_error = f"{step}: {type(error).__name__}: {error}"[:4000]
+        release.last_error = redact_url(f"{step}: {type(error).__name__}: {error}")[:4000]
         release.updated_at = utcnow()
         if release.attempts >= self.settings.max_attempts:
             release.state = ReleaseState.parked

@@ -149,7 +149,7 @@ class Service:
             run.ok, run.detail = True, None if check is None else f"drift check {check.id}"
         except Exception as error:  # noqa: BLE001 - the job must not kill the scheduler
             log.exception("the periodic drift check failed")
-            run.ok, run.detail = False, f"{error}"[:2000]
+            run.ok, run.detail = False, redact_url(f"{error}")[:2000]
         run.finished_at = utcnow()
         self.cycle.store.save(run)
 

@@ -17,7 +17,9 @@ from typer.testing import CliRunner
 from daemon.api import create_app
 from daemon.cli import app as cli
 from daemon.critic_registry import CriticRegistry
+from daemon.cycle import Cycle
 from daemon.service import REGISTRY_MISMATCH
+from daemon.state import ReleaseState
 from tests.daemon_helpers import (
     DAEMON_ENV,
     fast_settings,
@@ -161,3 +163,22 @@ def test_an_embedded_store_is_created_whole_or_not_at_all(tmp_path, monkeypatch)
     registry = CriticRegistry(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
     assert registry.client.get_registered_model("eliq-critic").name == "eliq-critic"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(tmp_path):
+    registry = tmp_path / "registry"
+    write_release(registry, "gen-v1", ["coffee.png"])
+    cycle = Cycle(fast_settings(tmp_path, registry, max_attempts=1))
+    assert cycle.discover("team") == 1
+
+    def sample(release):
+        raise RuntimeError("could not reach postgresql://eliq:hunter2@db:5432/eliq")
+
+    cycle.steps[ReleaseState.discovered] = sample
+    (release,) = cycle.pending()
+    assert not cycle.advance(release)
+    parked = cycle.store.release(release.id)
+    assert parked.state == ReleaseState.parked
+    assert "hunter2" not in parked.last_error and "eliq:***@db" in parked.last_error
+    (alert,) = alerts(cycle.settings)
+    assert "hunter2" not in json.dumps(alert) and "eliq:***@db" in alert["summary"]
