@@ -128,10 +128,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         database = _check(lambda: _ping_database(store))
         mlflow = _check(lambda: _ping_mlflow(settings.tracking_uri))
         if mlflow == "ok" and database == "ok":
-            problems = registry_problems(
-                settings.tracking_uri, settings.model_name, store.critic_versions()
-            )
-            mlflow = "; ".join(problems)[:500] or "ok"
+            mlflow = _check(lambda: _agrees(settings, store))
         ready = database == "ok" and mlflow == "ok"
         body = Readiness(ready=ready, database=database, mlflow=mlflow)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
@@ -229,6 +226,15 @@ def _check_row(store: Store, check_id: int) -> DriftCheck:
     if not rows or not rows[0].report_json:
         raise HTTPException(404, f"no drift check {check_id}")
     return rows[0]
+
+
+def _agrees(settings: DaemonSettings, store: Store) -> None:
+    """Raise when MLflow lacks what the state says it registered."""
+    problems = registry_problems(
+        settings.tracking_uri, settings.model_name, store.critic_versions()
+    )
+    if problems:
+        raise LookupError("; ".join(problems))
 
 
 def _check(probe) -> str:

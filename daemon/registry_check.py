@@ -11,10 +11,14 @@ and ``eliq-daemon reregister`` rebuilds the registry from the release folders.
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlparse
 
+import httpx
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
+from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 
 from daemon.critic_registry import CHAMPION, RELEASE_TAG
 from daemon.state import CriticVersion
@@ -29,10 +33,35 @@ def sqlite_store_missing(tracking_uri: str) -> Path | None:
     return None if path.is_file() else path
 
 
+class RegistryUnreachable(RuntimeError):
+    """MLflow's server or database does not answer: nothing is known to be lost (yet)."""
+
+
+def ensure_reachable(tracking_uri: str) -> None:
+    """Raise :class:`RegistryUnreachable` when a tracking server or a database server does
+    not answer, so an outage is told apart from a store that lost its versions."""
+    scheme = urlparse(tracking_uri).scheme
+    try:
+        if scheme in ("http", "https"):
+            httpx.get(f"{tracking_uri.rstrip('/')}/health", timeout=10.0).raise_for_status()
+        elif scheme and not scheme.startswith(("sqlite", "file")) and "://" in tracking_uri:
+            engine = create_engine(tracking_uri)
+            try:
+                with engine.connect():
+                    pass
+            finally:
+                engine.dispose()
+    except (httpx.HTTPError, OperationalError) as error:
+        raise RegistryUnreachable(
+            f"MLflow at {redact_url(tracking_uri)} does not answer: {type(error).__name__}"
+        ) from None
+
+
 def registry_problems(
     tracking_uri: str, model_name: str, versions: list[CriticVersion]
 ) -> list[str]:
-    """What the registry lacks of ``versions`` (the state's rows), in words; [] if nothing."""
+    """What the registry lacks of ``versions`` (the state's rows), in words; [] if nothing.
+    Raises :class:`RegistryUnreachable` when MLflow does not answer at all."""
     registered = [v for v in versions if v.mlflow_version]
     if not registered:
         return []
@@ -41,6 +70,7 @@ def registry_problems(
     missing = sqlite_store_missing(tracking_uri)
     if missing is not None:
         return [f"the MLflow store {missing} is missing; the state holds critic {numbers}"]
+    ensure_reachable(tracking_uri)
     try:
         client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
         model = client.get_registered_model(model_name)

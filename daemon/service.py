@@ -27,6 +27,7 @@ from daemon.api import create_app
 from daemon.cycle import Cycle
 from daemon.demo import seed_demo_registry
 from daemon.lock import LeaderLock, LockHeld
+from daemon.registry_check import RegistryUnreachable
 from daemon.settings import DaemonSettings
 from daemon.state import JobRun, ReleaseState, utcnow
 from daemon.watch import watch
@@ -73,8 +74,9 @@ class Service:
         if not self.wait_for_lock():
             return 1
         try:
-            if not self.registry_agrees():
-                return REGISTRY_MISMATCH
+            refused = self._refusal()
+            if refused is not None:
+                return refused
             polled = self.poll_all()
             self.cycle.process()
             self.watch()
@@ -93,7 +95,7 @@ class Service:
         """True when MLflow holds every critic version the state says it registered; else
         the mismatch is logged and alerted, and the caller must not run the cycle (it would
         retune from, and promote over, versions that no longer exist)."""
-        problems = self.cycle.registry_problems()
+        problems = self.cycle.registry_problems()  # RegistryUnreachable: see the callers
         if not problems:
             return True
         for problem in problems:
@@ -114,6 +116,26 @@ class Service:
                 details={"problems": problems, "fix": "eliq-daemon reregister"},
             )
         )
+        return False
+
+    def _refusal(self) -> int | None:
+        """``once``'s exit status when it must not run the cycle: MLflow lacks what the
+        state says it registered, or does not answer at all."""
+        try:
+            return None if self.registry_agrees() else REGISTRY_MISMATCH
+        except RegistryUnreachable as down:
+            log.error("%s; nothing was done (run again when it answers)", down)
+            return 1
+
+    def wait_for_registry(self, retry_s: float = 30.0) -> bool:
+        """The start-up check of :meth:`registry_agrees`, waiting out an MLflow that does not
+        answer (a server restarting) instead of exiting; False on a mismatch or a stop."""
+        while not self.stop.is_set():
+            try:
+                return self.registry_agrees()
+            except RegistryUnreachable as down:
+                log.warning("%s; checking again in %.0f s", down, retry_s)
+                self.stop.wait(retry_s)
         return False
 
     def poll_all(self) -> bool:
@@ -188,9 +210,9 @@ class Service:
     def _lead(self) -> int:
         if not self.wait_for_lock():
             return 0
-        if not self.registry_agrees():
+        if not self.wait_for_registry():
             self.lock.release()
-            return REGISTRY_MISMATCH
+            return 0 if self.stop.is_set() else REGISTRY_MISMATCH
         # a tick that finds its job still running is skipped by design (one instance, one
         # worker): APScheduler logs each skip as a warning, every interval, for hours
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

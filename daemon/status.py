@@ -10,7 +10,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 
-from daemon.registry_check import registry_problems
+from daemon.registry_check import RegistryUnreachable, registry_problems
 from daemon.settings import DaemonSettings
 from daemon.state import StateMissing, Store, read_only_engine
 from eliq.redaction import redact_url
@@ -35,7 +35,10 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
     problems: list[str] = []
     by_version: dict[str, list[str]] = {}
     if aliases and versions:
-        problems = registry_problems(settings.tracking_uri, settings.model_name, versions)
+        try:
+            problems = registry_problems(settings.tracking_uri, settings.model_name, versions)
+        except RegistryUnreachable as down:
+            problems = [str(down)]
         if not problems:
             by_version = _aliases(settings)
     return where | {

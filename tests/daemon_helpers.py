@@ -8,8 +8,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import yaml
 
 from daemon.settings import (
@@ -85,6 +87,23 @@ def write_config(settings: DaemonSettings, folder: Path) -> Path:
     path = folder / "daemon.yaml"
     path.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
     return path
+
+
+def wait_until(ready, service: subprocess.Popen, log: Path, seconds: float = 600) -> None:
+    """Poll ``ready()`` until it holds, while the daemon process lives; a loaded machine
+    may take minutes to import and start the API thread."""
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert service.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.5)
+
+
+def api_answers(base: str) -> bool:
+    try:
+        return httpx.get(f"{base}/healthz", timeout=10).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def start_daemon(config: Path, log: Path) -> subprocess.Popen:

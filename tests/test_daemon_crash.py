@@ -6,7 +6,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import mlflow
@@ -15,9 +14,11 @@ import pytest
 from daemon.status import collect_status
 from tests.daemon_helpers import (
     DAEMON_ENV,
+    api_answers,
     fast_settings,
     free_port,
     start_daemon,
+    wait_until,
     write_config,
     write_release,
 )
@@ -83,13 +84,11 @@ def test_sigterm_lets_the_step_in_flight_finish_and_the_next_start_resumes(tmp_p
     env = DAEMON_ENV
     log = tmp_path / "run.log"
     service = start_daemon(config, log)
-    deadline = time.monotonic() + 600  # a loaded machine imports slowly
-    while not (settings.data_dir / "releases").is_dir():  # it is working on the release
-        assert service.poll() is None, log.read_text()
-        assert time.monotonic() < deadline
-        time.sleep(0.5)
-    health = httpx.get(f"http://127.0.0.1:{settings.api_port}/healthz", timeout=10)
-    assert health.json() == {"status": "ok"}  # the status API answers while the cycle works
+    working = (settings.data_dir / "releases").is_dir  # it is working on the release
+    wait_until(working, service, log)
+    base = f"http://127.0.0.1:{settings.api_port}"
+    wait_until(lambda: api_answers(base), service, log)  # ... and the API answers meanwhile
+    assert httpx.get(f"{base}/healthz", timeout=60).json() == {"status": "ok"}
     service.send_signal(signal.SIGTERM)
     assert service.wait(timeout=300) == 0
     printed = log.read_text()

@@ -6,7 +6,6 @@ import json
 import signal
 import subprocess
 import sys
-import time
 
 import httpx
 import mlflow
@@ -18,13 +17,16 @@ from daemon.api import create_app
 from daemon.cli import app as cli
 from daemon.critic_registry import CriticRegistry
 from daemon.cycle import Cycle
+from daemon.registry_check import RegistryUnreachable, registry_problems
 from daemon.service import REGISTRY_MISMATCH
-from daemon.state import ReleaseState
+from daemon.state import CriticVersion, ReleaseState
 from tests.daemon_helpers import (
     DAEMON_ENV,
+    api_answers,
     fast_settings,
     free_port,
     start_daemon,
+    wait_until,
     write_config,
     write_release,
 )
@@ -123,13 +125,10 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
         service = start_daemon(config, log)
         try:
             base = f"http://127.0.0.1:{settings.api_port}"
-            deadline = time.monotonic() + 600  # imports on a loaded machine take their time
-            while "eliq-daemon serving" not in log.read_text():
-                assert service.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, log.read_text()
-                time.sleep(0.5)
-            page = httpx.get(f"{base}/", timeout=30).text
-            readiness = httpx.get(f"{base}/readyz", timeout=30).text
+            wait_until(lambda: "eliq-daemon serving" in log.read_text(), service, log)
+            wait_until(lambda: api_answers(base), service, log)  # its own thread, maybe later
+            page = httpx.get(f"{base}/", timeout=300).text  # a loaded machine is slow
+            readiness = httpx.get(f"{base}/readyz", timeout=300).text
         finally:
             service.send_signal(signal.SIGTERM)
             service.wait(timeout=300)
@@ -182,3 +181,11 @@ def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(t
     assert "hunter2" not in parked.last_error and "eliq:***@db" in parked.last_error
     (alert,) = alerts(cycle.settings)
     assert "hunter2" not in json.dumps(alert) and "eliq:***@db" in alert["summary"]
+
+
+def test_an_mlflow_that_does_not_answer_is_an_outage_not_a_lost_registry(tmp_path):
+    version = CriticVersion(release_id="gen-v1@1", checkpoint="x", mlflow_version="1")
+    for uri in (f"http://127.0.0.1:{free_port()}", "postgresql+psycopg://u@127.0.0.1:1/db"):
+        with pytest.raises(RegistryUnreachable, match="does not answer"):
+            registry_problems(uri, "eliq-critic", [version])
+    assert registry_problems(f"http://127.0.0.1:{free_port()}", "eliq-critic", []) == []
