@@ -82,14 +82,12 @@ def _single_file(
             f"no diffusers config for base model {base_model!r}: set the generator's "
             f"'config' (a diffusers folder or hub id); known: {sorted(SINGLE_FILE_BASES)}"
         )
-    target = Path(download_dir) / name
-    if not target.is_file():
-        origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
-        client = HttpClient.create(str(origin), http, token_env)
-        try:
-            client.download(url, target)
-        finally:
-            client.close()
+    origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
+    client = HttpClient.create(str(origin), http, token_env)
+    try:
+        target = client.download(url, Path(download_dir) / name)  # kept: fetched once
+    finally:
+        client.close()
     return DiffusersSampler.from_single_file(
         target, config, pipeline or default_pipeline or "StableDiffusionPipeline", **settings
     )

@@ -173,7 +173,7 @@ def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> lis
             raise TypeError(f"prompt {index} is a {type(prompt).__name__}, not text")
         if prompt is not None:
             require_text(prompt, f"prompt {index}")
-        cleaned.append(prompt.strip() or None if prompt is not None else None)
+        cleaned.append((prompt.strip() or None) if prompt is not None else None)
     if len(cleaned) != count:
         raise ValueError(f"{count} images but {len(cleaned)} prompts")
     return cleaned
