@@ -27,7 +27,7 @@ from eliq.imageio import load_image
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
 from eliq.train.data import FeatureStore, load_pairs
-from eliq.train.losses import LossWeights
+from eliq.train.settings import LossWeights
 from eliq.train.trainer import _batch_loss
 
 

@@ -325,6 +325,14 @@ class Cycle:
         except TrainingStopped as stopped:  # its state is saved: the next run resumes
             log.info("%s: retune %s", release.id, stopped)
             raise Stopping from stopped
+        if result.cut_short:
+            log.warning(
+                "%s: the retune's time budget (%.0f s) stopped it after %d of %d steps",
+                release.id,
+                retune.time_budget_s,
+                result.steps,
+                retune.steps,
+            )
         version = self.store.critic_for(release.id) or CriticVersion(
             release_id=release.id, checkpoint=str(out)
         )
@@ -332,6 +340,7 @@ class Cycle:
         version.training = {
             "steps": result.steps,
             "skipped_steps": result.skipped_steps,
+            "cut_short_by_time_budget": result.cut_short,
             "held_out_accuracy": result.held_out_accuracy,
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "init": str(init) if init else None,

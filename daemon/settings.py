@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from eliq.config import EliqSettings
+from eliq.train.settings import RETUNE_DEFAULTS
 
 DEMO_REGISTRY = "demo"
 
@@ -54,12 +55,16 @@ class RetuneSettings(BaseModel):
     critic_config: Path | None = Field(
         default=None, description="CriticConfig JSON for a critic built from the backbones."
     )
-    steps: int = Field(default=120, ge=1)
-    batch_pairs: int = Field(default=24, ge=2)
-    learning_rate: float = 3e-4
-    time_budget_s: float | None = 300.0
+    steps: int = Field(default=RETUNE_DEFAULTS.steps, ge=1)
+    batch_pairs: int = Field(default=RETUNE_DEFAULTS.batch_pairs, ge=2)
+    learning_rate: float = RETUNE_DEFAULTS.learning_rate
+    time_budget_s: float | None = Field(
+        default=300.0,
+        description="Cut a retune short after this long (logged, and recorded on the critic "
+        "version); None: always train every step.",
+    )
     replay_releases: int = Field(default=8, ge=0, description="Earlier pair sets replayed.")
-    held_out_fraction: float = Field(default=0.2, gt=0, lt=1)
+    held_out_fraction: float = Field(default=RETUNE_DEFAULTS.held_out_fraction, gt=0, lt=1)
     device: str = "auto"
 
 

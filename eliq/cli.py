@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -215,40 +216,89 @@ def eval_agiqa3k(
 
 @eval_app.command("leave-generators-out")
 def eval_leave_generators_out(
-    held_out: Annotated[
-        list[str], typer.Option("--held-out", help="Generator group to hold out (repeatable).")
-    ],
-    out: Annotated[Path, typer.Option(help="Folder for the pairs and the critic.")],
+    out: Annotated[Path, typer.Option(help="Folder for pairs, feature cache and critics.")],
     root: Annotated[Path, typer.Option(help="AGIQA-3K folder.")] = Path(
         "../shared/datasets/agiqa3k"
     ),
+    held_out: Annotated[
+        list[str] | None,
+        typer.Option("--held-out", help="Generator group to hold out (repeatable; default all)."),
+    ] = None,
+    critic_config: Annotated[
+        Path | None, typer.Option(help="CriticConfig JSON.", exists=True)
+    ] = None,
+    train_config: Annotated[
+        Path | None, typer.Option(help="TrainSettings JSON for the fold's training.", exists=True)
+    ] = None,
+    retune_config: Annotated[
+        Path | None,
+        typer.Option(
+            help="TrainSettings JSON for the retune (default: the daemon's).", exists=True
+        ),
+    ] = None,
+    per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
+    limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+) -> None:
+    """Per generator group: train on the others, score it, retune on its own images and
+    prompts (label-free, daemon settings), score every group again; against the prior."""
+    from eliq.config import PairSettings
+    from eliq.critic.config import CriticConfig
+    from eliq.protocols import leave_generators_out
+    from eliq.train import RETUNE_DEFAULTS, TrainSettings
+
+    setup_logging()
+    report = leave_generators_out(
+        root,
+        out,
+        held_out,
+        PairSettings(per_positive=per_positive),
+        _from_json(TrainSettings, train_config),
+        _from_json(TrainSettings, retune_config) or RETUNE_DEFAULTS,
+        _from_json(CriticConfig, critic_config),
+        limit=limit,
+    )
+    console.print(report.table())
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2))
+
+
+@eval_app.command("leave-families-out")
+def eval_leave_families_out(
+    pairs: Annotated[list[Path], typer.Option("--pairs", help="Pair set (repeatable).")],
+    out: Annotated[Path, typer.Option(help="Folder for the feature cache and critics.")],
+    leave_out: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--leave-out",
+            help="A family, or kind:<kind> for all of a kind (repeatable; default: each family).",
+        ),
+    ] = None,
     critic_config: Annotated[
         Path | None, typer.Option(help="CriticConfig JSON.", exists=True)
     ] = None,
     train_config: Annotated[
         Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
     ] = None,
-    per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
-    limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
 ) -> None:
-    """Train label-free on all generator groups but the held-out ones; evaluate on those."""
-    from eliq.config import PairSettings
+    """Train without a negative family; pair accuracy on it says whether the critic learns
+    quality or only its own distortions."""
     from eliq.critic.config import CriticConfig
-    from eliq.evaluation import leave_generators_out
+    from eliq.protocols import leave_families_out
     from eliq.train import TrainSettings
 
     setup_logging()
-    report = leave_generators_out(
-        root,
-        held_out,
+    report = leave_families_out(
+        pairs,
         out,
-        PairSettings(per_positive=per_positive),
+        leave_out,
         _from_json(TrainSettings, train_config),
         _from_json(CriticConfig, critic_config),
-        limit=limit,
     )
-    console.print(f"trained without {', '.join(held_out)}; evaluated on them:")
     console.print(report.table())
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2))
 
 
 @pairs_app.command("families")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
@@ -98,7 +99,7 @@ def read_agiqa3k(root: Path) -> pd.DataFrame:
     return frame
 
 
-def _sample(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
+def sample_rows(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
     """An even sample of about ``limit`` rows (every k-th), or all of them."""
     if limit is None or limit >= len(frame):
         return frame
@@ -106,19 +107,35 @@ def _sample(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
 
 
 def score_table(
-    critic: Critic, frame: pd.DataFrame, batch_size: int = 16, progress: bool = True
+    critic: Critic,
+    frame: pd.DataFrame,
+    batch_size: int = 16,
+    progress: bool = True,
+    store: FeatureStore | None = None,
 ) -> pd.DataFrame:
-    """``frame`` with the critic's ``quality`` and ``alignment`` columns added."""
+    """``frame`` with the critic's ``quality`` and ``alignment`` columns added; with
+    ``store``, vision features come from (and go to) its cache."""
     quality, alignment = [], []
     images, prompts = list(frame["image"]), list(frame["prompt"])
+    if store is not None:
+        store.precompute(images, progress)
     for start in tqdm(
         range(0, len(images), batch_size), desc="scoring", unit="batch", disable=not progress
     ):
-        for score in critic.score(
-            images[start : start + batch_size], prompts[start : start + batch_size], batch_size
-        ):
-            quality.append(score.quality)
-            alignment.append(score.alignment)
+        chunk = slice(start, start + batch_size)
+        if store is None:
+            scores = [
+                (s.quality, s.alignment)
+                for s in critic.score(images[chunk], prompts[chunk], batch_size)
+            ]
+        else:
+            with torch.inference_mode():
+                scores = critic.model.score_features(
+                    store.features(images[chunk]), critic.encode_prompts(prompts[chunk])
+                ).tolist()
+        for (q, a), prompt in zip(scores, prompts[chunk], strict=True):
+            quality.append(q)
+            alignment.append(a if isinstance(prompt, str) and prompt.strip() else None)
     return frame.assign(quality=quality, alignment=alignment)
 
 
@@ -130,45 +147,7 @@ def evaluate_agiqa3k(
     limit: int | None = None,
 ) -> Report:
     """The critic against AGIQA-3K; ``limit`` keeps an even sample of about that many."""
-    scored = score_table(critic, _sample(read_agiqa3k(root), limit), batch_size, progress)
-    return Report(
-        {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
-        scored,
-    )
-
-
-def leave_generators_out(
-    root: Path,
-    held_out: Sequence[str],
-    out: Path,
-    pair_settings=None,
-    train_settings=None,
-    critic_config=None,
-    progress: bool = True,
-    limit: int | None = None,
-) -> Report:
-    """Train a critic label-free on the images and prompts of every generator group except
-    ``held_out``, then evaluate it on the held-out groups alone: does it generalise to
-    releases it never saw? ``limit`` keeps an even sample of about that many images."""
-    from eliq.pairs.factory import PairFactory
-    from eliq.pairs.positives import Positive
-    from eliq.train import train
-
-    frame = _sample(read_agiqa3k(root), limit)
-    unknown = sorted(set(held_out) - set(frame["generator"]))
-    if unknown:
-        raise ValueError(f"unknown generator groups {unknown}")
-    seen = frame[~frame["generator"].isin(held_out)]
-    positives = [  # only the image and its prompt reach the pair factory
-        Positive(key=Path(image).name, image=Path(image), prompt=prompt)
-        for image, prompt in zip(seen["image"], seen["prompt"], strict=True)
-    ]
-    pairs = PairFactory(pair_settings).build(positives, Path(out) / "pairs", progress)
-    result = train(
-        [pairs.root], Path(out) / "critic", train_settings, config=critic_config, progress=progress
-    )
-    unseen = frame[frame["generator"].isin(held_out)]
-    scored = score_table(result.critic, unseen, progress=progress)
+    scored = score_table(critic, sample_rows(read_agiqa3k(root), limit), batch_size, progress)
     return Report(
         {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
         scored,

@@ -201,3 +201,40 @@ def test_vision_lora_trains_on_live_features(pair_sets, tmp_path):
     fresh = Critic.from_config(config, device="cpu")
     lora = [k for k in state(result.critic) if "vision" in k and "lora_B" in k]
     assert lora and any(not torch.equal(state(result.critic)[k], state(fresh)[k]) for k in lora)
+
+
+def test_a_time_budget_cuts_training_short_and_says_so(pair_sets, tmp_path, caplog):
+    settings = QUICK.model_copy(update={"time_budget_s": 0.0})
+    with caplog.at_level("WARNING", logger="eliq.train.trainer"):
+        result = train([pair_sets[0]], tmp_path, settings, config=FROZEN_VISION, progress=False)
+    assert result.cut_short and result.steps == 1
+    assert "cut training short at step 1 of 6" in caplog.text
+    assert json.loads((tmp_path / "training.json").read_text())["cut_short_by_time_budget"]
+    full = train([pair_sets[0]], tmp_path / "full", QUICK, config=FROZEN_VISION, progress=False)
+    assert not full.cut_short and full.steps == 6
+
+
+def test_vision_features_persist_on_disk_by_image_content(pair_sets, tmp_path, monkeypatch):
+    import shutil
+
+    from eliq.train.data import FeatureStore, load_pairs
+
+    images = list(load_pairs([pair_sets[0]], "test")["positive"].unique()[:2])
+    critic = Critic.from_config(FROZEN_VISION, "cpu")
+    first = FeatureStore(critic.model, critic.device, cache_dir=tmp_path / "cache")
+    first.precompute(images, progress=False)
+    assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 2
+
+    copy = tmp_path / "renamed.png"  # the same bytes under another name
+    shutil.copyfile(images[0], copy)
+    fresh = Critic.from_config(FROZEN_VISION, "cpu")
+    monkeypatch.setattr(fresh.model, "vision_features", lambda views: pytest.fail("recomputed"))
+    second = FeatureStore(fresh.model, fresh.device, cache_dir=tmp_path / "cache")
+    for got, want in zip(second.features([str(copy)]), first.features([images[0]]), strict=True):
+        assert torch.equal(got, want)
+
+    other = Critic.from_config(FROZEN_VISION.model_copy(update={"crops": 2}), "cpu")
+    FeatureStore(other.model, other.device, cache_dir=tmp_path / "cache").precompute(
+        images[:1], progress=False
+    )
+    assert len(list((tmp_path / "cache").iterdir())) == 2  # another vision side, another key

@@ -1,5 +1,6 @@
 """Label-free training of the critic on pair sets."""
 
-from eliq.train.trainer import TrainingStopped, TrainResult, TrainSettings, train
+from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
+from eliq.train.trainer import TrainingStopped, TrainResult, train
 
-__all__ = ["TrainResult", "TrainSettings", "TrainingStopped", "train"]
+__all__ = ["RETUNE_DEFAULTS", "TrainResult", "TrainSettings", "TrainingStopped", "train"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -9,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from eliq.critic.model import CriticModel
+from eliq.critic.statistics import FEATURES
 from eliq.critic.views import make_views
 from eliq.imageio import load_image
 from eliq.pairs.pairset import PairSet
@@ -27,6 +31,7 @@ PAIR_COLUMNS = [
     "negative_prompt",
     "aspect",
     "family",
+    "kind",
     "severity",
 ]
 
@@ -95,13 +100,46 @@ def _shuffled_ladders(frame: pd.DataFrame, rng: np.random.Generator) -> Iterator
 
 class FeatureStore:
     """Vision features by image path: computed once and kept while the vision backbone is
-    frozen (its output cannot change), computed live with gradients otherwise."""
+    frozen (its output cannot change), computed live with gradients otherwise.
 
-    def __init__(self, model: CriticModel, device: torch.device, batch_size: int = 16) -> None:
+    With ``cache_dir`` the features also persist on disk, keyed by the image file's bytes
+    and a fingerprint of the vision side (backbone weights, LoRA included, and view
+    settings), so runs that share images (the folds of an evaluation protocol, reruns of a
+    recipe) compute each image's features once."""
+
+    def __init__(
+        self,
+        model: CriticModel,
+        device: torch.device,
+        batch_size: int = 16,
+        cache_dir: Path | None = None,
+    ) -> None:
         self.model = model
         self.device = device
         self.batch_size = batch_size
         self.cache: dict[str, list[torch.Tensor]] = {}
+        self.disk = Path(cache_dir) / vision_fingerprint(model) if cache_dir else None
+
+    def _disk_path(self, image: str) -> Path:
+        digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
+        return self.disk / digest[:2] / f"{digest}.safetensors"
+
+    def _read_disk(self, paths: Sequence[str]) -> None:
+        for path in paths:
+            try:
+                stored = self._disk_path(path)
+            except OSError:
+                continue  # unreadable here; loading the image reports why
+            if stored.is_file():
+                tensors = load_file(stored)
+                self.cache[path] = [tensors[str(i)] for i in range(len(tensors))]
+
+    def _write_disk(self, path: str, levels: list[torch.Tensor]) -> None:
+        stored = self._disk_path(path)
+        stored.parent.mkdir(parents=True, exist_ok=True)
+        partial = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
+        save_file({str(i): level for i, level in enumerate(levels)}, partial)
+        partial.replace(stored)
 
     def _views(self, paths: Sequence[str]) -> torch.Tensor:
         config = self.model.config
@@ -122,6 +160,9 @@ class FeatureStore:
         if not self.model.vision_is_frozen:
             return
         missing = sorted(set(paths) - set(self.cache))
+        if self.disk is not None and missing:
+            self._read_disk(missing)
+            missing = [p for p in missing if p not in self.cache]
         chunks = [missing[i : i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
         if not chunks:
             return
@@ -139,6 +180,8 @@ class FeatureStore:
                     levels = self.model.vision_features(views.to(self.device))
                 for i, path in enumerate(chunk):
                     self.cache[path] = [level[i].cpu().clone() for level in levels]
+                    if self.disk is not None:
+                        self._write_disk(path, self.cache[path])
 
     def features(self, paths: Sequence[str]) -> list[torch.Tensor]:
         """Levels ``(len(paths), V, d)`` on the device."""
@@ -149,3 +192,16 @@ class FeatureStore:
             torch.stack([self.cache[p][level] for p in paths]).to(self.device)
             for level in range(len(self.cache[paths[0]]))
         ]
+
+
+def vision_fingerprint(model: CriticModel) -> str:
+    """What a view's features depend on: the vision weights (LoRA included), the views and
+    the statistics. Two critics with the same fingerprint compute identical features."""
+    config = model.config
+    digest = hashlib.sha256(
+        f"{config.vision_backbone}|{config.view_size}|{config.crops}|{FEATURES}".encode()
+    )
+    for name, tensor in sorted(model.vision.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy())
+    return digest.hexdigest()[:20]

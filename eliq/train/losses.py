@@ -23,18 +23,10 @@ All terms are means over the pairs they apply to (zero when a batch has none).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 
-
-@dataclass(frozen=True)
-class LossWeights:
-    margin: float = 1.0
-    severity: float = 0.5
-    invariance: float = 0.5
-    residual: float = 1.0
+from eliq.train.settings import LossWeights
 
 
 def critic_loss(
@@ -43,12 +35,13 @@ def critic_loss(
     axis: torch.Tensor,
     ladder: torch.Tensor,
     residual: torch.Tensor,
-    weights: LossWeights = LossWeights(),
+    weights: LossWeights | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
     0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
     ``i`` above ``j``; ``residual``: ``(N, 2)`` the learned part of every scored image's
     scores. Returns the loss and its parts for logging."""
+    weights = weights or LossWeights()
     rows = torch.arange(len(axis), device=axis.device)
     pos, neg = positive[rows, axis], negative[rows, axis]
     rank = F.softplus(weights.margin - (pos - neg)).mean()

@@ -8,7 +8,11 @@ generator does not forget older ones. The loss is documented in :mod:`eliq.train
 * A step whose loss is not finite is skipped and logged, never applied.
 * Every ``checkpoint_every`` steps the critic and the optimiser state are written to
   ``out/state/`` (safetensors and JSON, no pickles); a rerun with the same settings resumes.
-* While the vision backbone is frozen its features are computed once per image.
+* While the vision backbone is frozen its features are computed once per image (and kept
+  in ``feature_cache`` on disk, when given, for later runs on the same images).
+* A run trains exactly ``steps`` steps and its learning-rate schedule ends there, so the
+  result does not depend on how busy the machine is. ``time_budget_s`` (for a service
+  that must move on) cuts a run short; that is logged as a warning and recorded.
 * ``stop`` is polled between steps: when it returns True the state is saved and
   :class:`TrainingStopped` raised, so a service shutting down loses no finished step.
 * Whole positives are held out, of the new pairs and of the replayed ones alike (an earlier
@@ -30,42 +34,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pydantic import BaseModel, Field
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
-from eliq.train.losses import LossWeights, critic_loss
+from eliq.train.losses import critic_loss
 from eliq.train.metrics import pair_accuracy
+from eliq.train.settings import LossWeights, TrainSettings
 
 log = logging.getLogger(__name__)
-
-
-class TrainSettings(BaseModel):
-    steps: int = Field(default=1500, ge=1)
-    batch_pairs: int = Field(default=48, ge=2)
-    learning_rate: float = 3e-4
-    weight_decay: float = 0.01
-    seed: int = 0
-    held_out_fraction: float = Field(default=0.1, ge=0.0, lt=1.0)
-    replay_fraction: float = Field(default=0.5, ge=0.0, le=1.0)
-    checkpoint_every: int = Field(default=250, ge=1)
-    time_budget_s: float | None = Field(
-        default=None, description="Stop early (and save) once training has run this long."
-    )
-    device: str = "auto"
-    margin: float = 1.0
-    severity_weight: float = 0.5
-    invariance_weight: float = 0.5
-    residual_weight: float = 1.0
-
-    @property
-    def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            self.margin, self.severity_weight, self.invariance_weight, self.residual_weight
-        )
 
 
 class TrainingStopped(Exception):
@@ -79,6 +58,8 @@ class TrainResult:
     skipped_steps: int
     held_out_accuracy: dict[str, float]
     history: list[dict]
+    cut_short: bool = False
+    """The time budget stopped training before its last step."""
 
 
 def train(
@@ -90,6 +71,7 @@ def train(
     config: CriticConfig | None = None,
     progress: bool = True,
     stop: Callable[[], bool] | None = None,
+    feature_cache: Path | None = None,
 ) -> TrainResult:
     """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
     settings = settings or TrainSettings()
@@ -103,16 +85,20 @@ def train(
     )
     model, device = critic.model, critic.device
     new_pairs, held_out = split_held_out(
-        load_pairs(pairs, "new"), settings.held_out_fraction, settings.seed
+        _without(load_pairs(pairs, "new"), settings.exclude_families),
+        settings.held_out_fraction,
+        settings.seed,
     )
     replay_pairs = None
     if replay:  # earlier releases' held-out positives stay held out: they test forgetting
         replay_pairs, _ = split_held_out(
-            load_pairs(replay, "replay"), settings.held_out_fraction, settings.seed
+            _without(load_pairs(replay, "replay"), settings.exclude_families),
+            settings.held_out_fraction,
+            settings.seed,
         )
     if new_pairs.empty:
         raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
-    store = FeatureStore(model, device)
+    store = FeatureStore(model, device, cache_dir=feature_cache)
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
     every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
     try:
@@ -141,6 +127,7 @@ def train(
         next(batches)
     model.train()
     started = time.monotonic()
+    cut_short = False
     bar = tqdm(range(start_step, settings.steps), desc="train", unit="step", disable=not progress)
     step = start_step
     for step in bar:
@@ -171,8 +158,14 @@ def train(
         )
         if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
             _save_state(state_dir, settings, critic, optimiser, schedule, done, history, skipped)
-        if out_of_time:
-            log.info("time budget reached after %d steps", done)
+        if out_of_time and done < settings.steps:
+            cut_short = True
+            log.warning(
+                "time budget of %.0f s cut training short at step %d of %d",
+                settings.time_budget_s,
+                done,
+                settings.steps,
+            )
             break
     model.eval()
     accuracy = pair_accuracy(critic, held_out, store)
@@ -180,6 +173,8 @@ def train(
     summary = {
         "steps": len(history) + skipped,
         "skipped_steps": skipped,
+        "cut_short_by_time_budget": cut_short,
+        "train_seconds": round(time.monotonic() - started, 1),
         "held_out_accuracy": accuracy,
         "settings": settings.model_dump(),
         "pairs": [str(p) for p in pairs],
@@ -188,7 +183,11 @@ def train(
         "final_loss": history[-1]["loss"] if history else None,
     }
     (out / "training.json").write_text(json.dumps(summary, indent=2))
-    return TrainResult(critic, len(history), skipped, accuracy, history)
+    return TrainResult(critic, len(history), skipped, accuracy, history, cut_short)
+
+
+def _without(pairs: pd.DataFrame, families: Sequence[str]) -> pd.DataFrame:
+    return pairs[~pairs["family"].isin(families)] if families else pairs
 
 
 def _batch_loss(
