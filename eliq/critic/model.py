@@ -10,7 +10,7 @@ Data flow for a batch of images, each with an optional prompt::
     scores = prior (quality, alignment) + residual
 
 Each axis starts from a fixed prior that needs no training, and the network learns only a
-residual on top of it (kept small by the training loss, see :mod:`eliq.train.losses`):
+residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in check):
 
 * quality: the log variance of the Laplacian pooled over the native-resolution crops, minus
   ``recognisability_weight`` times the entropy (nats) of the backbone's ImageNet class
@@ -131,9 +131,12 @@ class QualityQueryTransformer(nn.Module):
 class LowLevelResidual(nn.Module):
     """A linear correction of the quality prior from the crop-averaged low-level features,
     each standardised by statistics gathered while training (a BatchNorm without affine
-    parameters, cumulative average). It starts at zero. Measured on cached AGIQA features
-    with whole generators held out, such a low-capacity residual ranked images within the
-    unseen generators better than the prior, where free heads overfit (see the README)."""
+    parameters, cumulative average). It starts at zero. Training penalises its weights
+    (ridge), not its output: a large correction where the features are far out (a noisy
+    image's noise statistic) costs no more than a small one, so the pairs can overrule the
+    prior where it is wrong (noise raises the Laplacian). Measured with whole generators
+    held out, such a low-capacity residual ranked images within the unseen generators
+    better than the prior, where free heads and more levels overfit (see the README)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__()
@@ -249,7 +252,15 @@ class CriticModel(nn.Module):
         return torch.stack([quality, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
 
     def residual(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
-        """``(B, 2)`` what the fusion and the query transformer add to the prior."""
+        """``(B, 2)`` what the query transformer and the low-level residual add to the prior."""
+        query, low_level = self.residual_parts(features, text)
+        return query + low_level
+
+    def residual_parts(
+        self, features: list[torch.Tensor], text: TextFeatures
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The query transformer's ``(B, 2)`` residual and the low-level linear one (quality
+        column only; zeros without ``quality_linear``), which training regularises apart."""
         visual = self.visual_tokens(features)
         fused = self.fusion(visual, text.tokens, text.padding)
         memory = torch.cat([fused, text.tokens], dim=1)
@@ -264,12 +275,12 @@ class CriticModel(nn.Module):
         hidden = torch.cat(
             [high_level.repeat(features[0].shape[1]), torch.zeros(text.tokens.shape[1], dtype=bool)]
         )
-        residual = self.query_transformer(memory, padding, hidden)
+        query = self.query_transformer(memory, padding, hidden)
         if self.low_level_residual is None:
-            return residual
+            return query, torch.zeros_like(query)
         low = [features[i] for i in self._low_level_indices(len(features))]
         quality = self.low_level_residual(low)
-        return residual + torch.stack([quality, torch.zeros_like(quality)], dim=1)
+        return query, torch.stack([quality, torch.zeros_like(quality)], dim=1)
 
     def _low_level_indices(self, levels: int) -> list[int]:
         """The backbone levels the quality axis reads, plus the statistics (last)."""

@@ -13,10 +13,15 @@ critic's score on that axis, the loss of a batch is::
   ``i < j``, ``softplus(-(s(negative_i) - s(negative_j)))``: graded severities rank in order.
 * ``L_invariance``: an alignment negative keeps the positive's image, so its quality score
   must not move: ``(q(positive) - q(negative))**2``.
-* ``L_residual``: the critic's score is a fixed prior plus a learned residual
-  (:mod:`eliq.critic.model`); ``mean(residual**2)`` over every scored image keeps the
-  residual a correction, so the critic cannot drift into recognising only the synthetic
-  distortions it was trained on.
+* ``L_residual``: the critic's score is a fixed prior plus learned residuals
+  (:mod:`eliq.critic.model`). The query transformer's, a deep network, is held small by
+  ``mean(residual**2)`` over every scored image, so it cannot drift into recognising only
+  the synthetic distortions it was trained on.
+* ``L_linear``: the low-level linear residual is penalised on its weights instead,
+  ``w_linear * sum(weight**2)`` (ridge on standardised features), so it may correct the
+  prior as far as the pairs ask where an image's features are far out (noise), while its
+  few directions keep it from overfitting. ``w_linear`` (0.03) was chosen label-free by
+  leaving families out (see the README).
 
 All terms are means over the pairs they apply to (zero when a batch has none).
 """
@@ -36,11 +41,13 @@ def critic_loss(
     ladder: torch.Tensor,
     residual: torch.Tensor,
     weights: LossWeights | None = None,
+    linear: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
     0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
-    ``i`` above ``j``; ``residual``: ``(N, 2)`` the learned part of every scored image's
-    scores. Returns the loss and its parts for logging."""
+    ``i`` above ``j``; ``residual``: ``(N, 2)`` the query transformer's part of every scored
+    image's scores; ``linear``: the low-level residual's weights. Returns the loss and its
+    parts for logging."""
     weights = weights or LossWeights()
     rows = torch.arange(len(axis), device=axis.device)
     pos, neg = positive[rows, axis], negative[rows, axis]
@@ -54,17 +61,20 @@ def critic_loss(
     if prompt_only.any():
         invariance = (positive[prompt_only, 0] - negative[prompt_only, 0]).pow(2).mean()
     residual_size = residual.pow(2).mean()
+    linear_size = linear.pow(2).sum() if linear is not None else positive.new_zeros(())
     total = (
         rank
         + weights.severity * severity
         + weights.invariance * invariance
         + weights.residual * residual_size
+        + weights.linear * linear_size
     )
     parts = {
         "rank": rank.item(),
         "severity": severity.item(),
         "invariance": invariance.item(),
         "residual": residual_size.item(),
+        "linear": linear_size.item(),
         "accuracy": (pos > neg).float().mean().item(),
     }
     return total, parts

@@ -14,6 +14,7 @@ class LossWeights:
     severity: float = 0.5
     invariance: float = 0.5
     residual: float = 1.0
+    linear: float = 0.03
 
 
 class TrainSettings(BaseModel):
@@ -38,11 +39,18 @@ class TrainSettings(BaseModel):
     severity_weight: float = 0.5
     invariance_weight: float = 0.5
     residual_weight: float = 1.0
+    linear_weight: float = Field(
+        default=0.03, description="Ridge penalty on the low-level linear residual's weights."
+    )
 
     @property
     def loss_weights(self) -> LossWeights:
         return LossWeights(
-            self.margin, self.severity_weight, self.invariance_weight, self.residual_weight
+            self.margin,
+            self.severity_weight,
+            self.invariance_weight,
+            self.residual_weight,
+            self.linear_weight,
         )
 
 

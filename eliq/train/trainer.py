@@ -204,13 +204,14 @@ def _batch_loss(
     prompts = [prompt for _, prompt in unique]
     model = critic.model
     features, text = store.features(images), model.text_features(prompts)
-    residual = model.residual(features, text)
-    scores = model.prior(features, text) + residual
+    query, low_level = model.residual_parts(features, text)
+    scores = model.prior(features, text) + query + low_level
     positive = scores[[index[item] for item in sides["positive"]]]
     negative = scores[[index[item] for item in sides["negative"]]]
     axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
-    return critic_loss(positive, negative, axis, ladder, residual, weights)
+    linear = model.low_level_residual.linear.weight if model.low_level_residual else None
+    return critic_loss(positive, negative, axis, ladder, query, weights, linear)
 
 
 def _ladder(batch: pd.DataFrame) -> torch.Tensor:
