@@ -238,3 +238,32 @@ def test_vision_features_persist_on_disk_by_image_content(pair_sets, tmp_path, m
         images[:1], progress=False
     )
     assert len(list((tmp_path / "cache").iterdir())) == 2  # another vision side, another key
+
+
+def test_the_pairs_overrule_the_prior_where_it_is_wrong(tmp_path):
+    """Noise raises the Laplacian, so the untrained prior ranks noisier copies higher;
+    trained on noise pairs of five photos, the critic ranks every noisy copy of a sixth,
+    unseen photo below it."""
+    from eliq.pairs.pairset import PairSet
+
+    positives = read_positives(write_demo_positives(tmp_path / "positives"))
+    settings = PairSettings(per_positive=4, families=["gaussian_noise", "poisson_noise"])
+    train_set = PairFactory(settings).build(positives[:5], tmp_path / "train", progress=False)
+    unseen = PairFactory(settings).build(positives[5:], tmp_path / "unseen", progress=False)
+    quick = TrainSettings(
+        steps=60, batch_pairs=8, learning_rate=3e-3, held_out_fraction=0.0, device="cpu"
+    )
+    result = train(
+        [train_set.root], tmp_path / "critic", quick, config=FROZEN_VISION, progress=False
+    )
+    prior = Critic.from_config(FROZEN_VISION, device="cpu")
+    rows = PairSet(unseen.root).table().to_pylist()
+    assert len(rows) == 4
+    prior_wrong = 0
+    for row in rows:
+        clean, noisy = (str(unseen.path(row[side])) for side in ("positive", "negative"))
+        before = [s.quality for s in prior.score([clean, noisy])]
+        after = [s.quality for s in result.critic.score([clean, noisy])]
+        prior_wrong += before[1] > before[0]
+        assert after[1] < after[0], (row["family"], row["severity"], after)
+    assert prior_wrong >= 1
