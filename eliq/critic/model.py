@@ -47,6 +47,7 @@ from eliq.critic.encoders import TextEncoder, VisionEncoder
 from eliq.critic.statistics import FEATURES, view_statistics
 
 TOP_CONCEPTS = 10
+SENTENCE_CACHE_SIZE = 16384
 # Puts a similarity difference of 0.1 (a clear mismatch) at 1 unit, the same order as the
 # quality prior's gap between a sharp image and a blurred one.
 ALIGNMENT_PRIOR_SCALE = 10.0
@@ -175,6 +176,7 @@ class CriticModel(nn.Module):
         self.register_buffer("concept_bank", concept_bank, persistent=False)
         with torch.no_grad():
             self.sentence_dim = text.sentence(["an image"], config.max_prompt_tokens).shape[-1]
+        self._sentence_cache: dict[str, torch.Tensor] = {}
         _add_lora(vision, config.vision_lora, vision.default_lora_targets)
         _add_lora(text, config.text_lora, text.default_lora_targets)
         dim = config.dim
@@ -219,15 +221,32 @@ class CriticModel(nn.Module):
         return self.visual_norm(tokens.reshape(batch, count * len(features), -1))
 
     def text_features(self, prompts: Sequence[str | None]) -> TextFeatures:
-        """The instruction built around each prompt, and the bare prompt's embedding."""
+        """The instruction built around each prompt, and the bare prompt's embedding. Each
+        distinct prompt is encoded once (a training batch repeats its prompts on both sides
+        of most pairs); the bare embedding comes from the frozen backbone, so it is kept."""
         limit = self.config.max_prompt_tokens
-        hidden, padding = self.text([self.config.instruction(p) for p in prompts], limit)
-        given = [i for i, p in enumerate(prompts) if isinstance(p, str) and p.strip()]
-        sentence = hidden.new_zeros(len(prompts), self.sentence_dim)
-        if given:  # the backbone's own embedding, so it stays in the concepts' space
+        keys = [p.strip() if isinstance(p, str) and p.strip() else None for p in prompts]
+        distinct = list(dict.fromkeys(keys))
+        where = torch.tensor([distinct.index(k) for k in keys])
+        hidden, padding = self.text([self.config.instruction(k) for k in distinct], limit)
+        where = where.to(hidden.device)
+        sentence = self._sentences(distinct, limit, hidden)
+        return TextFeatures(self.text_projection(hidden)[where], padding[where], sentence[where])
+
+    def _sentences(self, prompts: list[str | None], limit: int, like: torch.Tensor) -> torch.Tensor:
+        """The backbone's own embedding of each prompt (zeros for none), so it stays in the
+        concepts' space; cached, as neither the backbone nor the prompt changes."""
+        missing = [p for p in prompts if p is not None and p not in self._sentence_cache]
+        if missing:
+            if len(self._sentence_cache) > SENTENCE_CACHE_SIZE:
+                self._sentence_cache.clear()
             with torch.no_grad(), _adapters_disabled(self.text):
-                sentence[given] = self.text.sentence([prompts[i].strip() for i in given], limit)
-        return TextFeatures(self.text_projection(hidden), padding, sentence)
+                embedded = self.text.sentence(missing, limit)
+            self._sentence_cache.update(zip(missing, embedded, strict=True))
+        none = like.new_zeros(self.sentence_dim)
+        return torch.stack(
+            [none if p is None else self._sentence_cache[p].to(like.device) for p in prompts]
+        )
 
     def concept_similarity(self, concepts: torch.Tensor, sentence: torch.Tensor):
         """``(B,)`` how well what the views show (``concepts``, see
