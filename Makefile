@@ -60,7 +60,7 @@ critic: setup photos
 		--out artifacts/pairs/wallpapers
 	$(BIN)/eliq train --out $(REFERENCE) \
 		--pairs artifacts/pairs/agiqa3k --pairs artifacts/demo/pairs \
-		--pairs artifacts/pairs/wallpapers \
+		--pairs artifacts/pairs/wallpapers --feature-cache artifacts/features \
 		--critic-config recipes/critic-reference/critic.json \
 		--train-config recipes/critic-reference/train.json
 

@@ -128,6 +128,10 @@ def train_command(
     train_config: Annotated[
         Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
     ] = None,
+    feature_cache: Annotated[
+        Path | None,
+        typer.Option(help="Keep vision features here, by image content, for later runs."),
+    ] = None,
     config: ConfigOption = None,
 ) -> None:
     """Train the critic label-free on pair sets (fresh, or from --init with --replay)."""
@@ -141,12 +145,21 @@ def train_command(
         update=overrides
     )
     critic = _from_json(CriticConfig, critic_config)
-    result = train(pairs, out, train_settings, init=init, replay=replay or [], config=critic)
+    result = train(
+        pairs,
+        out,
+        train_settings,
+        init=init,
+        replay=replay or [],
+        config=critic,
+        feature_cache=feature_cache,
+    )
     table = Table("family", "held-out pair accuracy", title=f"critic {out}")
     for family, accuracy in result.held_out_accuracy.items():
         table.add_row(family, f"{accuracy:.3f}")
     console.print(table)
-    console.print(f"{result.steps} steps, {result.skipped_steps} skipped")
+    cut = " (cut short by the time budget)" if result.cut_short else ""
+    console.print(f"{result.steps} steps, {result.skipped_steps} skipped{cut}")
 
 
 @app.command("score")

@@ -35,10 +35,14 @@ def checkpoint(tmp_path_factory):
             "3",
             "--critic-config",
             str(root / "critic.json"),
+            "--feature-cache",
+            str(root / "features"),
         ],
     )
     assert result.exit_code == 0, result.output
     assert "held-out pair accuracy" in result.output
+    images = len(list((root / "pairs" / "images").rglob("*.png")))
+    assert len(list((root / "features").rglob("*.safetensors"))) == images
     return root
 
 

@@ -1,0 +1,52 @@
+"""Do two critics trained by the same recipe score alike? (``make critic`` twice, e.g. one
+run on a quiet machine and one beside a CPU-heavy job.)
+
+    python bench/critic_reproducibility.py A_CHECKPOINT B_CHECKPOINT [--root AGIQA] [--features DIR]
+
+Scores every image of the shared set with both critics (vision features through one disk
+cache, so the second critic costs only its heads) and prints a Markdown table of the
+largest score difference per axis, with the two runs' step counts and training times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+
+from eliq.critic import Critic
+from eliq.evaluation import read_agiqa3k, score_table
+from eliq.train.data import FeatureStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("a", type=Path)
+    parser.add_argument("b", type=Path)
+    parser.add_argument("--root", type=Path, default=Path("../shared/datasets/agiqa3k"))
+    parser.add_argument("--features", type=Path, default=Path("artifacts/features"))
+    parser.add_argument("--device", default="cpu")
+    args = parser.parse_args()
+    frame = read_agiqa3k(args.root)
+    scores, runs = [], []
+    for checkpoint in (args.a, args.b):
+        critic = Critic.from_pretrained(checkpoint, args.device)
+        store = FeatureStore(critic.model, critic.device, cache_dir=args.features)
+        scores.append(score_table(critic, frame, store=store))
+        runs.append(json.loads((checkpoint / "training.json").read_text()))
+    print(f"{date.today()}, {platform.machine()}, {len(frame)} images of {args.root}\n")
+    print("| axis | largest difference | mean difference |")
+    print("|---|---|---|")
+    for axis in ("quality", "alignment"):
+        gap = np.abs(scores[0][axis].to_numpy(float) - scores[1][axis].to_numpy(float))
+        print(f"| {axis} | {gap.max():.2e} | {gap.mean():.2e} |")
+    for name, run in zip((args.a, args.b), runs, strict=True):
+        print(f"\n{name}: {run['steps']} steps in {run.get('train_seconds', '?')} s")
+
+
+if __name__ == "__main__":
+    main()
