@@ -5,7 +5,8 @@ run on a quiet machine and one beside a CPU-heavy job.)
 
 Scores every image of the shared set with both critics (vision features through one disk
 cache, so the second critic costs only its heads) and prints a Markdown table of the
-largest score difference per axis, with the two runs' step counts and training times.
+largest score difference per axis, then each critic's steps, training time and SRCC
+against the human scores (read only to evaluate).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from eliq.critic import Critic
-from eliq.evaluation import read_agiqa3k, score_table
+from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k, score_table
 from eliq.train.data import FeatureStore
 
 
@@ -44,8 +45,19 @@ def main() -> None:
     for axis in ("quality", "alignment"):
         gap = np.abs(scores[0][axis].to_numpy(float) - scores[1][axis].to_numpy(float))
         print(f"| {axis} | {gap.max():.2e} | {gap.mean():.2e} |")
-    for name, run in zip((args.a, args.b), runs, strict=True):
-        print(f"\n{name}: {run['steps']} steps in {run.get('train_seconds', '?')} s")
+    print("\n| critic | steps | training s | quality SRCC | within | alignment SRCC | within |")
+    print("|---|---|---|---|---|---|---|")
+    for name, run, scored in zip((args.a, args.b), runs, scores, strict=True):
+        report = {
+            axis: axis_report(scored, axis, human, "generator")
+            for axis, human in AGIQA_AXES.items()
+        }
+        q, a = report["quality"], report["alignment"]
+        print(
+            f"| {name} | {run['steps']} | {run.get('train_seconds', '?')} | "
+            f"{q.overall.srcc:.3f} | {q.within_group_srcc:.3f} | "
+            f"{a.overall.srcc:.3f} | {a.within_group_srcc:.3f} |"
+        )
 
 
 if __name__ == "__main__":

@@ -267,3 +267,21 @@ def test_the_pairs_overrule_the_prior_where_it_is_wrong(tmp_path):
         prior_wrong += before[1] > before[0]
         assert after[1] < after[0], (row["family"], row["severity"], after)
     assert prior_wrong >= 1
+
+
+def test_training_runs_deterministic_kernels_and_restores_the_setting(
+    pair_sets, tmp_path, monkeypatch
+):
+    """Two runs of one recipe drifted apart after 24 steps when the machine's load
+    differed (parallel CPU kernels adding repeated indices in thread order)."""
+    real, seen = trainer_module._batch_loss, []
+
+    def recording(*args):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        return real(*args)
+
+    monkeypatch.setattr(trainer_module, "_batch_loss", recording)
+    assert not torch.are_deterministic_algorithms_enabled()
+    train([pair_sets[0]], tmp_path, QUICK, config=FROZEN_VISION, progress=False)
+    assert seen and all(seen)
+    assert not torch.are_deterministic_algorithms_enabled()

@@ -231,7 +231,11 @@ class CriticModel(nn.Module):
         hidden, padding = self.text([self.config.instruction(k) for k in distinct], limit)
         where = where.to(hidden.device)
         sentence = self._sentences(distinct, limit, hidden)
-        return TextFeatures(self.text_projection(hidden)[where], padding[where], sentence[where])
+        return TextFeatures(  # index_select: its gradient adds repeats in a fixed order
+            self.text_projection(hidden).index_select(0, where),
+            padding.index_select(0, where),
+            sentence.index_select(0, where),
+        )
 
     def _sentences(self, prompts: list[str | None], limit: int, like: torch.Tensor) -> torch.Tensor:
         """The backbone's own embedding of each prompt (zeros for none), so it stays in the

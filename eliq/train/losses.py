@@ -55,7 +55,7 @@ def critic_loss(
     severity = positive.new_zeros(())
     if len(ladder):
         better, worse = ladder[:, 0], ladder[:, 1]
-        severity = F.softplus(-(neg[better] - neg[worse])).mean()
+        severity = F.softplus(-(neg.index_select(0, better) - neg.index_select(0, worse))).mean()
     prompt_only = axis == 1
     invariance = positive.new_zeros(())
     if prompt_only.any():

@@ -4,7 +4,8 @@
 sets, mixing in ``replay`` pair sets from earlier releases so that a retune on a new
 generator does not forget older ones. The loss is documented in :mod:`eliq.train.losses`.
 
-* Deterministic for a seed: batch order, dropout and initialisation are seeded.
+* Deterministic for a seed: batch order, dropout and initialisation are seeded, and torch
+  runs its deterministic kernels, so the result does not depend on the machine's load.
 * A step whose loss is not finite is skipped and logged, never applied.
 * Every ``checkpoint_every`` steps the critic and the optimiser state are written to
   ``out/state/`` (safetensors and JSON, no pickles); a rerun with the same settings resumes.
@@ -27,7 +28,8 @@ import logging
 import math
 import time
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -62,6 +64,20 @@ class TrainResult:
     """The time budget stopped training before its last step."""
 
 
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    """Deterministic kernels for the run (restored after): CPU kernels that accumulate
+    repeated indices in parallel otherwise add in whatever order threads finish, so two
+    runs of one recipe drifted apart once the machine's load differed."""
+    before = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(before, warn_only=warn_only)
+
+
 def train(
     pairs: Sequence[Path],
     out: Path,
@@ -74,6 +90,11 @@ def train(
     feature_cache: Path | None = None,
 ) -> TrainResult:
     """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
+    with _deterministic():
+        return _train(pairs, out, settings, init, replay, config, progress, stop, feature_cache)
+
+
+def _train(pairs, out, settings, init, replay, config, progress, stop, feature_cache):
     settings = settings or TrainSettings()
     out = Path(out)
     torch.manual_seed(settings.seed)
@@ -206,8 +227,12 @@ def _batch_loss(
     features, text = store.features(images), model.text_features(prompts)
     query, low_level = model.residual_parts(features, text)
     scores = model.prior(features, text) + query + low_level
-    positive = scores[[index[item] for item in sides["positive"]]]
-    negative = scores[[index[item] for item in sides["negative"]]]
+    rows = {
+        side: torch.tensor([index[item] for item in items], device=scores.device)
+        for side, items in sides.items()
+    }  # index_select: its gradient adds repeated rows in a fixed order
+    positive = scores.index_select(0, rows["positive"])
+    negative = scores.index_select(0, rows["negative"])
     axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
     linear = model.low_level_residual.linear.weight if model.low_level_residual else None
