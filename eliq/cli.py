@@ -23,6 +23,11 @@ console = Console()
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML or YAML settings file.", exists=True)
 ]
+CriticConfigOption = Annotated[
+    Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
+]
+TrainConfigOption = Annotated[Path | None, typer.Option(help="TrainSettings JSON.", exists=True)]
+JsonOutOption = Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")]
 
 
 @pairs_app.command("build")
@@ -122,12 +127,8 @@ def train_command(
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Optimisation steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
-    critic_config: Annotated[
-        Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
-    ] = None,
-    train_config: Annotated[
-        Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
-    ] = None,
+    critic_config: CriticConfigOption = None,
+    train_config: TrainConfigOption = None,
     feature_cache: Annotated[
         Path | None,
         typer.Option(help="Keep vision features here, by image content, for later runs."),
@@ -237,12 +238,8 @@ def eval_leave_generators_out(
         list[str] | None,
         typer.Option("--held-out", help="Generator group to hold out (repeatable; default all)."),
     ] = None,
-    critic_config: Annotated[
-        Path | None, typer.Option(help="CriticConfig JSON.", exists=True)
-    ] = None,
-    train_config: Annotated[
-        Path | None, typer.Option(help="TrainSettings JSON for the fold's training.", exists=True)
-    ] = None,
+    critic_config: CriticConfigOption = None,
+    train_config: TrainConfigOption = None,
     retune_config: Annotated[
         Path | None,
         typer.Option(
@@ -251,7 +248,7 @@ def eval_leave_generators_out(
     ] = None,
     per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    json_out: JsonOutOption = None,
 ) -> None:
     """Per generator group: train on the others, score it, retune on its own images and
     prompts (label-free, daemon settings), score every group again; against the prior."""
@@ -271,9 +268,7 @@ def eval_leave_generators_out(
         _from_json(CriticConfig, critic_config),
         limit=limit,
     )
-    console.print(report.table())
-    if json_out is not None:
-        json_out.write_text(json.dumps(report.to_json(), indent=2))
+    _show(report, json_out)
 
 
 @eval_app.command("leave-families-out")
@@ -287,13 +282,9 @@ def eval_leave_families_out(
             help="A family, or kind:<kind> for all of a kind (repeatable; default: each family).",
         ),
     ] = None,
-    critic_config: Annotated[
-        Path | None, typer.Option(help="CriticConfig JSON.", exists=True)
-    ] = None,
-    train_config: Annotated[
-        Path | None, typer.Option(help="TrainSettings JSON.", exists=True)
-    ] = None,
-    json_out: Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")] = None,
+    critic_config: CriticConfigOption = None,
+    train_config: TrainConfigOption = None,
+    json_out: JsonOutOption = None,
 ) -> None:
     """Train without a negative family; pair accuracy on it says whether the critic learns
     quality or only its own distortions."""
@@ -309,9 +300,7 @@ def eval_leave_families_out(
         _from_json(TrainSettings, train_config),
         _from_json(CriticConfig, critic_config),
     )
-    console.print(report.table())
-    if json_out is not None:
-        json_out.write_text(json.dumps(report.to_json(), indent=2))
+    _show(report, json_out)
 
 
 @pairs_app.command("families")
@@ -323,6 +312,13 @@ def pairs_families() -> None:
     for name, family in available_families().items():
         table.add_row(name, family.aspect, family.kind, str(family.levels), family.description)
     console.print(table)
+
+
+def _show(report, json_out: Path | None) -> None:
+    """A protocol's table on the console, and its numbers as JSON when asked."""
+    console.print(report.table())
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2))
 
 
 def _from_json(model, path: Path | None):

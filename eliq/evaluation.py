@@ -169,11 +169,14 @@ def held_out_accuracy(
     of a retune, on the new release and on earlier ones."""
     _, held_out = split_held_out(load_pairs(roots, "evaluation"), fraction, seed)
     per_family = pair_accuracy(critic, held_out, FeatureStore(critic.model, critic.device))
-    mean = None
-    if len(held_out):  # over pairs, not families: every held-out pair counts once
-        counts = held_out["family"].value_counts()
-        mean = float(sum(per_family[f] * n for f, n in counts.items()) / counts.sum())
+    mean = mean_pair_accuracy(per_family, held_out) if len(held_out) else None
     return PairAccuracy(mean, per_family, len(held_out))
+
+
+def mean_pair_accuracy(per_family: dict[str, float], pairs: pd.DataFrame) -> float:
+    """Accuracy over pairs, not families: every pair counts once."""
+    counts = pairs["family"].value_counts()
+    return float(sum(per_family[f] * n for f, n in counts.items()) / counts.sum())
 
 
 def pairset_accuracy(critic: Critic, roots: Sequence[Path]) -> dict[str, float]:

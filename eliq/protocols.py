@@ -29,7 +29,14 @@ import pandas as pd
 from eliq.config import PairSettings
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
-from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, sample_rows, score_table
+from eliq.evaluation import (
+    AGIQA_AXES,
+    correlation,
+    mean_pair_accuracy,
+    read_agiqa3k,
+    sample_rows,
+    score_table,
+)
 from eliq.train.data import FeatureStore, load_pairs, split_held_out
 from eliq.train.metrics import pair_accuracy
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
@@ -350,7 +357,4 @@ def leave_families_out(
 
 
 def _accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> float:
-    """Pair accuracy over pairs (not families): each pair counts once."""
-    per_family = pair_accuracy(critic, pairs, store)
-    counts = pairs["family"].value_counts()
-    return float(sum(per_family[f] * n for f, n in counts.items()) / counts.sum())
+    return mean_pair_accuracy(pair_accuracy(critic, pairs, store), pairs)

@@ -226,8 +226,9 @@ class CriticModel(nn.Module):
         of most pairs); the bare embedding comes from the frozen backbone, so it is kept."""
         limit = self.config.max_prompt_tokens
         keys = [p.strip() if isinstance(p, str) and p.strip() else None for p in prompts]
-        distinct = list(dict.fromkeys(keys))
-        where = torch.tensor([distinct.index(k) for k in keys])
+        position = {key: i for i, key in enumerate(dict.fromkeys(keys))}
+        distinct = list(position)
+        where = torch.tensor([position[k] for k in keys])
         hidden, padding = self.text([self.config.instruction(k) for k in distinct], limit)
         where = where.to(hidden.device)
         sentence = self._sentences(distinct, limit, hidden)

@@ -124,7 +124,9 @@ class FeatureStore:
         digest = hashlib.sha256(Path(image).read_bytes()).hexdigest()
         return self.disk / digest[:2] / f"{digest}.safetensors"
 
-    def _read_disk(self, paths: Sequence[str]) -> None:
+    def _read_disk(self, paths: Sequence[str]) -> dict[str, Path]:
+        """Load what the disk holds of ``paths``; where each of the others will be kept."""
+        places = {}
         for path in paths:
             try:
                 stored = self._disk_path(path)
@@ -133,9 +135,12 @@ class FeatureStore:
             if stored.is_file():
                 tensors = load_file(stored)
                 self.cache[path] = [tensors[str(i)] for i in range(len(tensors))]
+            else:
+                places[path] = stored
+        return places
 
-    def _write_disk(self, path: str, levels: list[torch.Tensor]) -> None:
-        stored = self._disk_path(path)
+    @staticmethod
+    def _write_disk(stored: Path, levels: list[torch.Tensor]) -> None:
         stored.parent.mkdir(parents=True, exist_ok=True)
         partial = stored.with_name(f"{stored.name}.{os.getpid()}.tmp")
         save_file({str(i): level for i, level in enumerate(levels)}, partial)
@@ -160,8 +165,9 @@ class FeatureStore:
         if not self.model.vision_is_frozen:
             return
         missing = sorted(set(paths) - set(self.cache))
+        places: dict[str, Path] = {}
         if self.disk is not None and missing:
-            self._read_disk(missing)
+            places = self._read_disk(missing)
             missing = [p for p in missing if p not in self.cache]
         chunks = [missing[i : i + self.batch_size] for i in range(0, len(missing), self.batch_size)]
         if not chunks:
@@ -180,8 +186,8 @@ class FeatureStore:
                     levels = self.model.vision_features(views.to(self.device))
                 for i, path in enumerate(chunk):
                     self.cache[path] = [level[i].cpu().clone() for level in levels]
-                    if self.disk is not None:
-                        self._write_disk(path, self.cache[path])
+                    if path in places:
+                        self._write_disk(places[path], self.cache[path])
 
     def features(self, paths: Sequence[str]) -> list[torch.Tensor]:
         """Levels ``(len(paths), V, d)`` on the device."""

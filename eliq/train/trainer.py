@@ -78,6 +78,7 @@ def _deterministic() -> Iterator[None]:
         torch.use_deterministic_algorithms(before, warn_only=warn_only)
 
 
+@_deterministic()
 def train(
     pairs: Sequence[Path],
     out: Path,
@@ -90,11 +91,6 @@ def train(
     feature_cache: Path | None = None,
 ) -> TrainResult:
     """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
-    with _deterministic():
-        return _train(pairs, out, settings, init, replay, config, progress, stop, feature_cache)
-
-
-def _train(pairs, out, settings, init, replay, config, progress, stop, feature_cache):
     settings = settings or TrainSettings()
     out = Path(out)
     torch.manual_seed(settings.seed)
