@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -191,6 +192,40 @@ def test_low_level_residual_starts_at_zero_and_its_statistics_are_saved(tmp_path
     assert same_scores(loaded.score(images), critic.score(images))
     fresh = Critic.from_config(config, device="cpu")
     assert not same_scores(fresh.score(images), critic.score(images))
+
+
+def test_alignment_residual_reads_the_image_against_the_prompt(tmp_path):
+    """A bilinear map from the global view's last level to the prompt's embedding: zero
+    while untrained and without a prompt, its statistics saved, and a checkpoint saved
+    before it existed loads as a critic without it."""
+    critic = Critic.from_config(SMALL, device="cpu")
+    model = critic.model
+    views = torch.stack([make_views(torch.rand(3, 300, 400), 224, SMALL.crops) for _ in range(3)])
+    with torch.no_grad():
+        features = model.vision_features(views)
+        text = model.text_features(["a red fox", "a blue car", None])
+        assert torch.equal(model.score_features(features, text), model.prior(features, text))
+        model.train()
+        model.residual(features, text)
+        model.eval()
+        model.alignment_residual.weight.normal_()
+        _, linear = model.residual_parts(features, text)
+        assert (linear[:2, 1] != 0).all() and linear[2, 1] == 0
+        crops_changed = [f.clone() for f in features]
+        crops_changed[-2][:, 1:] += 1.0  # the residual reads the global view only
+        _, unchanged = model.residual_parts(crops_changed, text)
+        assert torch.allclose(unchanged[:, 1], linear[:, 1])
+    assert len(model.ridge_weights()) == 2
+    images, prompts = [photo_path("coffee.png"), photo_path("rocket.jpg")], ["a cup", "a rocket"]
+    critic.save_pretrained(tmp_path / "ckpt")
+    loaded = Critic.from_pretrained(tmp_path / "ckpt", device="cpu")
+    assert same_scores(loaded.score(images, prompts), critic.score(images, prompts))
+    without = SMALL.model_copy(update={"alignment_linear": False})
+    Critic.from_config(without, device="cpu").save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["alignment_linear"]  # as written before the field existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert Critic.from_pretrained(tmp_path / "old", device="cpu").model.alignment_residual is None
 
 
 def test_quality_prior_subtracts_the_class_entropy(critic):

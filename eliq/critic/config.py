@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 
 QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
+# Trainable parts added after critics were first saved: a config saved before one existed
+# describes a critic without it.
+ADDED_LATER = {"alignment_linear": False}
 
 
 class LoraSettings(BaseModel):
@@ -57,6 +60,11 @@ class CriticConfig(BaseModel):
         description="Add a linear residual on the crop-averaged low-level features (the "
         "levels the quality queries read, plus the statistics) to the quality score.",
     )
+    alignment_linear: bool = Field(
+        default=True,
+        description="Add a bilinear residual between the global view's last backbone level "
+        "and the prompt's sentence embedding to the alignment score.",
+    )
     heads: int = 4
     queries_per_axis: int = 4
     decoder_layers: int = 2
@@ -78,4 +86,6 @@ class CriticConfig(BaseModel):
 
     @classmethod
     def load(cls, folder: Path) -> CriticConfig:
-        return cls.model_validate(json.loads((Path(folder) / "config.json").read_text()))
+        """A saved config; parts added since it was saved stay off, so its checkpoint fits."""
+        saved = json.loads((Path(folder) / "config.json").read_text())
+        return cls.model_validate({**ADDED_LATER, **saved})

@@ -17,16 +17,19 @@ critic's score on that axis, the loss of a batch is::
   (:mod:`eliq.critic.model`). The query transformer's, a deep network, is held small by
   ``mean(residual**2)`` over every scored image, so it cannot drift into recognising only
   the synthetic distortions it was trained on.
-* ``L_linear``: the low-level linear residual is penalised on its weights instead,
-  ``w_linear * sum(weight**2)`` (ridge on standardised features), so it may correct the
-  prior as far as the pairs ask where an image's features are far out (noise), while its
-  few directions keep it from overfitting. ``w_linear`` (0.03) was chosen label-free by
-  leaving families out (see the README).
+* ``L_linear``: the linear residuals (low-level on quality, bilinear on alignment) are
+  penalised on their weights instead, ``w_linear * sum(weight**2)`` (ridge on standardised
+  features), so they may correct the prior as far as the pairs ask where an image's
+  features are far out (noise), while their few directions keep them from overfitting.
+  ``w_linear`` (0.03) was chosen label-free by leaving families out, on each axis (see the
+  README).
 
 All terms are means over the pairs they apply to (zero when a batch has none).
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -41,13 +44,13 @@ def critic_loss(
     ladder: torch.Tensor,
     residual: torch.Tensor,
     weights: LossWeights | None = None,
-    linear: torch.Tensor | None = None,
+    linear: Sequence[torch.Tensor] = (),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
     0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
     ``i`` above ``j``; ``residual``: ``(N, 2)`` the query transformer's part of every scored
-    image's scores; ``linear``: the low-level residual's weights. Returns the loss and its
-    parts for logging."""
+    image's scores; ``linear``: the linear residuals' weights. Returns the loss and its parts
+    for logging."""
     weights = weights or LossWeights()
     rows = torch.arange(len(axis), device=axis.device)
     pos, neg = positive[rows, axis], negative[rows, axis]
@@ -61,7 +64,7 @@ def critic_loss(
     if prompt_only.any():
         invariance = (positive[prompt_only, 0] - negative[prompt_only, 0]).pow(2).mean()
     residual_size = residual.pow(2).mean()
-    linear_size = linear.pow(2).sum() if linear is not None else positive.new_zeros(())
+    linear_size = sum((w.pow(2).sum() for w in linear), positive.new_zeros(()))
     total = (
         rank
         + weights.severity * severity

@@ -40,7 +40,7 @@ class TrainSettings(BaseModel):
     invariance_weight: float = 0.5
     residual_weight: float = 1.0
     linear_weight: float = Field(
-        default=0.03, description="Ridge penalty on the low-level linear residual's weights."
+        default=0.03, description="Ridge penalty on the linear residuals' weights."
     )
 
     @property

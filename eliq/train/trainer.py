@@ -221,8 +221,8 @@ def _batch_loss(
     prompts = [prompt for _, prompt in unique]
     model = critic.model
     features, text = store.features(images), model.text_features(prompts)
-    query, low_level = model.residual_parts(features, text)
-    scores = model.prior(features, text) + query + low_level
+    query, linear = model.residual_parts(features, text)
+    scores = model.prior(features, text) + query + linear
     rows = {
         side: torch.tensor([index[item] for item in items], device=scores.device)
         for side, items in sides.items()
@@ -231,8 +231,7 @@ def _batch_loss(
     negative = scores.index_select(0, rows["negative"])
     axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
-    linear = model.low_level_residual.linear.weight if model.low_level_residual else None
-    return critic_loss(positive, negative, axis, ladder, query, weights, linear)
+    return critic_loss(positive, negative, axis, ladder, query, weights, model.ridge_weights())
 
 
 def _ladder(batch: pd.DataFrame) -> torch.Tensor:
