@@ -362,10 +362,10 @@ class CriticModel(nn.Module):
 
     def ridge_weights(self) -> list[torch.Tensor]:
         """The linear residuals' weights, which training penalises (ridge)."""
-        return [r.ridge_weight for r in self._linear_residuals()]
+        return [r.ridge_weight for _, r in self._linear_residuals()]
 
-    def _linear_residuals(self) -> list[_Standardised]:
-        return [r for r in (self.low_level_residual, self.alignment_residual) if r is not None]
+    def _linear_residuals(self) -> list[tuple[str, _Standardised]]:
+        return [(n, m) for n, m in self.named_children() if isinstance(m, _Standardised)]
 
     def _low_level_indices(self, levels: int) -> list[int]:
         """The backbone levels the quality axis reads, plus the statistics (last)."""
@@ -385,9 +385,9 @@ class CriticModel(nn.Module):
         """Everything a checkpoint must hold: the backbones' own weights are loaded by name;
         the linear residuals' feature statistics are learnt too."""
         state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
-        for name, buffer in self.named_buffers():
-            if name.startswith(("low_level_residual.scale.", "alignment_residual.scale.")):
-                state[name] = buffer.detach()
+        for name, residual in self._linear_residuals():
+            for buffer_name, buffer in residual.named_buffers():
+                state[f"{name}.{buffer_name}"] = buffer.detach()
         return state
 
 
