@@ -1,0 +1,81 @@
+"""`eliq compare`: two score files, B minus A per axis with an interval, paired by prompt."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from eliq.cli import app
+
+
+def _write(path, rows):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+@pytest.fixture
+def releases(tmp_path):
+    rng = np.random.default_rng(0)
+    base = rng.normal(-8, 2, 40)  # prompts differ far more than the releases do
+    a = [
+        {"image": f"a/{i}.png", "prompt": f"prompt {i}", "quality": q, "alignment": 0.3}
+        for i, q in enumerate(base)
+    ]
+    b = [
+        {"image": f"b/{i}.png", "prompt": f"prompt {i}", "quality": q + 0.5 + rng.normal(0, 0.2)}
+        | {"alignment": 0.3 + rng.normal(0, 0.01)}
+        for i, q in enumerate(base)
+    ]
+    b.append({"image": "b/broken.png", "prompt": "prompt 0", "error": "not an image"})
+    return _write(tmp_path / "a.jsonl", a), _write(tmp_path / "b.jsonl", b)
+
+
+def test_compare_pairs_by_prompt_and_prints_json(releases):
+    a, b = releases
+    result = CliRunner().invoke(app, ["compare", str(a), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    quality = payload["quality"]
+    assert {"difference", "low", "high", "n_a", "n_b"} <= quality.keys()
+    assert quality["n_a"] == quality["n_b"] == quality["paired_prompts"] == 40
+    assert quality["low"] < quality["difference"] < quality["high"]
+    assert quality["low"] > 0.4 and quality["high"] < 0.6  # paired: the prompts' spread cancels
+    assert abs(payload["alignment"]["difference"]) < 0.01
+
+    text = CliRunner().invoke(app, ["compare", str(a), str(b)])
+    assert text.exit_code == 0 and "b.jsonl vs a.jsonl: quality +0.5" in text.stdout
+
+
+def test_without_shared_prompts_the_comparison_is_unpaired_and_wider(releases, tmp_path):
+    a, b = releases
+    rows = [json.loads(line) for line in b.read_text().splitlines()]
+    renamed = _write(
+        tmp_path / "c.jsonl", [r | {"prompt": f"other {i}"} for i, r in enumerate(rows)]
+    )
+    paired = json.loads(CliRunner().invoke(app, ["compare", str(a), str(b), "--json"]).stdout)
+    result = json.loads(CliRunner().invoke(app, ["compare", str(a), str(renamed), "--json"]).stdout)
+    assert result["quality"]["paired_prompts"] == 0
+    width = result["quality"]["high"] - result["quality"]["low"]
+    assert width > 3 * (paired["quality"]["high"] - paired["quality"]["low"])
+
+
+def test_images_scored_without_prompts_have_no_alignment_to_compare(tmp_path):
+    rows = [
+        {"image": f"{i}.png", "prompt": None, "quality": float(i), "alignment": None}
+        for i in range(5)
+    ]
+    a, b = _write(tmp_path / "a.jsonl", rows), _write(tmp_path / "b.jsonl", rows)
+    payload = json.loads(CliRunner().invoke(app, ["compare", str(a), str(b), "--json"]).stdout)
+    assert payload["alignment"] is None and payload["quality"]["difference"] == 0.0
+
+
+def test_a_broken_score_file_is_a_clear_error(releases, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # short paths: the message is not wrapped
+    Path("broken.jsonl").write_text('{"image": "x.png", "quality": 1}\n{"image": \n')
+    result = CliRunner().invoke(app, ["compare", "a.jsonl", "broken.jsonl"])
+    assert result.exit_code == 2 and "broken.jsonl:2: not JSON" in result.output
+    _write(Path("empty.jsonl"), [{"image": "x.png", "error": "unreadable"}])
+    result = CliRunner().invoke(app, ["compare", "a.jsonl", "empty.jsonl"])
+    assert result.exit_code == 2 and "no scored images" in result.output
