@@ -3,6 +3,11 @@
 An alert's ``dedup_key`` names its incident; a key already delivered to a channel is not
 sent there again (a re-run step, a restart), while a failed delivery is retried next time.
 A channel that fails never stops the cycle: the failure is stored and logged.
+
+Repeated breaches of one kind (the quality ranking between critics, cycle after cycle) are
+one incident (:meth:`Alerter.breach`): the first opens it and is alerted, later ones are
+counted on it, and the first check of that kind that passes closes it
+(:meth:`Alerter.clear`) with a resolving alert, so the next breach is news again.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters import create_alert_channel
 from adapters.alerts.base import Alert, AlertChannel
 from daemon.settings import AlertSpec, DaemonSettings
-from daemon.state import AlertRecord, Store
+from daemon.state import AlertRecord, Incident, Store, utcnow
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -48,18 +53,19 @@ class Alerter:
             }
         )
         delivered = 0
+        key = alert.dedup_key + (":resolved" if alert.resolved else "")  # one of each per channel
         for spec, channel in self.channels:
             if SEVERITIES.index(alert.severity) < SEVERITIES.index(spec.min_severity):
                 continue
             name = f"{spec.kind}:{channel.name}"
-            done = self.store.rows(AlertRecord, dedup_key=alert.dedup_key, channel=name)
+            done = self.store.rows(AlertRecord, dedup_key=key, channel=name)
             if done and done[0].delivered:
                 continue
             record = (
                 done[0]
                 if done
                 else AlertRecord(
-                    dedup_key=alert.dedup_key,
+                    dedup_key=key,
                     channel=name,
                     title=alert.title,
                     severity=alert.severity,
@@ -77,3 +83,45 @@ class Alerter:
             except IntegrityError:
                 log.warning("alert %r to %s recorded twice", alert.dedup_key, name)
         return delivered
+
+    def breach(self, topic: str, alert: Alert) -> bool:
+        """One breach of ``topic``: alerted when it opens an incident, else counted on the
+        open one. Returns whether this breach opened the incident."""
+        incident = self._open_incident(topic)
+        opened = incident is None
+        if incident is None:
+            incident = self.store.add(Incident(topic=topic))
+        else:
+            incident.breaches += 1
+            incident.last_seen_at = utcnow()
+            self.store.save(incident)
+        alert = alert.model_copy(
+            update={"dedup_key": incident.dedup_key, "details": {**alert.details, "topic": topic}}
+        )
+        self.send(alert)  # a re-send of an opened incident is a no-op (its key is delivered)
+        if not opened:
+            log.info("%s: breach %d of open incident %s", topic, incident.breaches, incident.id)
+        return opened
+
+    def clear(self, topic: str, summary: str) -> None:
+        """A check of ``topic``'s kind passed: close its open incident, if any."""
+        incident = self._open_incident(topic)
+        if incident is None:
+            return
+        incident.is_open, incident.closed_at = False, utcnow()
+        self.store.save(incident)
+        self.send(
+            Alert(
+                title=f"Resolved: {topic}",
+                summary=summary,
+                severity="warning",  # where the breach went, its resolution goes
+                kind="drift",
+                dedup_key=incident.dedup_key,
+                resolved=True,
+                details={"topic": topic, "breaches": incident.breaches},
+            )
+        )
+
+    def _open_incident(self, topic: str) -> Incident | None:
+        found = self.store.rows(Incident, topic=topic, is_open=True)
+        return found[0] if found else None

@@ -37,6 +37,7 @@ from daemon.metrics import registry_for
 from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings
 from daemon.state import DriftCheck, EvaluationRecord, ReleaseRecord, Store, make_engine
+from eliq.compare import AXES
 from eliq.redaction import redact_url
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -59,7 +60,30 @@ class LeaderboardRow(BaseModel):
     quality_std: float
     alignment: float | None
     alignment_std: float | None
+    quality_low: float | None
+    quality_high: float | None
+    alignment_low: float | None
+    alignment_high: float | None
     critic_version: str | None
+
+
+class AxisDifference(BaseModel):
+    difference: float
+    low: float
+    high: float
+    confidence: float
+    n_a: int
+    n_b: int
+    paired_prompts: int
+
+
+class ReleaseComparison(BaseModel):
+    a: str
+    b: str
+    critic_version: str | None
+    text: str
+    quality: AxisDifference | None
+    alignment: AxisDifference | None
 
 
 class HistoryRow(BaseModel):
@@ -160,8 +184,8 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
         return {
             side: {
                 axis: [None if v != v else v for v in part[axis].tolist()]
-                for axis in part.columns
-                if axis != "side"
+                for axis in AXES
+                if axis in part.columns
             }
             for side, part in frame.groupby("side")
         }
@@ -169,6 +193,20 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     @app.get("/api/leaderboard", tags=["state"], response_model=list[LeaderboardRow])
     def leaderboard() -> list[dict[str, Any]]:
         return readmodel.leaderboard(store)
+
+    @app.get(
+        "/api/compare",
+        tags=["state"],
+        response_model=ReleaseComparison,
+        responses={404: {"description": "The champion has not scored one of them."}},
+    )
+    def compare(a: str, b: str) -> dict[str, Any]:
+        """Release ``b`` vs release ``a`` under the champion: per axis, B minus A with its
+        confidence interval (paired by prompt where the releases share prompts)."""
+        try:
+            return readmodel.compare_releases(store, a, b)
+        except KeyError as missing:
+            raise HTTPException(404, str(missing.args[0])) from None
 
     @app.get("/api/leaderboard/history", tags=["state"], response_model=list[HistoryRow])
     def leaderboard_history() -> list[dict[str, Any]]:
@@ -204,7 +242,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
             "versions": readmodel.critic_versions(store),
             "checks": checks,
             "latest": distributions,
-            "threshold": settings.drift.p_value,
+            "min_rank_correlation": settings.drift.min_rank_correlation,
         }
         context = {
             "data": json.dumps(data, default=str),

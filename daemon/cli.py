@@ -99,7 +99,7 @@ def status(
     versions = Table("version", "release", "status", "aliases", "gate", title="critic versions")
     for v in payload["critic_versions"]:
         gate = v["gate"]
-        verdict = "" if not gate else ("passed" if gate.get("passed") else "failed")
+        verdict = gate.get("why") or ("" if not gate else "passed" if gate["passed"] else "failed")
         versions.add_row(
             str(v["mlflow_version"]), v["release_id"], v["status"], ", ".join(v["aliases"]), verdict
         )
@@ -115,11 +115,18 @@ def status(
 
 
 @app.command()
-def promote(version: str, config: ConfigOption = None) -> None:
-    """Make critic VERSION (an MLflow version number) the champion."""
+def promote(
+    version: str,
+    config: ConfigOption = None,
+    by: Annotated[str | None, typer.Option(help="Who promotes (recorded); default: you.")] = None,
+) -> None:
+    """Make critic VERSION (an MLflow version number) the champion; recorded on its gate
+    and announced on the alert channels like an automatic promotion."""
+    import getpass
+
     from daemon.cycle import Cycle
 
-    promoted = Cycle(_settings(config)).promote(version)
+    promoted = Cycle(_settings(config)).promote(version, by or getpass.getuser())
     console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
 
 

@@ -39,7 +39,13 @@ from adapters.alerts.base import Alert
 from adapters.registries.base import Release
 from daemon.alerting import Alerter, build_channels
 from daemon.critic_registry import CHALLENGER, CHAMPION, CriticRegistry, RegisteredCritic
-from daemon.drift import DriftResult, compare_scores
+from daemon.drift import (
+    DriftResult,
+    agreement_checks,
+    incident_topic,
+    save_check,
+    shift_checks,
+)
 from daemon.gate import gate_decision
 from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings, RegistrySpec
@@ -434,6 +440,7 @@ class Cycle:
                         accuracy=accuracy.mean,
                         pairs=accuracy.pairs,
                         per_family=accuracy.per_family,
+                        outcomes=accuracy.outcomes,
                     )
                 )
         for old in self.store.rows(EvaluationRecord, critic_version_id=version.id):
@@ -442,42 +449,39 @@ class Cycle:
         self._advance_state(release, *rows)
 
     def check_drift(self, release: ReleaseRecord) -> None:
-        """Critic drift (the critic the retune started from vs the challenger, on the anchor
-        set) and generator shift (this release's scores vs the earlier releases')."""
+        """Critic drift (the critic the retune started from vs the challenger, ranking the
+        anchor set) and generator shift (this release's scores vs the earlier releases')."""
         version = self.store.critic_for(release.id)
         drift, device = self.settings.drift, self.settings.retune.device
         out = self.folder(release) / "drift"
         challenger = Critic.from_pretrained(version.checkpoint, device)
         anchors = self._anchors(release)
-        parent = self._starting_critic(version)
-        checks = [
-            (
-                "critic",
-                compare_scores(
-                    score_frame(parent, anchors),
-                    score_frame(challenger, anchors),
-                    out / "critic",
-                    drift.p_value,
-                    drift.min_rank_correlation,
-                    tags=["critic", f"generator:{release.name}"],
-                    metadata={"release": release.id},
-                ),
+        parent = score_frame(self._starting_critic(version), anchors)
+        current = score_frame(challenger, anchors)
+        results = {
+            "critic": save_check(
+                parent,
+                current,
+                agreement_checks(parent, current, drift),
+                out / "critic",
+                tags=["critic", f"generator:{release.name}"],
+                metadata={"release": release.id},
             )
-        ]
+        }
         earlier = self._earlier_samples(release)
-        if len(earlier) >= 2:
-            shift = compare_scores(
-                score_frame(challenger, earlier),
-                score_frame(challenger, self.samples(release)),
+        if len(earlier):
+            reference = score_frame(challenger, earlier)
+            new = score_frame(challenger, self.samples(release))
+            results["generator"] = save_check(
+                reference,
+                new,
+                shift_checks(reference, new, drift),
                 out / "generator",
-                drift.p_value,
                 tags=["generator", f"generator:{release.name}"],
                 metadata={"release": release.id},
             )
-            checks.append(("generator", shift))
         rows = []
-        for kind, result in checks:
-            result.summary["breaches"] = result.breaches
+        for kind, result in results.items():
             rows.append(
                 DriftCheck(
                     kind=kind,
@@ -491,7 +495,8 @@ class Cycle:
             self.mlflow.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
             self.add_to_workspace(kind, release, result)
         for old in self.store.rows(DriftCheck, release_id=release.id):
-            self.store.delete(old)  # a re-run replaces, never doubles
+            if old.kind in results:
+                self.store.delete(old)  # a re-run replaces, never doubles
         self._advance_state(release, *rows)
 
     def decide(self, release: ReleaseRecord) -> None:
@@ -506,17 +511,41 @@ class Cycle:
             rows += self._promote(version)
         else:
             version.status = "held"
+            if gate["passed"]:
+                gate["why"] += "; manual mode: waiting for `eliq-daemon promote`"
         self._advance_state(release, *rows)
 
-    def promote(self, mlflow_version: str) -> CriticVersion:
-        """Make a held (or any) critic version the champion, by hand."""
+    def promote(self, mlflow_version: str, by: str = "hand") -> CriticVersion:
+        """Make a held (or any) critic version the champion by hand: recorded on its gate
+        (what the automatic gate said stays beside it) and announced like an automatic one."""
         version = next(
             (v for v in self.store.critic_versions() if v.mlflow_version == str(mlflow_version)),
             None,
         )
         if version is None:
             raise KeyError(f"no critic version {mlflow_version} in this daemon's state")
+        automatic = version.gate.get("why", "no automatic decision")
+        version.gate = {
+            **version.gate,
+            "manual": {"by": by, "at": utcnow().isoformat(), "overrode": automatic},
+            "why": f"promoted by {by} (the gate had said: {automatic})",
+        }
+        version.decided_at = utcnow()
         self.store.save(*self._promote(version))
+        self.alerter.send(
+            Alert(
+                title=f"Critic v{version.mlflow_version} promoted to champion by {by}",
+                summary=f"{version.release_id}: {version.gate['why']}",
+                severity="info",
+                kind="release",
+                dedup_key=f"critic:{version.release_id}:manual:{version.decided_at.isoformat()}",
+                details={
+                    "release": version.release_id,
+                    "version": version.mlflow_version,
+                    "gate": version.gate,
+                },
+            )
+        )
         return version
 
     def _promote(self, version: CriticVersion) -> list[CriticVersion]:
@@ -534,32 +563,14 @@ class Cycle:
     def announce(self, release: ReleaseRecord) -> None:
         version = self.store.critic_for(release.id)
         for check in self.store.rows(DriftCheck, release_id=release.id):
-            if check.drifted:
-                self.alerter.send(
-                    Alert(
-                        title=f"{check.kind.capitalize()} drift on {release.name}",
-                        summary="; ".join(check.summary.get("breaches", [])),
-                        severity="warning",
-                        kind="drift",
-                        dedup_key=f"drift:{check.kind}:{release.id}",
-                        details={
-                            "release": release.id,
-                            "report": check.report_html,
-                            "summary": check.summary,
-                        },
-                    )
-                )
+            if check.kind in ("critic", "generator"):
+                self.raise_drift(check, release)
         promoted = version.status == CHAMPION
         self.alerter.send(
             Alert(
                 title=f"Critic v{version.mlflow_version} "
                 + ("promoted to champion" if promoted else "held"),
-                summary=f"Retuned on {release.id}; gate: "
-                + (
-                    "passed"
-                    if version.gate.get("passed")
-                    else "; ".join(version.gate.get("reasons", [])) or "manual mode"
-                ),
+                summary=f"Retuned on {release.id}; gate: {version.gate.get('why', 'no decision')}",
                 severity="info",
                 kind="release",
                 dedup_key=f"critic:{release.id}",
@@ -571,6 +582,47 @@ class Cycle:
             )
         )
         self._advance_state(release)
+
+    def raise_drift(self, check: DriftCheck, release: ReleaseRecord) -> None:
+        """Alert the breaches of ``check`` (one incident per kind of breach, however many
+        checks repeat it) and close the incidents its passing checks contradict."""
+        what = {
+            "critic": "Critic drift",
+            "generator": "Generator shift",
+            "watch": "Generator shift",
+        }
+        for axis_check in check.summary.get("checks", []):
+            topic, status = incident_topic(axis_check), axis_check["status"]
+            if status == "alert":
+                if axis_check["measure"] == "shift":
+                    opposite = "fell" if axis_check["direction"] == "rose" else "rose"
+                    self.alerter.clear(
+                        f"shift:{axis_check['axis']}:{opposite}", axis_check["words"]
+                    )
+                self.alerter.breach(
+                    topic,
+                    Alert(
+                        title=f"{what[check.kind]} on {release.name}: {axis_check['words']}",
+                        summary=f"{axis_check['words']}; release {release.id}",
+                        severity="warning",
+                        kind="drift",
+                        dedup_key=topic,
+                        details={"release": release.id, "check": check.id, **axis_check},
+                        links={"report": self.report_url(check)},
+                    ),
+                )
+            elif status == "ok":
+                closes = (
+                    [f"{topic}:rose", f"{topic}:fell"]
+                    if axis_check["measure"] == "shift"
+                    else [topic]
+                )
+                for closed in closes:
+                    self.alerter.clear(closed, axis_check["words"])
+
+    def report_url(self, check: DriftCheck) -> str:
+        """Where people open ``check``'s report: the status API's page for it."""
+        return f"{self.settings.base_url}/reports/{check.id}"
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -667,5 +719,5 @@ def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:
 
 
 def score_frame(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
-    """Quality and alignment of each image of ``frame`` (columns image, prompt)."""
-    return score_table(critic, frame, progress=False)[["quality", "alignment"]]
+    """Prompt, quality and alignment of each image of ``frame`` (columns image, prompt)."""
+    return score_table(critic, frame, progress=False)[["prompt", "quality", "alignment"]]

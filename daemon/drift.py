@@ -1,40 +1,216 @@
-"""Drift between score distributions, as Evidently reports saved in HTML and JSON.
+"""Drift between score sets, decided by effect sizes with confidence intervals.
 
-Two questions, one mechanism (:func:`compare_scores`):
+Two questions:
 
-* **critic drift**: champion and challenger score the same fixed anchor images; do the new
-  critic's scores differ in distribution (two-sample Kolmogorov-Smirnov test per axis) or in
-  order (Spearman correlation between the two critics' scores of each image)?
 * **generator shift**: one critic scores the new release's samples and the earlier
-  releases'; has the new release moved the distribution (the quality ceiling moved)?
+  releases'; per axis, how far did the mean score move (new minus earlier, paired by prompt
+  where the releases share prompts, as releases sampled on one prompt suite do)?
+* **critic drift**: the critic a retune started from and the challenger score the same
+  anchor images; per axis, do they still rank them alike (Spearman's correlation)? Raw
+  scores of two critic versions are on their own scales, so only their order is compared.
+
+Each is a bootstrap interval (:mod:`eliq.intervals`), and a check alerts only when the
+whole interval lies beyond its tolerance (:class:`~daemon.settings.DriftSettings`): a
+shift larger than ``shift_tolerance_sd`` standard deviations of the earlier scores, or a
+rank agreement below ``min_rank_correlation``. With fewer than ``min_images`` on a side
+the check is *inconclusive* and never alerts: a handful of images cannot support a claim
+either way. ``bench/drift.py`` measures the false alarms and the power of these rules.
+
+The scores, the decisions and an Evidently report (means, quartiles and the two-sample
+Kolmogorov-Smirnov p-value per axis, for the dashboards; the p-value decides nothing) are
+saved beside each check.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from evidently import Report
 from evidently.core.report import Snapshot
 from evidently.metrics import MeanValue, QuantileValue, ValueDrift
-from scipy.stats import spearmanr
 
-AXES = ("quality", "alignment")
-TEST = "ks"  # two-sample Kolmogorov-Smirnov; the p-value is the drift score
+from daemon.settings import DriftSettings
+from eliq.compare import AXES, compare_axis
+from eliq.intervals import Interval, rank_agreement
+
+Status = Literal["alert", "ok", "inconclusive"]
+Measure = Literal["shift", "agreement"]
+
+
+@dataclass(frozen=True)
+class AxisCheck:
+    """One decision: one measure on one axis, with the words an alert or page shows."""
+
+    axis: str
+    measure: Measure
+    status: Status
+    n: int
+    words: str
+    interval: Interval | None = None
+    tolerance: float | None = None
+    direction: Literal["rose", "fell"] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "axis": self.axis,
+            "measure": self.measure,
+            "status": self.status,
+            "n": self.n,
+            "words": self.words,
+            "interval": None if self.interval is None else self.interval.to_json(),
+            "tolerance": self.tolerance,
+            "direction": self.direction,
+        }
 
 
 @dataclass
 class DriftResult:
-    drifted: bool
+    checks: list[AxisCheck]
     summary: dict[str, Any]
     report_html: Path
     report_json: Path
-    breaches: list[str] = field(default_factory=list)
     snapshot: Snapshot | None = None
+
+    @property
+    def drifted(self) -> bool:
+        return any(check.status == "alert" for check in self.checks)
+
+    @property
+    def breaches(self) -> list[str]:
+        return [check.words for check in self.checks if check.status == "alert"]
+
+
+def shift_checks(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: DriftSettings
+) -> list[AxisCheck]:
+    """Per axis, ``current``'s mean score minus ``reference``'s (frames with the axes'
+    columns and ``prompt``), against ``±shift_tolerance_sd`` reference deviations."""
+    checks = []
+    for axis in AXES:
+        n = _count(reference, axis), _count(current, axis)
+        if min(n) == 0:
+            continue
+        comparison = compare_axis(reference, current, axis, settings.confidence)
+        units = comparison.paired_prompts if comparison else 0
+        if comparison is None or min(n) < settings.min_images or 0 < units < settings.min_images:
+            size = f"n={min(n)}" if not units else f"{units} shared prompts"
+            checks.append(_inconclusive(axis, "shift", min(n), size, settings.min_images))
+            continue
+        interval = comparison.interval
+        tolerance = settings.shift_tolerance_sd * float(np.std(reference[axis].dropna()))
+        sizes = f"n={n[1]} vs {n[0]}" + (f", paired over {units} prompts" if units else "")
+        if interval.excludes(tolerance):
+            direction = "rose" if interval.estimate > 0 else "fell"
+            words = (
+                f"{axis} {direction} by {abs(interval.estimate):.3g} "
+                f"[{_magnitude(interval, direction)}] ({sizes}; tolerance ±{tolerance:.3g})"
+            )
+            checks.append(
+                AxisCheck(axis, "shift", "alert", min(n), words, interval, tolerance, direction)
+            )
+        else:
+            words = f"{axis}: no shift beyond ±{tolerance:.3g}: {interval} ({sizes})"
+            checks.append(AxisCheck(axis, "shift", "ok", min(n), words, interval, tolerance))
+    return checks
+
+
+def agreement_checks(
+    reference: pd.DataFrame, current: pd.DataFrame, settings: DriftSettings
+) -> list[AxisCheck]:
+    """Per axis, Spearman's correlation between two critics' scores of the same images
+    (row i of both frames is one image), against ``min_rank_correlation``."""
+    checks = []
+    floor = settings.min_rank_correlation
+    for axis in AXES:
+        both = pd.concat([reference[axis], current[axis]], axis=1, keys=["a", "b"]).dropna()
+        if both.empty:
+            continue
+        n = len(both)
+        if n < settings.min_images:
+            checks.append(_inconclusive(axis, "agreement", n, f"n={n}", settings.min_images))
+            continue
+        interval = rank_agreement(both["a"].to_numpy(), both["b"].to_numpy(), settings.confidence)
+        if not np.isfinite(interval.estimate):
+            checks.append(_inconclusive(axis, "agreement", n, "constant scores", n))
+        elif interval.high < floor:
+            words = (
+                f"{axis} ranking changed: Spearman {interval.estimate:.2f} "
+                f"[{interval.low:.2f}, {interval.high:.2f}] < {floor} (n={n} images)"
+            )
+            checks.append(AxisCheck(axis, "agreement", "alert", n, words, interval, floor))
+        else:
+            words = (
+                f"{axis} ranking kept: Spearman {interval.estimate:.2f} "
+                f"[{interval.low:.2f}, {interval.high:.2f}] (n={n}; alert below {floor})"
+            )
+            checks.append(AxisCheck(axis, "agreement", "ok", n, words, interval, floor))
+    return checks
+
+
+def save_check(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    checks: list[AxisCheck],
+    out: Path,
+    tags: list[str] | None = None,
+    metadata: dict[str, str] | None = None,
+) -> DriftResult:
+    """The scores, the decisions and the Evidently report of one check, under ``out``.
+    ``tags`` and ``metadata`` label the report's snapshot on the dashboards."""
+    axes = [a for a in AXES if _count(reference, a) >= 2 and _count(current, a) >= 2]
+    snapshot = None
+    summary: dict[str, Any] = {
+        "rule": "bootstrap interval beyond the tolerance (see daemon/drift.py)",
+        "reference_size": len(reference),
+        "current_size": len(current),
+        "checks": [check.to_json() for check in checks],
+        "breaches": [check.words for check in checks if check.status == "alert"],
+        "axes": {},
+    }
+    out.mkdir(parents=True, exist_ok=True)
+    html, payload = out / "report.html", out / "report.json"
+    if axes:
+        report = Report(
+            [ValueDrift(column=a, method="ks") for a in axes]
+            + [MeanValue(column=a) for a in axes]
+            + [QuantileValue(column=a, quantile=q) for a in axes for q in (0.25, 0.5, 0.75)]
+        )
+        snapshot = report.run(
+            current[axes].dropna(how="all"),
+            reference[axes].dropna(how="all"),
+            tags=tags or [],
+            metadata=metadata or {},
+        )
+        for metric in snapshot.dict()["metrics"]:
+            if metric["config"]["type"].endswith("ValueDrift"):
+                axis = metric["config"]["column"]
+                summary["axes"][axis] = {
+                    "ks_p_value": float(metric["value"]),
+                    "reference_mean": float(reference[axis].mean()),
+                    "current_mean": float(current[axis].mean()),
+                }
+        snapshot.save_html(str(html))
+    else:
+        html.write_text("<p>Too few scores on both sides for a report.</p>", encoding="utf-8")
+    evidently = snapshot.dict() if snapshot is not None else None
+    payload.write_text(json.dumps({"summary": summary, "evidently": evidently}, indent=2))
+    columns = [a for a in AXES if a in reference and a in current]
+    sides = {"reference": reference, "current": current}
+    pd.concat(
+        [frame[columns].assign(side=side) for side, frame in sides.items()], ignore_index=True
+    ).to_parquet(out / "scores.parquet")
+    return DriftResult(checks, summary, html, payload, snapshot)
+
+
+def incident_topic(check: dict[str, Any]) -> str:
+    """What repeated breaches of a check (as stored, :meth:`AxisCheck.to_json`) share:
+    ``shift:quality:fell``, ``agreement:alignment`` (see :meth:`Alerter.breach`)."""
+    return ":".join([check["measure"], check["axis"], *filter(None, [check.get("direction")])])
 
 
 def read_scores(report_json: Path) -> pd.DataFrame:
@@ -42,77 +218,18 @@ def read_scores(report_json: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(report_json).parent / "scores.parquet")
 
 
-def compare_scores(
-    reference: pd.DataFrame,
-    current: pd.DataFrame,
-    out: Path,
-    p_value: float,
-    min_rank_correlation: float | None = None,
-    tags: list[str] | None = None,
-    metadata: dict[str, str] | None = None,
-) -> DriftResult:
-    """Drift of ``current`` scores from ``reference`` per axis (columns ``quality`` and
-    ``alignment``; an axis with fewer than two values on either side is skipped). With
-    ``min_rank_correlation``, the two frames hold the same images in the same order, and
-    their Spearman correlation must reach it. The report also holds the current scores'
-    mean and quartiles (what the Evidently dashboards plot over time); ``tags`` and
-    ``metadata`` label its snapshot there."""
-    axes = [
-        a
-        for a in AXES
-        if a in reference
-        and a in current
-        and reference[a].notna().sum() >= 2
-        and current[a].notna().sum() >= 2
-    ]
-    if not axes:
-        raise ValueError("no axis has scores on both sides to compare")
-    report = Report(
-        [ValueDrift(column=a, method=TEST, threshold=p_value) for a in axes]
-        + [MeanValue(column=a) for a in axes]
-        + [QuantileValue(column=a, quantile=q) for a in axes for q in (0.25, 0.5, 0.75)]
+def _inconclusive(axis: str, measure: Measure, n: int, size: str, needed: int) -> AxisCheck:
+    words = f"{axis} {measure}: inconclusive ({size}; a decision needs {needed})"
+    return AxisCheck(axis, measure, "inconclusive", n, words)
+
+
+def _magnitude(interval: Interval, direction: str) -> str:
+    """The interval of the size of a move, in the direction it went."""
+    low, high = (
+        (interval.low, interval.high) if direction == "rose" else (-interval.high, -interval.low)
     )
-    snapshot = report.run(
-        current[axes].dropna(how="all"),
-        reference[axes].dropna(how="all"),
-        tags=tags or [],
-        metadata=metadata or {},
-    )
-    values = {
-        m["config"]["column"]: float(m["value"])
-        for m in snapshot.dict()["metrics"]
-        if m["config"]["type"].endswith("ValueDrift")
-    }
-    summary: dict[str, Any] = {
-        "test": "two-sample Kolmogorov-Smirnov (Evidently ValueDrift, method 'ks')",
-        "threshold_p_value": p_value,
-        "reference_size": len(reference),
-        "current_size": len(current),
-        "axes": {},
-    }
-    breaches = []
-    for axis in axes:
-        entry = {
-            "p_value": values[axis],
-            "drifted": values[axis] < p_value,
-            "reference_mean": float(reference[axis].mean()),
-            "current_mean": float(current[axis].mean()),
-        }
-        if entry["drifted"]:
-            breaches.append(f"{axis} distribution (KS p={values[axis]:.3g} < {p_value})")
-        if min_rank_correlation is not None:
-            rho = spearmanr(reference[axis], current[axis], nan_policy="omit").statistic
-            rho = None if rho is None or math.isnan(rho) else float(rho)
-            entry["spearman"] = rho
-            if rho is not None and rho < min_rank_correlation:
-                breaches.append(f"{axis} ranking (Spearman {rho:.3f} < {min_rank_correlation})")
-        summary["axes"][axis] = entry
-    out.mkdir(parents=True, exist_ok=True)
-    html, payload = out / "report.html", out / "report.json"
-    snapshot.save_html(str(html))
-    payload.write_text(json.dumps({"summary": summary, "evidently": snapshot.dict()}, indent=2))
-    sides = {"reference": reference, "current": current}
-    pd.concat(
-        [frame[axes].assign(side=side) for side, frame in sides.items()], ignore_index=True
-    ).to_parquet(out / "scores.parquet")
-    return DriftResult(bool(breaches), summary, html, payload, breaches, snapshot)
+    return f"{low:.3g}, {high:.3g}"
+
+
+def _count(frame: pd.DataFrame, axis: str) -> int:
+    return int(frame[axis].notna().sum()) if axis in frame else 0

@@ -1,73 +1,132 @@
 """The promotion gate: does a retuned critic replace the champion?
 
-Label-free, on held-out pairs only. The challenger is compared with its baseline, the
-champion: it must gain (by at least ``min_gain``) on the new release's held-out pairs and
-lose no more than ``forgetting_margin`` on the earlier releases' held-out pairs. A first
-release has no champion to gain over: its baseline is the critic the retune started from
-(an initial checkpoint, or the pre-trained backbones' prior), and the challenger may not
-fall more than ``forgetting_margin`` below it.
+Label-free, on held-out pairs only, and every comparison paired: the challenger and its
+baseline (the champion; for a first release, the critic the retune started from) rank the
+*same* held-out pairs, and each pair's outcome is stored with the evaluation, so any
+decision can be re-derived from the database. Three tests, all of which must pass:
 
-Held-out sets can be small (a release of 24 images holds out a handful of positives), and
-one pair more or less moves the accuracy by several points. So a *loss* blocks promotion
-only when it exceeds its margin by more than the sampling noise of the two accuracies at
-``confidence`` (one-sided; normal approximation to the binomial over each side's pairs).
-The gain a later release must show is not discounted: noise never promotes.
+1. **Floor.** The challenger's held-out accuracy on the new release, over at least
+   ``min_pairs`` pairs, must be above ``min_accuracy`` with confidence: the lower bound of
+   its Wilson interval at ``confidence`` reaches it. A critic at chance (0.5) never
+   passes, whatever the champion scored.
+2. **Gain on the new release** over the champion, the paired difference of accuracies, is at
+   least ``min_gain`` (the estimate itself: noise never promotes). A first release has no
+   champion to gain over; its challenger may not fall below its starting critic by more
+   than ``forgetting_margin`` with confidence.
+3. **Forgetting.** On the earlier releases' held-out pairs, the challenger may lose to its
+   baseline, but not by more than ``forgetting_margin`` with confidence (the whole paired
+   interval of the loss beyond the margin blocks).
+
+Paired differences are bootstrap intervals over pairs; McNemar's exact p-value is recorded
+beside them. The record's ``why`` says the decision in words.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from statistics import NormalDist
 from typing import Any
+
+import numpy as np
 
 from daemon.settings import GateSettings
 from daemon.state import EvaluationRecord
+from eliq.intervals import Interval, mcnemar, paired_mean_difference, proportion
 
 
 def gate_decision(
     evaluations: Sequence[EvaluationRecord], settings: GateSettings, first: bool = False
 ) -> dict[str, Any]:
-    """``{"passed", "reasons", "checks", "mode"}`` from the challenger's and baseline's
-    evaluations (roles ``challenger``/``baseline``, scopes ``new``/``earlier``); ``first``:
-    the release has no champion to gain over."""
+    """``{"passed", "why", "reasons", "checks", "mode"}`` from the challenger's and
+    baseline's evaluations (roles ``challenger``/``baseline``, scopes ``new``/``earlier``,
+    each with its per-pair ``outcomes``); ``first``: no champion to gain over."""
     by_key = {(e.role, e.scope): e for e in evaluations}
-    z = NormalDist().inv_cdf(settings.confidence)
     reasons: list[str] = []
-    new = [by_key.get(("challenger", "new")), by_key.get(("baseline", "new"))]
-    gain = _difference(*new)
-    noise_new = z * _noise(*new)
-    floor = -settings.forgetting_margin - noise_new if first else settings.min_gain
-    if gain is None:
-        reasons.append("no held-out pairs of the new release to compare on")
-    elif gain < floor:
-        reasons.append(f"gain on the new release {gain:+.3f} < {floor:+.3f}")
-    earlier = [by_key.get(("baseline", "earlier")), by_key.get(("challenger", "earlier"))]
-    forgetting = _difference(*earlier)
-    allowed = settings.forgetting_margin + z * _noise(*earlier)
-    if forgetting is not None and forgetting > allowed:
-        reasons.append(f"forgets earlier releases: -{forgetting:.3f} beyond -{allowed:.3f}")
+    passes: list[str] = []
+    checks: dict[str, Any] = {}
+    challenger_new = _outcomes(by_key.get(("challenger", "new")))
+    if not challenger_new:
+        reasons.append("no held-out pairs of the new release to judge it on")
+    elif len(challenger_new) < settings.min_pairs:
+        reasons.append(
+            f"too few held-out pairs of the new release to decide "
+            f"({len(challenger_new)} < {settings.min_pairs})"
+        )
+    else:
+        accuracy = proportion(
+            sum(challenger_new.values()), len(challenger_new), settings.confidence
+        )
+        checks["accuracy_on_new"] = accuracy.to_json()
+        said = (
+            f"held-out accuracy on the new release {accuracy.estimate:.3f} "
+            f"[{accuracy.low:.3f}, {accuracy.high:.3f}] (n={accuracy.n})"
+        )
+        if accuracy.low < settings.min_accuracy:
+            reasons.append(f"{said} is not above the floor {settings.min_accuracy} with confidence")
+        else:
+            passes.append(f"{said} clears the floor {settings.min_accuracy}")
+    gain = _paired(by_key, "new", settings.confidence)
+    if gain is not None:
+        checks["gain_on_new"] = gain
+        said = f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+        if first:
+            if gain["high"] < -settings.forgetting_margin:
+                reasons.append(
+                    f"worse than its starting critic on the new release: {said}, beyond "
+                    f"-{settings.forgetting_margin}"
+                )
+        elif gain["difference"] < settings.min_gain:
+            reasons.append(
+                f"gain over the champion on the new release {said} "
+                f"(McNemar p={gain['mcnemar_p']:.3g}) < {settings.min_gain:+}"
+            )
+        else:
+            passes.append(f"gain over the champion {said}")
+    elif not first and challenger_new:
+        reasons.append("the champion has no held-out outcomes on the new release to compare")
+    forgetting = _paired(by_key, "earlier", settings.confidence)
+    if forgetting is not None:
+        checks["forgetting"] = forgetting
+        said = (
+            f"{forgetting['difference']:+.3f} [{forgetting['low']:+.3f}, {forgetting['high']:+.3f}]"
+        )
+        if forgetting["high"] < -settings.forgetting_margin:
+            reasons.append(
+                f"forgets earlier releases: {said}, all beyond -{settings.forgetting_margin}"
+            )
+        else:
+            passes.append(f"earlier releases {said}, within -{settings.forgetting_margin}")
+    passed = not reasons
     return {
-        "passed": not reasons,
+        "passed": passed,
+        "why": ("passed: " if passed else "held: ") + "; ".join(reasons or passes),
         "reasons": reasons,
-        "checks": {"gain_on_new": gain, "forgetting": forgetting},
-        "allowed_loss": {"new": -floor if first else None, "earlier": allowed},
+        "checks": checks,
         "mode": settings.mode,
     }
 
 
-def _difference(a: EvaluationRecord | None, b: EvaluationRecord | None) -> float | None:
-    if a is None or b is None or a.accuracy is None or b.accuracy is None:
+def _outcomes(record: EvaluationRecord | None) -> dict[str, bool]:
+    return dict(record.outcomes or {}) if record is not None else {}
+
+
+def _paired(
+    by_key: dict[tuple[str, str], EvaluationRecord], scope: str, confidence: float
+) -> dict[str, Any] | None:
+    """Challenger minus baseline accuracy on the pairs both ranked in ``scope``."""
+    challenger = _outcomes(by_key.get(("challenger", scope)))
+    baseline = _outcomes(by_key.get(("baseline", scope)))
+    shared = sorted(challenger.keys() & baseline.keys())
+    if len(shared) < 2:
         return None
-    return a.accuracy - b.accuracy
-
-
-def _noise(a: EvaluationRecord | None, b: EvaluationRecord | None) -> float:
-    """Standard error of the difference of two accuracies (0 where a count is unknown)."""
-    if a is None or b is None or a.accuracy is None or b.accuracy is None:
-        return 0.0
-    if not a.pairs or not b.pairs:
-        return 0.0
-    return math.sqrt(
-        a.accuracy * (1 - a.accuracy) / a.pairs + b.accuracy * (1 - b.accuracy) / b.pairs
-    )
+    a = np.array([baseline[k] for k in shared], dtype=float)
+    b = np.array([challenger[k] for k in shared], dtype=float)
+    interval: Interval = paired_mean_difference(a, b, confidence)
+    return {
+        "difference": interval.estimate,
+        "low": interval.low,
+        "high": interval.high,
+        "pairs": len(shared),
+        "challenger": float(b.mean()),
+        "baseline": float(a.mean()),
+        "mcnemar_p": mcnemar(a.astype(bool), b.astype(bool)),
+    }

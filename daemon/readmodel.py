@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+import pandas as pd
 from sqlmodel import func, select
 
 from daemon.state import (
@@ -19,6 +20,7 @@ from daemon.state import (
     ReleaseScore,
     Store,
 )
+from eliq.compare import compare_scores, describe
 
 
 def leaderboard(store: Store) -> list[dict[str, Any]]:
@@ -39,6 +41,10 @@ def leaderboard(store: Store) -> list[dict[str, Any]]:
             "quality_std": s.quality_std,
             "alignment": s.alignment_mean,
             "alignment_std": s.alignment_std,
+            "quality_low": s.quality_low,
+            "quality_high": s.quality_high,
+            "alignment_low": s.alignment_low,
+            "alignment_high": s.alignment_high,
             "critic_version": champion.mlflow_version,
         }
         for s in store.rows(ReleaseScore, critic_version_id=champion.id)
@@ -47,6 +53,29 @@ def leaderboard(store: Store) -> list[dict[str, Any]]:
     for rank, row in enumerate(rows, start=1):
         row["rank"] = rank
     return rows
+
+
+def compare_releases(store: Store, a: str, b: str) -> dict[str, Any]:
+    """Release ``b`` against release ``a`` under the current champion: per axis, the
+    difference of mean scores with its interval (paired by prompt where they share prompts)
+    and the sentence the page shows. KeyError when the champion has not scored one."""
+    champion = store.champion()
+    if champion is None:
+        raise KeyError("no champion has scored any release yet")
+    paths = {
+        s.release_id: s.scores_path for s in store.rows(ReleaseScore, critic_version_id=champion.id)
+    }
+    missing = [r for r in (a, b) if r not in paths]
+    if missing:
+        raise KeyError(f"critic v{champion.mlflow_version} has not scored {', '.join(missing)}")
+    comparison = compare_scores(pd.read_parquet(paths[a]), pd.read_parquet(paths[b]))
+    return {
+        "a": a,
+        "b": b,
+        "critic_version": champion.mlflow_version,
+        "text": describe(comparison, f"release {a}", f"release {b}"),
+        **{axis: None if c is None else c.to_json() for axis, c in comparison.items()},
+    }
 
 
 def leaderboard_history(store: Store) -> list[dict[str, Any]]:

@@ -69,39 +69,72 @@ class RetuneSettings(BaseModel):
 
 
 class GateSettings(BaseModel):
-    """When a challenger replaces the champion."""
+    """When a challenger replaces the champion (the tests are in daemon/gate.py)."""
 
     mode: Literal["auto", "manual"] = Field(
         default="auto", description="manual: every challenger waits for `eliq-daemon promote`."
     )
-    forgetting_margin: float = Field(
-        default=0.05,
+    min_pairs: int = Field(
+        default=30,
+        ge=1,
+        description="Fewer held-out pairs of the new release than this: too few to decide, "
+        "the challenger is held.",
+    )
+    min_accuracy: float = Field(
+        default=0.6,
         ge=0,
-        description="Largest loss of held-out pair accuracy on earlier releases allowed.",
+        lt=1,
+        description="Floor: the lower bound of the challenger's held-out accuracy on the new "
+        "release (Wilson interval at `confidence`) must reach this. 0.5 is chance; at 0.6 a "
+        "critic at chance passes in under 0.1% of releases, at any number of pairs.",
     )
     min_gain: float = Field(
         default=0.0,
-        description="Held-out pair accuracy on the new release must beat the champion's by "
-        "at least this (0: must not be worse); see daemon/gate.py for a first release.",
+        description="The paired gain in held-out accuracy over the champion on the new "
+        "release must be at least this (0: not worse); a first release has no champion.",
+    )
+    forgetting_margin: float = Field(
+        default=0.05,
+        ge=0,
+        description="Largest loss of held-out accuracy on earlier releases (and, for a first "
+        "release, on its own against its starting critic) tolerated: only a loss whose whole "
+        "interval lies beyond it blocks.",
     )
     confidence: float = Field(
-        default=0.95,
-        ge=0.5,
-        lt=1.0,
-        description="A loss beyond forgetting_margin blocks promotion only when it also "
-        "exceeds the held-out pairs' sampling noise at this one-sided confidence (0.5: "
-        "compare the raw accuracies). The gain on the new release is never discounted.",
+        default=0.95, ge=0.5, lt=1.0, description="Level of the gate's intervals."
     )
 
 
 class DriftSettings(BaseModel):
+    """How drift is decided (daemon/drift.py): each check is a percentile bootstrap
+    interval, and it alerts only when the whole interval lies beyond its tolerance.
+    ``bench/drift.py`` measures the false alarms and the power these defaults give."""
+
     anchor_images_per_release: int = Field(default=32, ge=1)
     anchor_folder: Path | None = Field(default=None, description="Extra anchor images.")
-    p_value: float = Field(
-        default=0.05, description="Two-sample Kolmogorov-Smirnov test: drift below this."
+    min_images: int = Field(
+        default=20,
+        ge=2,
+        description="Fewer images (or shared prompts) than this on a side: the check says "
+        "'inconclusive (n=…)' and never alerts.",
+    )
+    confidence: float = Field(
+        default=0.95, ge=0.5, lt=1.0, description="Level of every check's interval."
+    )
+    shift_tolerance_sd: float = Field(
+        default=0.25,
+        ge=0,
+        description="Generator shift, per axis: the new release's mean score minus the "
+        "earlier releases' (paired by prompt where they share prompts). Alerts when the "
+        "interval lies beyond ± this many standard deviations of the earlier scores.",
     )
     min_rank_correlation: float = Field(
-        default=0.8, description="Champion vs challenger Spearman on the anchors: drift below."
+        default=0.8,
+        ge=-1,
+        le=1,
+        description="Critic drift, per axis: Spearman's correlation between the critic a "
+        "retune started from and the challenger on the anchor images. Alerts when the "
+        "interval lies below this.",
     )
 
 
@@ -134,6 +167,11 @@ class DaemonSettings(EliqSettings):
     api_port: int | None = Field(
         default=8750, ge=0, le=65535, description="Status API port; None turns the API off."
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The status API's address as people reach it (links in alerts); None: "
+        "http://api_host:api_port.",
+    )
     process_interval_s: float = Field(default=60.0, gt=0, description="Pending releases.")
     watch_interval_s: float = Field(
         default=6 * 3600.0,
@@ -152,6 +190,13 @@ class DaemonSettings(EliqSettings):
     @property
     def tracking_uri(self) -> str:
         return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.api_host in ("0.0.0.0", "::") else self.api_host
+        return f"http://{host}:{self.api_port or 8750}"
 
     @property
     def evidently_path(self) -> Path:

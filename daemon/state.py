@@ -124,6 +124,11 @@ class EvaluationRecord(SQLModel, table=True):
     accuracy: float | None
     pairs: int | None = Field(default=None, description="Held-out pairs behind the accuracy.")
     per_family: dict[str, float] = Field(default_factory=dict, sa_column=Column(JSON))
+    outcomes: dict[str, bool] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON),
+        description="Per held-out pair id: ranked right? The gate's paired comparisons.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
@@ -157,6 +162,10 @@ class ReleaseScore(SQLModel, table=True):
     quality_std: float
     alignment_mean: float | None = None
     alignment_std: float | None = None
+    quality_low: float | None = Field(default=None, description="Interval of the mean.")
+    quality_high: float | None = None
+    alignment_low: float | None = None
+    alignment_high: float | None = None
     scores_path: str = Field(description="Per-image scores (Parquet).")
     created_at: datetime = Field(default_factory=utcnow)
 
@@ -173,6 +182,25 @@ class AlertRecord(SQLModel, table=True):
     delivered: bool = False
     error: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Incident(SQLModel, table=True):
+    """Repeated breaches of one kind (e.g. quality ranking between critics) are one
+    incident, alerted once when it opens and closed when a check of its kind passes."""
+
+    __tablename__ = "incidents"
+
+    id: int | None = Field(default=None, primary_key=True)
+    topic: str = Field(index=True, description="What the breaches share: shift:quality:fell")
+    is_open: bool = Field(default=True, index=True)
+    breaches: int = 1
+    opened_at: datetime = Field(default_factory=utcnow)
+    last_seen_at: datetime = Field(default_factory=utcnow)
+    closed_at: datetime | None = None
+
+    @property
+    def dedup_key(self) -> str:
+        return f"{self.topic}#{self.id}"
 
 
 class JobRun(SQLModel, table=True):

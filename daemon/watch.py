@@ -6,9 +6,11 @@ compare generators under different critics. The watch job fixes both sides:
 
 * every finished release's samples are scored by the current champion (once per pair of
   release and critic version, kept as Parquet and summarised in ``release_scores``);
+* every release's mean scores carry a bootstrap interval (the leaderboard shows them);
 * the latest release is compared with all earlier ones under that champion (the generator
-  shift as the current critic sees it), saved as a ``watch`` drift check with its reports
-  and an alert on a breach, once per champion and release.
+  shift as the current critic sees it), saved as a ``watch`` drift check with its reports,
+  once per champion and release. A breach joins the incident of the same shift that the
+  release's own cycle may have raised: one shift, one alert.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import logging
 
 import pandas as pd
 
-from adapters.alerts.base import Alert
 from daemon.cycle import Cycle, score_frame
-from daemon.drift import compare_scores
+from daemon.drift import save_check, shift_checks
 from daemon.state import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
 from eliq.critic import Critic
+from eliq.intervals import Interval, bootstrap
 
 log = logging.getLogger(__name__)
 
@@ -47,15 +49,16 @@ def watch(cycle: Cycle) -> DriftCheck | None:
     if not earlier or _already_checked(cycle, latest, champion):
         return None
     scores = {release.id: pd.read_parquet(scored[release.id]) for release in done}
-    result = compare_scores(
-        pd.concat([scores[r.id] for r in earlier], ignore_index=True),
-        scores[latest.id],
+    reference = pd.concat([scores[r.id] for r in earlier], ignore_index=True)
+    current = scores[latest.id]
+    result = save_check(
+        reference,
+        current,
+        shift_checks(reference, current, cycle.settings.drift),
         cycle.folder(latest) / "drift" / f"watch-v{champion.mlflow_version}",
-        cycle.settings.drift.p_value,
         tags=["watch", f"generator:{latest.name}"],
         metadata={"release": latest.id, "critic_version": str(champion.mlflow_version)},
     )
-    result.summary["breaches"] = result.breaches
     result.summary["critic_version"] = champion.mlflow_version
     check = cycle.store.add(
         DriftCheck(
@@ -72,17 +75,7 @@ def watch(cycle: Cycle) -> DriftCheck | None:
         cycle.mlflow.log_artifacts(
             champion.run_id, result.report_html.parent, f"drift/watch/{latest.name}"
         )
-    if result.drifted:
-        cycle.alerter.send(
-            Alert(
-                title=f"Generator shift on {latest.name} under critic v{champion.mlflow_version}",
-                summary="; ".join(result.breaches),
-                severity="warning",
-                kind="drift",
-                dedup_key=f"watch:v{champion.mlflow_version}:{latest.id}",
-                details={"release": latest.id, "report": check.report_html},
-            )
-        )
+    cycle.raise_drift(check, latest)  # the cycle's own shift check of it shares its incident
     log.info(
         "watch: %s vs %d earlier release(s): drifted=%s", latest.id, len(earlier), check.drifted
     )
@@ -95,6 +88,7 @@ def _score_release(
     """Score the release's samples, keep them as Parquet and their summary as a row;
     returns the Parquet file's path."""
     frame = score_frame(critic, cycle.samples(release))
+    quality, alignment = mean_interval(frame["quality"]), mean_interval(frame["alignment"])
     path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path)
@@ -107,6 +101,10 @@ def _score_release(
             quality_std=float(frame["quality"].std(ddof=0)),
             alignment_mean=_mean(frame["alignment"]),
             alignment_std=_std(frame["alignment"]),
+            quality_low=quality.low if quality else None,
+            quality_high=quality.high if quality else None,
+            alignment_low=alignment.low if alignment else None,
+            alignment_high=alignment.high if alignment else None,
             scores_path=str(path),
         )
     )
@@ -126,3 +124,11 @@ def _mean(values: pd.Series) -> float | None:
 
 def _std(values: pd.Series) -> float | None:
     return None if values.isna().all() else float(values.std(ddof=0))
+
+
+def mean_interval(values: pd.Series) -> Interval | None:
+    """The mean of ``values`` with its bootstrap interval (None with fewer than two)."""
+    values = values.dropna().to_numpy(dtype=float)
+    if len(values) < 2:
+        return None
+    return bootstrap([values], lambda v: v.mean(axis=-1))

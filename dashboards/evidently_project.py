@@ -42,7 +42,8 @@ def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
                 )
                 for axis in AXES
             ],
-            "Two-sample Kolmogorov-Smirnov p-value; below the threshold is drift.",
+            "Two-sample Kolmogorov-Smirnov p-value, for reference: alerts are decided by "
+            "effect sizes with intervals (daemon/drift.py).",
         )
         for kind, description in KINDS.items()
     ]

@@ -184,6 +184,40 @@ def score_command(
     console.print(f"{scored} images scored, {failed} could not be read; written to {out}")
 
 
+@app.command("compare")
+def compare_command(
+    a: Annotated[
+        Path, typer.Argument(metavar="A.jsonl", help="Scores of A (JSON Lines of `eliq score`).")
+    ],
+    b: Annotated[Path, typer.Argument(metavar="B.jsonl", help="Scores of B, compared with A.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    confidence: Annotated[
+        float, typer.Option(min=0.5, max=0.999, help="Level of the intervals.")
+    ] = 0.95,
+) -> None:
+    """B minus A per axis, with a bootstrap confidence interval (paired by prompt where
+    both files share prompts). Score both with the same critic version."""
+    from eliq.compare import compare_scores, describe, read_score_file
+
+    try:
+        frames = read_score_file(a), read_score_file(b)
+    except (OSError, ValueError) as error:
+        raise typer.BadParameter(str(error)) from None
+    comparison = compare_scores(*frames, confidence=confidence)
+    if as_json:
+        typer.echo(
+            json.dumps({k: None if c is None else c.to_json() for k, c in comparison.items()})
+        )
+        return
+    console.print(describe(comparison, a.name, b.name))
+    for axis, c in comparison.items():
+        if c is not None:
+            how = (
+                f"paired over {c.paired_prompts} shared prompts" if c.paired_prompts else "unpaired"
+            )
+            console.print(f"  {axis}: n_a={c.n_a}, n_b={c.n_b}, {how}")
+
+
 @eval_app.command("agiqa3k")
 def eval_agiqa3k(
     checkpoint: Annotated[Path, typer.Option(help="Critic checkpoint folder.", exists=True)],

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, load_pairs, split_held_out
-from eliq.train.metrics import pair_accuracy
+from eliq.train.metrics import pair_accuracy, pair_outcomes
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
 
@@ -159,6 +159,8 @@ class PairAccuracy:
     mean: float | None
     per_family: dict[str, float]
     pairs: int
+    outcomes: dict[str, bool] = field(default_factory=dict)
+    """Per pair id: ranked right? (what a paired comparison of two critics needs)"""
 
 
 def held_out_accuracy(
@@ -168,9 +170,16 @@ def held_out_accuracy(
     ``seed`` held out of ``roots`` (from new pairs and replay alike): the label-free test
     of a retune, on the new release and on earlier ones."""
     _, held_out = split_held_out(load_pairs(roots, "evaluation"), fraction, seed)
-    per_family = pair_accuracy(critic, held_out, FeatureStore(critic.model, critic.device))
-    mean = mean_pair_accuracy(per_family, held_out) if len(held_out) else None
-    return PairAccuracy(mean, per_family, len(held_out))
+    if held_out.empty:
+        return PairAccuracy(None, {}, 0)
+    outcomes = pair_outcomes(critic, held_out, FeatureStore(critic.model, critic.device))
+    per_family = {f: float(p["right"].mean()) for f, p in sorted(outcomes.groupby("family"))}
+    return PairAccuracy(
+        float(outcomes["right"].mean()),
+        per_family,
+        len(outcomes),
+        dict(zip(outcomes["pair_id"], map(bool, outcomes["right"]), strict=True)),
+    )
 
 
 def mean_pair_accuracy(per_family: dict[str, float], pairs: pd.DataFrame) -> float:

@@ -3,14 +3,17 @@
 import numpy as np
 import pandas as pd
 
-from daemon.drift import compare_scores
+from daemon.drift import save_check, shift_checks
+from daemon.settings import DriftSettings
 from dashboards.evidently_project import DriftWorkspace, dashboard
 
 
 def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_path):
     rng = np.random.default_rng(0)
     reference = pd.DataFrame({"quality": rng.random(40), "alignment": rng.random(40)})
-    result = compare_scores(reference, reference + 0.5, tmp_path / "check", 0.05, tags=["watch"])
+    current = reference + 0.5
+    checks = shift_checks(reference, current, DriftSettings())
+    result = save_check(reference, current, checks, tmp_path / "check", tags=["watch"])
     workspace = DriftWorkspace(tmp_path / "evidently")
     workspace.add("watch:gen-v2", result.snapshot, ["gen"])
     workspace.add("watch:gen-v2", result.snapshot, ["gen"])  # a re-run after a crash

@@ -113,6 +113,17 @@ def test_json_endpoints_match_the_daemon_state(api, daemon_state):
     assert {row["release"] for row in board} == {r["id"] for r in releases}
     assert board[0]["quality"] >= board[1]["quality"]
     assert {row["critic_version"] for row in board} == {"2"}
+    for row in board:
+        assert row["quality_low"] <= row["quality"] <= row["quality_high"]
+    a, b = board[1]["release"], board[0]["release"]
+    comparison = api.get("/api/compare", params={"a": a, "b": b}).json()
+    quality = comparison["quality"]
+    assert quality["difference"] == pytest.approx(board[0]["quality"] - board[1]["quality"])
+    assert quality["low"] <= quality["difference"] <= quality["high"]
+    assert (quality["n_a"], quality["n_b"], quality["paired_prompts"]) == (3, 3, 0)
+    assert comparison["text"].startswith(f"release {b} vs release {a}: quality +")
+    missing = api.get("/api/compare", params={"a": a, "b": "nobody/none"})
+    assert missing.status_code == 404 and "has not scored nobody/none" in missing.json()["detail"]
     history = api.get("/api/leaderboard/history").json()
     assert [(row["critic_version"], row["generator"]) for row in history] == [
         ("1", "painter-v1"),
@@ -187,11 +198,14 @@ def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
         page.wait_for_selector("#rank-quality .main-svg", timeout=120_000)
         assert release in page.locator("#leaderboard").inner_text()
         charts = page.locator(".js-plotly-plot")
-        assert charts.count() >= 9  # 6 leaderboard, gates, p-values, distributions per kind
+        assert charts.count() >= 9  # 6 leaderboard, gates, distributions per kind
         assert page.locator("#history-quality .scatterlayer .trace").count() == 2
         bars = page.locator("#rank-quality .bars .point")
         assert bars.count() == 2  # one bar per release
         assert "v2" in page.locator("#versions").inner_text()
+        page.click("#compare button")
+        page.wait_for_function("document.getElementById('comparison').textContent.length > 0")
+        assert " vs release " in page.locator("#comparison").inner_text()
         assert not errors, errors
         page.screenshot(path=str(shots / "status-page.png"), full_page=True)
         browser.close()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 import pandas as pd
 import torch
@@ -13,12 +11,11 @@ from eliq.train.data import FeatureStore
 
 
 @torch.inference_mode()
-def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
-    """Share of pairs ranked the right way on their own axis, per family (label-free)."""
-    if pairs.empty:
-        return {}
-    hits: dict[str, list[bool]] = defaultdict(list)
+def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> pd.DataFrame:
+    """Per pair (columns ``pair_id``, ``family``, ``right``): did the critic rank its
+    positive above its negative on the pair's own axis? Label-free."""
     model = critic.model
+    right: list[bool] = []
     for start in range(0, len(pairs), 64):
         batch = pairs.iloc[start : start + 64]
         sides = []
@@ -27,7 +24,15 @@ def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> d
             sides.append(model.score_features(store.features(list(batch[side])), text))
         rows = torch.arange(len(batch))
         axis = torch.as_tensor(batch["axis"].to_numpy())
-        right = (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
-        for family, hit in zip(batch["family"], right, strict=True):
-            hits[family].append(hit)
-    return {family: float(np.mean(v)) for family, v in sorted(hits.items())}
+        right += (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
+    return pd.DataFrame(
+        {"pair_id": list(pairs["pair_id"]), "family": list(pairs["family"]), "right": right}
+    )
+
+
+def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
+    """Share of pairs ranked the right way on their own axis, per family (label-free)."""
+    if pairs.empty:
+        return {}
+    outcomes = pair_outcomes(critic, pairs, store)
+    return {f: float(np.mean(part["right"])) for f, part in sorted(outcomes.groupby("family"))}
