@@ -11,6 +11,8 @@ export HF_HUB_OFFLINE := 1
 
 AGIQA ?= ../shared/datasets/agiqa3k
 REFERENCE ?= artifacts/critic-reference
+# another seed of the same recipe: `make critic CRITIC_SEED=1 REFERENCE=$(REFERENCE)-seed1`
+CRITIC_SEED ?= 0
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
 # Debian packages the project needs, installed when missing (through sudo when not root).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -46,6 +48,8 @@ bench: setup
 	$(BIN)/python bench/pairs.py
 	$(BIN)/python bench/critic_speed.py
 	$(BIN)/python bench/critic_quality.py --checkpoint $(REFERENCE)
+	$(BIN)/python bench/drift.py --checkpoint $(REFERENCE) \
+		$(if $(wildcard $(REFERENCE)-seed1/config.json),--seed-checkpoint $(REFERENCE)-seed1)
 
 # Real photographs from Debian's wallpaper packages (CC/GPL; see /usr/share/doc/*/copyright).
 photos:
@@ -62,7 +66,7 @@ critic: setup photos
 		--pairs artifacts/pairs/agiqa3k --pairs artifacts/demo/pairs \
 		--pairs artifacts/pairs/wallpapers --feature-cache artifacts/features \
 		--critic-config recipes/critic-reference/critic.json \
-		--train-config recipes/critic-reference/train.json
+		--train-config recipes/critic-reference/train.json --seed $(CRITIC_SEED)
 
 lint: setup
 	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench
