@@ -533,17 +533,10 @@ class Cycle:
         version.decided_at = utcnow()
         self.store.save(*self._promote(version))
         self.alerter.send(
-            Alert(
-                title=f"Critic v{version.mlflow_version} promoted to champion by {by}",
-                summary=f"{version.release_id}: {version.gate['why']}",
-                severity="info",
-                kind="release",
-                dedup_key=f"critic:{version.release_id}:manual:{version.decided_at.isoformat()}",
-                details={
-                    "release": version.release_id,
-                    "version": version.mlflow_version,
-                    "gate": version.gate,
-                },
+            _decision_alert(
+                version,
+                f"promoted to champion by {by}",
+                f"critic:{version.release_id}:manual:{version.decided_at.isoformat()}",
             )
         )
         return version
@@ -565,22 +558,8 @@ class Cycle:
         for check in self.store.rows(DriftCheck, release_id=release.id):
             if check.kind in ("critic", "generator"):
                 self.raise_drift(check, release)
-        promoted = version.status == CHAMPION
-        self.alerter.send(
-            Alert(
-                title=f"Critic v{version.mlflow_version} "
-                + ("promoted to champion" if promoted else "held"),
-                summary=f"Retuned on {release.id}; gate: {version.gate.get('why', 'no decision')}",
-                severity="info",
-                kind="release",
-                dedup_key=f"critic:{release.id}",
-                details={
-                    "release": release.id,
-                    "version": version.mlflow_version,
-                    "gate": version.gate,
-                },
-            )
-        )
+        outcome = "promoted to champion" if version.status == CHAMPION else "held"
+        self.alerter.send(_decision_alert(version, outcome, f"critic:{release.id}"))
         self._advance_state(release)
 
     def raise_drift(self, check: DriftCheck, release: ReleaseRecord) -> None:
@@ -716,6 +695,22 @@ def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:
         for row in rows
         if row.accuracy is not None
     ]
+
+
+def _decision_alert(version: CriticVersion, outcome: str, dedup_key: str) -> Alert:
+    """The announcement of a gate decision or a promotion by hand, with the gate's words."""
+    return Alert(
+        title=f"Critic v{version.mlflow_version} {outcome}",
+        summary=f"Retuned on {version.release_id}; gate: {version.gate.get('why', 'no decision')}",
+        severity="info",
+        kind="release",
+        dedup_key=dedup_key,
+        details={
+            "release": version.release_id,
+            "version": version.mlflow_version,
+            "gate": version.gate,
+        },
+    )
 
 
 def score_frame(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:

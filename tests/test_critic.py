@@ -4,11 +4,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.critic import Critic, CriticConfig
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError
 from tests.conftest import photo_path
-from tests.tiny_clip import build_tiny_clip
+from tests.tiny_clip import build_tiny_clip, tiny_clip_critic_config
 
 SMALL = CriticConfig(crops=2, dim=64, decoder_layers=1)
 
@@ -88,16 +88,7 @@ def test_text_encodings_are_cached(critic):
 
 def test_clip_family_backbone_from_a_local_checkpoint(tmp_path):
     folder = build_tiny_clip(tmp_path / "tiny-clip")
-    config = CriticConfig(
-        vision_backbone=str(folder),
-        text_backbone="clip",
-        crops=2,
-        dim=32,
-        view_size=64,
-        decoder_layers=1,
-        vision_lora=LoraSettings(rank=2),
-        text_lora=LoraSettings(rank=2),
-    )
+    config = tiny_clip_critic_config(folder)
     critic = Critic.from_config(config, device="cpu")
     trainable = [n for n, p in critic.model.named_parameters() if p.requires_grad]
     assert any("vision_model" in n and "lora_" in n for n in trainable)

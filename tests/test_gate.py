@@ -7,7 +7,7 @@ from daemon.gate import gate_decision
 from daemon.settings import GateSettings
 from daemon.state import EvaluationRecord
 from eliq.config import PairSettings
-from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.critic import Critic
 from eliq.evaluation import held_out_accuracy
 from eliq.intervals import proportion
 from eliq.pairs.factory import PairFactory
@@ -15,7 +15,7 @@ from eliq.pairs.positives import Positive
 from eliq.train import TrainSettings, train
 from tests.conftest import photo_path
 from tests.daemon_helpers import PHOTOS
-from tests.tiny_clip import build_tiny_clip
+from tests.tiny_clip import build_tiny_clip, tiny_clip_critic_config
 
 SETTINGS = GateSettings()
 
@@ -132,16 +132,7 @@ def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(tmp_path
     pair_settings = PairSettings(families=["cross_prompt", "swap_object"], per_positive=8)
     pairs = PairFactory(pair_settings).build(positives, tmp_path / "pairs", progress=False).root
     folder = build_tiny_clip(tmp_path / "tiny-clip")
-    config = CriticConfig(
-        vision_backbone=str(folder),
-        text_backbone="clip",
-        crops=2,
-        dim=32,
-        view_size=64,
-        decoder_layers=1,
-        vision_lora=LoraSettings(rank=2),
-        text_lora=LoraSettings(rank=2),
-    )
+    config = tiny_clip_critic_config(folder)
     retune = TrainSettings(steps=4, batch_pairs=6, held_out_fraction=0.5, seed=0, device="cpu")
     train([pairs], tmp_path / "critic", retune, config=config, progress=False)
     challenger = Critic.from_pretrained(tmp_path / "critic", device="cpu")

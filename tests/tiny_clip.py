@@ -6,6 +6,8 @@ import torch
 from transformers import CLIPConfig, CLIPModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
+from eliq.critic import CriticConfig, LoraSettings
+
 
 def byte_level_clip_tokenizer() -> CLIPTokenizer:
     characters = list(bytes_to_unicode().values())
@@ -45,3 +47,17 @@ def build_tiny_clip(folder: Path) -> Path:
     CLIPModel(config).save_pretrained(folder, safe_serialization=True)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+def tiny_clip_critic_config(folder: Path) -> CriticConfig:
+    """A small critic on the tiny CLIP at ``folder``, LoRA on both towers."""
+    return CriticConfig(
+        vision_backbone=str(folder),
+        text_backbone="clip",
+        crops=2,
+        dim=32,
+        view_size=64,
+        decoder_layers=1,
+        vision_lora=LoraSettings(rank=2),
+        text_lora=LoraSettings(rank=2),
+    )
