@@ -4,15 +4,19 @@
 
 Prints a Markdown table to paste. Scoring runs end to end from decoded 512x512 tensors
 (views, backbones, fusion, queries); the "backbone only" rows run just the pre-trained
-vision backbone on the same views, the floor the critic should approach. Peak memory is
-the process's resident-set high-water mark (reset before each row) on the CPU, and
-``torch.cuda.max_memory_allocated`` on a GPU.
+vision backbone on the same views, as the critic runs it, the floor the critic should
+approach. Single runs on a shared machine are noisy, so each rate is the median of
+``--repeats`` interleaved runs (critic, backbone, critic, ...) after a warm-up, with their
+range. Peak memory is the process's resident-set high-water mark (reset before each row) on
+the CPU, and ``torch.cuda.max_memory_allocated`` on a GPU. The last line is the ratio of
+the critic's time to the backbone's per batch size.
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import time
 from pathlib import Path
 
@@ -65,6 +69,7 @@ def main() -> None:
     parser.add_argument("--checkpoint", type=Path)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=5, help="Interleaved runs per row.")
     args = parser.parse_args()
     critic = (
         Critic.from_pretrained(args.checkpoint, args.device)
@@ -82,27 +87,31 @@ def main() -> None:
         for i in range(args.images)
     ]
     prompts = [list(DEMO_PHOTOS.values())[i % len(DEMO_PHOTOS)] for i in range(args.images)]
-    rows = []
+    rows, ratios = [], []
     for batch in (1, 8, 32):
-        critic.score(images[:batch], prompts[:batch], batch)  # warm-up
+        views = torch.stack(
+            [make_views(i, critic.config.view_size, critic.config.crops) for i in images]
+        ).to(device)
+
+        def backbone(v=views, b=batch) -> None:
+            with torch.inference_mode():
+                for start in range(0, len(v), b):
+                    critic.model.backbone_levels(v[start : start + b])
+
+        def score(b=batch) -> None:
+            critic.score(images, prompts, b)
+
+        score(), backbone()  # warm-up
+        times: dict[str, list[float]] = {"critic": [], "backbone": []}
         reset_peak(device)
-        seconds = timed(lambda b=batch: critic.score(images, prompts, b), device)
-        rows.append((f"critic.score, batch {batch}", args.images / seconds, peak_mib(device)))
-        views = (
-            torch.stack(
-                [
-                    make_views(i, critic.config.view_size, critic.config.crops)
-                    for i in images[:batch]
-                ]
-            )
-            .flatten(0, 1)
-            .to(device)
-        )
-        with torch.inference_mode():
-            critic.model.vision(views)
-            reset_peak(device)
-            per_batch = timed(lambda v=views: critic.model.vision(v), device)
-        rows.append((f"vision backbone only, batch {batch}", batch / per_batch, peak_mib(device)))
+        for _ in range(args.repeats):
+            times["critic"].append(timed(score, device))
+            times["backbone"].append(timed(backbone, device))
+        memory = peak_mib(device)
+        for what, label in (("critic", "critic.score"), ("backbone", "vision backbone only")):
+            rates = sorted(args.images / t for t in times[what])
+            rows.append((f"{label}, batch {batch}", statistics.median(rates), rates, memory))
+        ratios.append(statistics.median(times["critic"]) / statistics.median(times["backbone"]))
 
     positives = write_demo_positives(Path("data/bench-pairs/positives"))
     pair_set = PairFactory(PairSettings(per_positive=8)).build(
@@ -121,17 +130,23 @@ def main() -> None:
     reset_peak(device)
     seconds = timed(step, device)
     frozen = "cached vision features" if critic.model.vision_is_frozen else "live vision (LoRA)"
-    rows.append((f"training step ({frozen}), per pair", len(pairs) / seconds, peak_mib(device)))
+    rate = len(pairs) / seconds
+    rows.append((f"training step ({frozen}), per pair", rate, [rate], peak_mib(device)))
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
     print(
         f"device: {device} ({name}), torch threads {torch.get_num_threads()}, "
-        f"{args.images} images of 512x512, {1 + critic.config.crops} views each\n"
+        f"{args.images} images of 512x512, {1 + critic.config.crops} views each, median of "
+        f"{args.repeats} interleaved repeats\n"
     )
-    print("| what | per second | peak memory (MiB) |\n|---|---|---|")
-    for what, rate, memory in rows:
+    print("| what | per second (median) | range | peak memory (MiB) |\n|---|---|---|---|")
+    for what, rate, rates, memory in rows:
         unit = "pairs" if "training" in what else "images"
-        print(f"| {what} | {rate:.1f} {unit} | {memory:.0f} |")
+        print(f"| {what} | {rate:.1f} {unit} | {rates[0]:.1f}–{rates[-1]:.1f} | {memory:.0f} |")
+    print(
+        "\ncritic/backbone time ratio: "
+        + ", ".join(f"batch {b} {r:.2f}" for b, r in zip((1, 8, 32), ratios, strict=True))
+    )
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from eliq.critic import Critic, CriticConfig
+from eliq.critic.statistics import immerkaer, laplacian, view_statistics
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError
 from tests.conftest import photo_path
@@ -261,3 +262,25 @@ def test_a_blank_prompt_is_no_prompt_and_a_lone_surrogate_is_a_clear_error(criti
 def test_a_strip_tensor_is_refused_before_it_becomes_a_giant_view(critic):
     with pytest.raises(ImageLoadError, match="aspect ratio 1024:1"):
         critic.score(torch.rand(3, 1, 1024))
+
+
+def test_the_statistics_filters_are_the_3x3_convolutions_they_stand_for():
+    grey = torch.rand(3, 1, 40, 37)
+    laplacian_kernel = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
+    noise_kernel = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
+    for fast, kernel in ((laplacian, laplacian_kernel), (immerkaer, noise_kernel)):
+        expected = torch.nn.functional.conv2d(grey, kernel[None, None])
+        assert torch.allclose(fast(grey), expected, atol=1e-6)
+
+
+def test_a_batch_scores_as_its_images_do_one_by_one(critic, photos):
+    """On a CPU the backbone reads one image's views at a time; batching changes no score."""
+    views = torch.stack([critic.views(p) for p in photos[:3]])
+    with torch.inference_mode():
+        batched = critic.model.vision_features(views)
+        alone = [critic.model.vision_features(v[None]) for v in views]
+        whole = [*critic.model.vision(views.flatten(0, 1)), view_statistics(views.flatten(0, 1))]
+    for level, (together, reference) in enumerate(zip(batched, whole, strict=True)):
+        separate = torch.cat([features[level] for features in alone])
+        assert torch.allclose(together, separate, atol=1e-5)
+        assert torch.allclose(together.flatten(0, 1), reference, atol=1e-5)

@@ -25,13 +25,28 @@ FEATURES = (
     "colourfulness",
     "saturation",
 )
-_LAPLACIAN = torch.tensor([[0.0, 1.0, 0.0], [1.0, -4.0, 1.0], [0.0, 1.0, 0.0]])
-# Immerkaer's kernel: a difference of Laplacians that cancels image structure, leaving noise
-_NOISE = torch.tensor([[1.0, -2.0, 1.0], [-2.0, 4.0, -2.0], [1.0, -2.0, 1.0]])
 
 
-def _filter(grey: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
-    return F.conv2d(grey, kernel.to(grey)[None, None])
+# The 3x3 filters are written as shifted sums: a one-channel convolution is the slowest
+# way to run them on a CPU (3.1 of the 10.2 ms the statistics of one image took).
+def laplacian(grey: torch.Tensor) -> torch.Tensor:
+    """The 4-neighbour Laplacian over the valid region of ``(N, 1, H, W)``."""
+    centre = grey[..., 1:-1, 1:-1]
+    return (
+        grey[..., :-2, 1:-1] + grey[..., 2:, 1:-1] + grey[..., 1:-1, :-2] + grey[..., 1:-1, 2:]
+    ) - 4 * centre
+
+
+def immerkaer(grey: torch.Tensor) -> torch.Tensor:
+    """Immerkaer's noise filter ``[[1,-2,1],[-2,4,-2],[1,-2,1]]`` (separable): a difference
+    of Laplacians that cancels image structure, leaving noise."""
+    rows = grey[..., :-2] - 2 * grey[..., 1:-1] + grey[..., 2:]
+    return rows[..., :-2, :] - 2 * rows[..., 1:-1, :] + rows[..., 2:, :]
+
+
+def _std(values: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
+    """The sample standard deviation (``Tensor.std`` is about twice as slow on CPUs)."""
+    return values.var(dim=dim).sqrt()
 
 
 def view_statistics(views: torch.Tensor) -> torch.Tensor:
@@ -41,25 +56,25 @@ def view_statistics(views: torch.Tensor) -> torch.Tensor:
     sharpness = []
     level = grey
     for _ in range(3):
-        sharpness.append(torch.log(_filter(level, _LAPLACIAN).var(dim=(1, 2, 3)) + EPS))
+        sharpness.append(torch.log(laplacian(level).var(dim=(1, 2, 3)) + EPS))
         level = F.avg_pool2d(level, 2)
     dx = grey[..., :, 1:] - grey[..., :, :-1]
     dy = grey[..., 1:, :] - grey[..., :-1, :]
     gradient = torch.log(dx.abs().mean(dim=(1, 2, 3)) + dy.abs().mean(dim=(1, 2, 3)) + EPS)
-    noise = torch.log(_filter(grey, _NOISE).abs().mean(dim=(1, 2, 3)) * 0.2089 + EPS)
+    noise = torch.log(immerkaer(grey).abs().mean(dim=(1, 2, 3)) * 0.2089 + EPS)
     column_steps = dx.abs().mean(dim=(1, 2))
     on_grid = column_steps[:, 7::8].mean(dim=1)
     blockiness = torch.log((on_grid + EPS) / (column_steps.mean(dim=1) + EPS))
-    contrast = torch.log(grey.std(dim=(1, 2, 3)) + EPS)
+    contrast = torch.log(_std(grey, (1, 2, 3)) + EPS)
     brightness = grey.mean(dim=(1, 2, 3))
     clipped = ((grey < 0.01) | (grey > 0.99)).float().mean(dim=(1, 2, 3))
     rg = red - green
     yb = 0.5 * (red + green) - blue
-    colourfulness = torch.sqrt(rg.std(dim=(1, 2, 3)) ** 2 + yb.std(dim=(1, 2, 3)) ** 2) + 0.3 * (
+    colourfulness = torch.sqrt(rg.var(dim=(1, 2, 3)) + yb.var(dim=(1, 2, 3))) + 0.3 * (
         torch.sqrt(rg.mean(dim=(1, 2, 3)) ** 2 + yb.mean(dim=(1, 2, 3)) ** 2)
     )
-    high = views.max(dim=1).values
-    low = views.min(dim=1).values
+    high = views.amax(dim=1)
+    low = views.amin(dim=1)
     saturation = ((high - low) / (high + EPS)).mean(dim=(1, 2))
     return torch.stack(
         [
