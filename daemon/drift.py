@@ -80,10 +80,6 @@ class DriftResult:
     def drifted(self) -> bool:
         return any(check.status == "alert" for check in self.checks)
 
-    @property
-    def breaches(self) -> list[str]:
-        return [check.words for check in self.checks if check.status == "alert"]
-
 
 def shift_checks(
     reference: pd.DataFrame, current: pd.DataFrame, settings: DriftSettings

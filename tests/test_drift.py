@@ -58,7 +58,7 @@ def test_a_handful_of_images_is_inconclusive_and_never_alerts(tmp_path):
     assert [c.status for c in agreement] == ["inconclusive", "inconclusive"]
     assert "inconclusive (n=6" in agreement[0].words
     result = save_check(same, reversed_, agreement, tmp_path / "check")
-    assert not result.drifted and result.breaches == []
+    assert not result.drifted and result.summary["breaches"] == []
     saved = json.loads(result.report_json.read_text())["summary"]["checks"]
     assert [c["status"] for c in saved] == ["inconclusive", "inconclusive"]
 
