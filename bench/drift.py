@@ -42,7 +42,6 @@ from eliq.critic import Critic
 from eliq.evaluation import read_agiqa3k, score_table
 from eliq.train.data import FeatureStore
 
-log = logging.getLogger("bench.drift")
 POWER = {
     "sd1.5_normal → sd1.5_lowstep": ("sd1.5_normal", "sd1.5_lowstep", "fell"),
     "AttnGAN_normal → DALLE2_normal": ("AttnGAN_normal", "DALLE2_normal", "rose"),
@@ -98,11 +97,11 @@ def run(args: argparse.Namespace) -> None:
             impulse_noise(Path(source), Path(target), seed=i)
     table = pd.concat([frame, degraded], ignore_index=True)
     cache = Path(args.feature_cache)
-    critic = Critic.from_pretrained(args.checkpoint, "cpu")
+    critic = Critic.from_pretrained(args.checkpoint, args.device)
     scored = scores(critic, table, cache, out / "scores.parquet")
     twin = None
     if args.seed_checkpoint:
-        seeded = Critic.from_pretrained(args.seed_checkpoint, "cpu")
+        seeded = Critic.from_pretrained(args.seed_checkpoint, args.device)
         twin = scores(seeded, frame, cache, out / "scores-seed.parquet")
     real = scored[scored["generator"] != "impulse"]
     groups = sorted(real["generator"].unique())
@@ -177,6 +176,7 @@ def main() -> None:
     parser.add_argument("--feature-cache", default="artifacts/features")
     parser.add_argument("--out", default="artifacts/bench-drift")
     parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--device", default="auto", help="'auto', 'cpu' or 'cuda'.")
     parser.add_argument(
         "--sizes",
         default=f"6,12,{SamplingSettings().prompts},{DriftSettings().anchor_images_per_release},48,96",

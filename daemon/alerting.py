@@ -108,7 +108,7 @@ class Alerter:
         incident = self._open_incident(topic)
         if incident is None:
             return
-        incident.is_open, incident.closed_at = False, utcnow()
+        incident.closed_at = utcnow()
         self.store.save(incident)
         self.send(
             Alert(
@@ -123,5 +123,5 @@ class Alerter:
         )
 
     def _open_incident(self, topic: str) -> Incident | None:
-        found = self.store.rows(Incident, topic=topic, is_open=True)
+        found = self.store.rows(Incident, topic=topic, closed_at=None)  # IS NULL
         return found[0] if found else None

@@ -242,7 +242,6 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
             "versions": readmodel.critic_versions(store),
             "checks": checks,
             "latest": distributions,
-            "min_rank_correlation": settings.drift.min_rank_correlation,
         }
         context = {
             "data": json.dumps(data, default=str),

@@ -40,6 +40,7 @@ from adapters.registries.base import Release
 from daemon.alerting import Alerter, build_channels
 from daemon.critic_registry import CHALLENGER, CHAMPION, CriticRegistry, RegisteredCritic
 from daemon.drift import (
+    AxisCheck,
     DriftResult,
     agreement_checks,
     incident_topic,
@@ -458,27 +459,22 @@ class Cycle:
         anchors = self._anchors(release)
         parent = score_frame(self._starting_critic(version), anchors)
         current = score_frame(challenger, anchors)
+
+        def save(
+            kind: str, reference: pd.DataFrame, new: pd.DataFrame, checks: list[AxisCheck]
+        ) -> DriftResult:
+            tags = [kind, f"generator:{release.name}"]
+            return save_check(reference, new, checks, out / kind, tags, {"release": release.id})
+
         results = {
-            "critic": save_check(
-                parent,
-                current,
-                agreement_checks(parent, current, drift),
-                out / "critic",
-                tags=["critic", f"generator:{release.name}"],
-                metadata={"release": release.id},
-            )
+            "critic": save("critic", parent, current, agreement_checks(parent, current, drift))
         }
         earlier = self._earlier_samples(release)
         if len(earlier):
             reference = score_frame(challenger, earlier)
             new = score_frame(challenger, self.samples(release))
-            results["generator"] = save_check(
-                reference,
-                new,
-                shift_checks(reference, new, drift),
-                out / "generator",
-                tags=["generator", f"generator:{release.name}"],
-                metadata={"release": release.id},
+            results["generator"] = save(
+                "generator", reference, new, shift_checks(reference, new, drift)
             )
         rows = []
         for kind, result in results.items():

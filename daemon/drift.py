@@ -95,7 +95,8 @@ def shift_checks(
         units = comparison.paired_prompts if comparison else 0
         if comparison is None or min(n) < settings.min_images or 0 < units < settings.min_images:
             size = f"n={min(n)}" if not units else f"{units} shared prompts"
-            checks.append(_inconclusive(axis, "shift", min(n), size, settings.min_images))
+            reason = f"{size}; a decision needs {settings.min_images}"
+            checks.append(_inconclusive(axis, "shift", min(n), reason))
             continue
         interval = comparison.interval
         tolerance = settings.shift_tolerance_sd * float(np.std(reference[axis].dropna()))
@@ -128,11 +129,12 @@ def agreement_checks(
             continue
         n = len(both)
         if n < settings.min_images:
-            checks.append(_inconclusive(axis, "agreement", n, f"n={n}", settings.min_images))
+            reason = f"n={n}; a decision needs {settings.min_images}"
+            checks.append(_inconclusive(axis, "agreement", n, reason))
             continue
         interval = rank_agreement(both["a"].to_numpy(), both["b"].to_numpy(), settings.confidence)
         if not np.isfinite(interval.estimate):
-            checks.append(_inconclusive(axis, "agreement", n, "constant scores", n))
+            checks.append(_inconclusive(axis, "agreement", n, f"n={n}, constant scores"))
         elif interval.high < floor:
             words = (
                 f"{axis} ranking changed: Spearman {interval.estimate:.2f} "
@@ -214,9 +216,8 @@ def read_scores(report_json: Path) -> pd.DataFrame:
     return pd.read_parquet(Path(report_json).parent / "scores.parquet")
 
 
-def _inconclusive(axis: str, measure: Measure, n: int, size: str, needed: int) -> AxisCheck:
-    words = f"{axis} {measure}: inconclusive ({size}; a decision needs {needed})"
-    return AxisCheck(axis, measure, "inconclusive", n, words)
+def _inconclusive(axis: str, measure: Measure, n: int, reason: str) -> AxisCheck:
+    return AxisCheck(axis, measure, "inconclusive", n, f"{axis} {measure}: inconclusive ({reason})")
 
 
 def _magnitude(interval: Interval, direction: str) -> str:

@@ -67,7 +67,7 @@ def gate_decision(
     gain = _paired(by_key, "new", settings.confidence)
     if gain is not None:
         checks["gain_on_new"] = gain
-        said = f"{gain['difference']:+.3f} [{gain['low']:+.3f}, {gain['high']:+.3f}]"
+        said = _words(gain)
         if first:
             if gain["high"] < -settings.forgetting_margin:
                 reasons.append(
@@ -86,9 +86,7 @@ def gate_decision(
     forgetting = _paired(by_key, "earlier", settings.confidence)
     if forgetting is not None:
         checks["forgetting"] = forgetting
-        said = (
-            f"{forgetting['difference']:+.3f} [{forgetting['low']:+.3f}, {forgetting['high']:+.3f}]"
-        )
+        said = _words(forgetting)
         if forgetting["high"] < -settings.forgetting_margin:
             reasons.append(
                 f"forgets earlier releases: {said}, all beyond -{settings.forgetting_margin}"
@@ -103,6 +101,11 @@ def gate_decision(
         "checks": checks,
         "mode": settings.mode,
     }
+
+
+def _words(paired: dict[str, Any]) -> str:
+    """``+0.100 [+0.063, +0.140]``: a stored paired difference as :class:`Interval` says it."""
+    return str(Interval(paired["difference"], paired["low"], paired["high"], paired["pairs"]))
 
 
 def _outcomes(record: EvaluationRecord | None) -> dict[str, bool]:
@@ -120,7 +123,7 @@ def _paired(
         return None
     a = np.array([baseline[k] for k in shared], dtype=float)
     b = np.array([challenger[k] for k in shared], dtype=float)
-    interval: Interval = paired_mean_difference(a, b, confidence)
+    interval = paired_mean_difference(a, b, confidence)
     return {
         "difference": interval.estimate,
         "low": interval.low,

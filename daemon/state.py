@@ -192,11 +192,10 @@ class Incident(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     topic: str = Field(index=True, description="What the breaches share: shift:quality:fell")
-    is_open: bool = Field(default=True, index=True)
     breaches: int = 1
     opened_at: datetime = Field(default_factory=utcnow)
     last_seen_at: datetime = Field(default_factory=utcnow)
-    closed_at: datetime | None = None
+    closed_at: datetime | None = Field(default=None, description="None while it is open.")
 
     @property
     def dedup_key(self) -> str:

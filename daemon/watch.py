@@ -22,8 +22,9 @@ import pandas as pd
 from daemon.cycle import Cycle, score_frame
 from daemon.drift import save_check, shift_checks
 from daemon.state import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
+from eliq import intervals
 from eliq.critic import Critic
-from eliq.intervals import Interval, bootstrap
+from eliq.intervals import Interval
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ def _score_release(
     """Score the release's samples, keep them as Parquet and their summary as a row;
     returns the Parquet file's path."""
     frame = score_frame(critic, cycle.samples(release))
-    quality, alignment = mean_interval(frame["quality"]), mean_interval(frame["alignment"])
+    quality, alignment = _mean_interval(frame["quality"]), _mean_interval(frame["alignment"])
     path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path)
@@ -126,9 +127,7 @@ def _std(values: pd.Series) -> float | None:
     return None if values.isna().all() else float(values.std(ddof=0))
 
 
-def mean_interval(values: pd.Series) -> Interval | None:
-    """The mean of ``values`` with its bootstrap interval (None with fewer than two)."""
+def _mean_interval(values: pd.Series) -> Interval | None:
+    """The mean's bootstrap interval (None with fewer than two values)."""
     values = values.dropna().to_numpy(dtype=float)
-    if len(values) < 2:
-        return None
-    return bootstrap([values], lambda v: v.mean(axis=-1))
+    return intervals.mean(values) if len(values) >= 2 else None

@@ -28,17 +28,13 @@ MIN_PAIRED_PROMPTS = 2
 
 @dataclass(frozen=True)
 class AxisComparison:
-    """B minus A on one axis: ``difference`` is ``interval.estimate``."""
+    """B minus A on one axis (the difference is ``interval.estimate``)."""
 
     interval: Interval
     n_a: int
     n_b: int
     paired_prompts: int
     """Prompts both sets scored, when the comparison is paired by prompt; 0 when not."""
-
-    @property
-    def difference(self) -> float:
-        return self.interval.estimate
 
     def to_json(self) -> dict[str, Any]:
         i = self.interval

@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, load_pairs, split_held_out
-from eliq.train.metrics import pair_accuracy, pair_outcomes
+from eliq.train.metrics import accuracy_per_family, pair_accuracy, pair_outcomes
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
 
@@ -173,10 +173,9 @@ def held_out_accuracy(
     if held_out.empty:
         return PairAccuracy(None, {}, 0)
     outcomes = pair_outcomes(critic, held_out, FeatureStore(critic.model, critic.device))
-    per_family = {f: float(p["right"].mean()) for f, p in sorted(outcomes.groupby("family"))}
     return PairAccuracy(
         float(outcomes["right"].mean()),
-        per_family,
+        accuracy_per_family(outcomes),
         len(outcomes),
         dict(zip(outcomes["pair_id"], map(bool, outcomes["right"]), strict=True)),
     )

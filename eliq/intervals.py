@@ -79,6 +79,11 @@ def bootstrap(
     return Interval(estimate, low, high, min(len(a) for a in arrays), confidence)
 
 
+def mean(values: np.ndarray, confidence: float = CONFIDENCE, seed: int = 0) -> Interval:
+    """The mean of one sample (e.g. a release's scores)."""
+    return bootstrap([values], lambda v: v.mean(axis=-1), confidence=confidence, seed=seed)
+
+
 def mean_difference(
     a: np.ndarray, b: np.ndarray, confidence: float = CONFIDENCE, seed: int = 0
 ) -> Interval:

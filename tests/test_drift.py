@@ -105,7 +105,7 @@ def test_repeated_breaches_are_one_incident_alerted_once(tmp_path):
 
     assert [breach(cycle) for cycle in range(3)] == [True, False, False]
     (incident,) = store.rows(Incident, topic="agreement:quality")
-    assert incident.is_open and incident.breaches == 3
+    assert incident.closed_at is None and incident.breaches == 3
     alerted = [json.loads(line) for line in (tmp_path / "alerts.jsonl").open()]
     assert [a["title"] for a in alerted] == ["Critic drift on gen-v0"]
 

@@ -7,6 +7,7 @@ from scipy import stats
 from eliq.intervals import (
     Interval,
     mcnemar,
+    mean,
     mean_difference,
     paired_mean_difference,
     proportion,
@@ -39,6 +40,10 @@ def test_unpaired_difference_matches_scipys_percentile_bootstrap(draw):
     assert ours.low == pytest.approx(theirs.low, abs=0.05 * width)
     assert ours.high == pytest.approx(theirs.high, abs=0.05 * width)
     assert ours.n == 45
+    one = mean(b)
+    theirs = _scipy_percentile((b,), lambda x, axis=-1: x.mean(axis))
+    assert one.estimate == pytest.approx(b.mean())
+    assert one.low == pytest.approx(theirs.low, abs=0.05 * (theirs.high - theirs.low))
 
 
 def test_paired_difference_and_rank_agreement_match_scipy():

@@ -253,8 +253,8 @@ class CriticModel(nn.Module):
 
     def backbone_levels(self, views: torch.Tensor) -> list[torch.Tensor]:
         """The vision backbone's pooled levels of ``(B, V, 3, S, S)`` views, each
-        ``(B * V, d)``. On a CPU one image's views go through at a time: their activations
-        then stay in the caches: 32 images ran 2.7x faster so than in one call (README)."""
+        ``(B * V, d)``. On a CPU one image's views go through at a time, so that their
+        activations stay in the caches: 32 images ran 2.7x faster than in one call (README)."""
         groups = views.unbind(0) if views.device.type == "cpu" else [views.flatten(0, 1)]
         return [torch.cat(level) for level in zip(*map(self.vision, groups), strict=True)]
 

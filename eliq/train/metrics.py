@@ -32,7 +32,9 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
 
 def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
     """Share of pairs ranked the right way on their own axis, per family (label-free)."""
-    if pairs.empty:
-        return {}
-    outcomes = pair_outcomes(critic, pairs, store)
+    return accuracy_per_family(pair_outcomes(critic, pairs, store)) if len(pairs) else {}
+
+
+def accuracy_per_family(outcomes: pd.DataFrame) -> dict[str, float]:
+    """Share of :func:`pair_outcomes` ranked right, per family."""
     return {f: float(np.mean(part["right"])) for f, part in sorted(outcomes.groupby("family"))}

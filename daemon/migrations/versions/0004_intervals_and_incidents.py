@@ -25,7 +25,6 @@ def upgrade() -> None:
         "incidents",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("topic", sqlmodel.sql.sqltypes.AutoString(), nullable=False),
-        sa.Column("is_open", sa.Boolean(), nullable=False),
         sa.Column("breaches", sa.Integer(), nullable=False),
         sa.Column("opened_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("last_seen_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
@@ -34,12 +33,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("incidents", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_incidents_topic"), ["topic"], unique=False)
-        batch_op.create_index(batch_op.f("ix_incidents_is_open"), ["is_open"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("incidents", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_incidents_is_open"))
         batch_op.drop_index(batch_op.f("ix_incidents_topic"))
     op.drop_table("incidents")
     with op.batch_alter_table("release_scores", schema=None) as batch_op:
