@@ -124,8 +124,9 @@ def test_the_decision_is_re_derived_from_the_stored_outcomes():
 
 @pytest.mark.slow
 def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(tmp_path):
-    """A randomly initialised CLIP critic judges prompt swaps at chance; four retune steps
-    do not change that, and the gate holds it (here with a floor the few pairs allow)."""
+    """A randomly initialised CLIP critic judges prompt swaps no better than chance; four
+    retune steps do not change that, and the floor holds it (``min_pairs`` is lowered to
+    the few held-out pairs six photos give, so the floor is what decides)."""
     positives = [
         Positive(key=name, image=photo_path(name), prompt=prompt) for name, prompt in PHOTOS.items()
     ]
@@ -153,6 +154,6 @@ def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(tmp_path
     n = rows[0].pairs
     hits = sum(rows[0].outcomes.values())
     accuracy = proportion(hits, n)
-    assert n >= 10 and accuracy.low < 0.5 < accuracy.high, accuracy  # it is at chance
+    assert n >= 10 and accuracy.low < 0.5, accuracy  # no better than chance (3 of 13 here)
     decision = gate_decision(rows, GateSettings(min_pairs=n), first=True)
     assert not decision["passed"] and "is not above the floor" in decision["why"]
