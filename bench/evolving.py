@@ -16,6 +16,7 @@ import argparse
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 from datetime import date
@@ -54,14 +55,20 @@ STEPS = [
 
 
 def history_manifest(root: Path, per_release: int | None, folder: Path) -> pd.DataFrame:
-    """The human-scored frame (kept here) and, in ``folder``, the daemon's manifest: image,
-    prompt and generator only."""
+    """The human-scored frame (kept here) and, in ``folder``, the daemon's manifest (image,
+    prompt and generator only) beside copies of its images: a local registry reads only
+    what lies under its root."""
     frame = read_agiqa3k(root)
     frame = frame[frame["generator"].isin(ORDER)]
     if per_release:
         frame = frame.groupby("generator", sort=False).head(per_release)
     frame = frame.reset_index(drop=True)
-    frame[["image", "prompt", "generator"]].to_csv(folder / "manifest.csv", index=False)
+    (folder / "images").mkdir(exist_ok=True)
+    names = [f"images/{Path(image).name}" for image in frame["image"]]
+    for image, name in zip(frame["image"], names, strict=True):
+        shutil.copyfile(image, folder / name)
+    manifest = frame[["prompt", "generator"]].assign(image=names)
+    manifest[["image", "prompt", "generator"]].to_csv(folder / "manifest.csv", index=False)
     return frame
 
 

@@ -75,6 +75,7 @@ from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
 from eliq.redaction import redact_url
 from eliq.train import TrainingStopped, TrainSettings, train
+from eliq.train.data import FeatureStore
 
 log = logging.getLogger(__name__)
 
@@ -305,7 +306,7 @@ class Cycle:
         champion = self.store.champion()
         init = Path(champion.checkpoint) if champion else retune.initial_checkpoint
         config = self._critic_config() if init is None else None
-        earlier = self._earlier_pair_sets(release)
+        earlier = [root for root, _ in self._pair_sets(self._earlier(release)).values()]
         replay = earlier[-retune.replay_releases :] if retune.replay_releases else []
         out = self.folder(release) / "critic"
         settings = TrainSettings(
@@ -328,6 +329,7 @@ class Cycle:
                 config=config,
                 progress=False,
                 stop=self.stop.is_set,
+                feature_cache=self.feature_cache,
             )
         except TrainingStopped as stopped:  # its state is saved: the next run resumes
             log.info("%s: retune %s", release.id, stopped)
@@ -415,12 +417,15 @@ class Cycle:
     def evaluate(self, release: ReleaseRecord) -> None:
         """Held-out pair accuracy of the challenger and its baseline (the champion, or for a
         first release the critic it started from) on the new release and on the earlier
-        ones: the same positives the trainer held out, so neither critic trained on them."""
+        ones: the same positives the trainer held out, so neither critic trained on them.
+        Each critic's outcomes are kept per pair set, so a critic ranks each pair once:
+        the champion scored the earlier releases' pairs when it was a challenger, and a
+        cycle scores only the new release's pairs and its new challenger."""
         version = self.store.critic_for(release.id)
         fraction = self.settings.retune.held_out_fraction
         scopes = {
-            "new": [Path(self._pair_set(release).path)],
-            "earlier": self._earlier_pair_sets(release),
+            "new": self._pair_sets([release]),
+            "earlier": self._pair_sets(self._earlier(release)),
         }
         device = self.settings.retune.device
         contenders = {
@@ -429,10 +434,24 @@ class Cycle:
         }
         rows = []
         for role, critic in contenders.items():
-            for scope, roots in scopes.items():
-                if not roots:
+            fingerprint = critic.fingerprint()
+            store = self.feature_store(critic)
+            for scope, pair_sets in scopes.items():
+                if not pair_sets:
                     continue
-                accuracy = held_out_accuracy(critic, roots, fraction, seed=0)
+                digests = {name: digest for name, (_, digest) in pair_sets.items()}
+                known = self.store.pair_outcomes(fingerprint, digests)
+                roots = {name: root for name, (root, _) in pair_sets.items()}
+                accuracy = held_out_accuracy(critic, roots, fraction, 0, known, store)
+                self.store.keep_pair_outcomes(fingerprint, digests, accuracy.outcomes)
+                log.info(
+                    "%s: %s on %s pairs: %d held out, %d scored now",
+                    release.id,
+                    role,
+                    scope,
+                    accuracy.pairs,
+                    accuracy.scored,
+                )
                 rows.append(
                     EvaluationRecord(
                         critic_version_id=version.id,
@@ -609,8 +628,21 @@ class Cycle:
             r for r in self.store.releases([ReleaseState.done]) if r.sequence < release.sequence
         ]
 
-    def _earlier_pair_sets(self, release: ReleaseRecord) -> list[Path]:
-        return [Path(self._pair_set(r).path) for r in self._earlier(release)]
+    def _pair_sets(self, releases: list[ReleaseRecord]) -> dict[str, tuple[Path, str]]:
+        """Each release's pair set, named by release: its root and a key to what critics
+        ranked of it (the release and the pair set's content, so a rebuild starts over)."""
+        records = {r.id: self._pair_set(r) for r in releases}
+        return {i: (Path(rec.path), f"{i}@{rec.digest}") for i, rec in records.items()}
+
+    def feature_store(self, critic: Critic) -> FeatureStore:
+        """Vision features kept on disk under ``data_dir/features`` by image content and
+        vision weights: each image goes through the backbone once, in every step and
+        cycle that sees it (retune, its replay, evaluation)."""
+        return FeatureStore(critic.model, critic.device, cache_dir=self.feature_cache)
+
+    @property
+    def feature_cache(self) -> Path:
+        return self.settings.data_dir / "features"
 
     def samples(self, release: ReleaseRecord, limit: int | None = None) -> pd.DataFrame:
         """The release's sampled images and their prompts (columns image, prompt)."""
@@ -673,9 +705,15 @@ def _aware(moment: datetime) -> datetime:
 
 
 def _pair_set_digest(pair_set: PairSet) -> str:
+    """The pair set's content: its manifest and every image, by path and bytes."""
     digest = hashlib.sha256()
-    for part in sorted((pair_set.root / "manifest").glob("part-*.parquet")):
-        digest.update(part.read_bytes())
+    files = [
+        *(pair_set.root / "manifest").glob("part-*.parquet"),
+        *pair_set.root.glob("images/**/*"),
+    ]
+    for path in sorted(f for f in files if f.is_file()):
+        digest.update(str(path.relative_to(pair_set.root)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
 

@@ -132,6 +132,26 @@ class EvaluationRecord(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
 
 
+class PairOutcomeRecord(SQLModel, table=True):
+    """How one critic ranked the held-out pairs of one pair set, by content on both sides
+    (the critic's fingerprint, the pair set's digest): kept so that an evaluation scores
+    only pairs that critic has not ranked yet, and a cycle's cost does not grow with the
+    history it re-checks."""
+
+    __tablename__ = "pair_outcomes"
+    __table_args__ = (UniqueConstraint("critic", "pair_set"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    critic: str = Field(index=True, description="The critic's fingerprint (weights + config).")
+    pair_set: str = Field(description="The pair set's digest (manifest and images).")
+    outcomes: dict[str, bool] = Field(
+        default_factory=dict,
+        sa_column=Column(JSON, nullable=False),
+        description="Per pair id: ranked right?",
+    )
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
 class DriftCheck(SQLModel, table=True):
     __tablename__ = "drift_checks"
 
@@ -347,6 +367,44 @@ class Store:
             session.commit()
             session.refresh(row)
             return row
+
+    def pair_outcomes(self, critic: str, pair_sets: dict[str, str]) -> dict[str, bool]:
+        """What ``critic`` ranked of the named pair sets (name: digest), keyed
+        ``"<name>/<pair id>"`` as :func:`eliq.evaluation.held_out_accuracy` keys them."""
+        with self.session() as session:
+            query = select(PairOutcomeRecord).where(
+                PairOutcomeRecord.critic == critic,
+                PairOutcomeRecord.pair_set.in_(set(pair_sets.values())),
+            )
+            by_digest = {row.pair_set: row.outcomes for row in session.exec(query)}
+        return {
+            f"{name}/{pair_id}": right
+            for name, digest in pair_sets.items()
+            for pair_id, right in by_digest.get(digest, {}).items()
+        }
+
+    def keep_pair_outcomes(
+        self, critic: str, pair_sets: dict[str, str], outcomes: dict[str, bool]
+    ) -> None:
+        """Add ``outcomes`` (keyed as :meth:`pair_outcomes` returns them) to what is kept."""
+        with self.session() as session:
+            for name, digest in pair_sets.items():
+                mine = {
+                    key.removeprefix(f"{name}/"): right
+                    for key, right in outcomes.items()
+                    if key.startswith(f"{name}/")
+                }
+                if not mine:
+                    continue
+                query = select(PairOutcomeRecord).where(
+                    PairOutcomeRecord.critic == critic, PairOutcomeRecord.pair_set == digest
+                )
+                row = session.exec(query).first() or PairOutcomeRecord(
+                    critic=critic, pair_set=digest
+                )
+                row.outcomes, row.updated_at = {**row.outcomes, **mine}, utcnow()
+                session.add(row)
+            session.commit()
 
     def rows(self, table: type[SQLModel], **where: Any) -> list[Any]:
         with self.session() as session:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -172,16 +173,30 @@ def score_command(
     out: Annotated[Path, typer.Option(help="JSON Lines output.")],
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
+    runtime: Annotated[
+        str, typer.Option(help="Vision side: 'torch', or 'onnxruntime' (CPU, faster there).")
+    ] = "torch",
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes decoding images (0: none; default: cores - 1)."),
+    ] = None,
 ) -> None:
     """Score images: one JSON line per image with quality and alignment (or an error)."""
-    from eliq.critic.critic import Critic
+    from eliq.critic.critic import RUNTIMES, Critic
     from eliq.scoring import read_inputs, score_items, write_jsonl
 
     setup_logging()
-    critic = Critic.from_pretrained(checkpoint, device)
+    if runtime not in RUNTIMES:
+        raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
+    critic = Critic.from_pretrained(checkpoint, device, runtime)
     items = read_inputs(input)
-    scored, failed = write_jsonl(score_items(critic, items, batch_size), out)
-    console.print(f"{scored} images scored, {failed} could not be read; written to {out}")
+    start = time.perf_counter()
+    scored, failed = write_jsonl(score_items(critic, items, batch_size, workers), out)
+    seconds = time.perf_counter() - start
+    console.print(
+        f"{scored} images scored, {failed} could not be read; written to {out} "
+        f"({seconds:.1f} s, {len(items) / max(seconds, 1e-9):.1f} images/s)"
+    )
 
 
 @app.command("compare")

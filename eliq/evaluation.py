@@ -8,7 +8,7 @@ of generators by their mean score (the monitoring question: is the new release b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,24 +160,46 @@ class PairAccuracy:
     per_family: dict[str, float]
     pairs: int
     outcomes: dict[str, bool] = field(default_factory=dict)
-    """Per pair id: ranked right? (what a paired comparison of two critics needs)"""
+    """Per pair, keyed ``"<pair set name>/<pair id>"``: ranked right? (what a paired
+    comparison of two critics needs)"""
+    scored: int = 0
+    """How many of the pairs were scored now; the others' outcomes were given."""
 
 
 def held_out_accuracy(
-    critic: Critic, roots: Sequence[Path], fraction: float, seed: int = 0
+    critic: Critic,
+    pair_sets: Mapping[str, Path],
+    fraction: float,
+    seed: int = 0,
+    known: Mapping[str, bool] | None = None,
+    store: FeatureStore | None = None,
 ) -> PairAccuracy:
     """Pair accuracy on the positives that training with the same ``held_out_fraction`` and
-    ``seed`` held out of ``roots`` (from new pairs and replay alike): the label-free test
-    of a retune, on the new release and on earlier ones."""
-    _, held_out = split_held_out(load_pairs(roots, "evaluation"), fraction, seed)
+    ``seed`` held out of ``pair_sets`` (by name; from new pairs and replay alike): the
+    label-free test of a retune, on the new release and on earlier ones.
+
+    ``known``: outcomes this same critic had on some of these pairs (keys as in
+    :attr:`PairAccuracy.outcomes`); they are reused, not scored again, so a caller that
+    keeps outcomes pays only for the pairs the critic has not ranked yet."""
+    frames = [
+        load_pairs([root], "evaluation").assign(key=lambda f, n=name: n + "/" + f["pair_id"])
+        for name, root in pair_sets.items()
+    ]
+    _, held_out = split_held_out(pd.concat(frames, ignore_index=True), fraction, seed)
     if held_out.empty:
         return PairAccuracy(None, {}, 0)
-    outcomes = pair_outcomes(critic, held_out, FeatureStore(critic.model, critic.device))
+    right = dict(known or {})
+    todo = held_out[~held_out["key"].isin(right)]
+    if len(todo):
+        store = store or FeatureStore(critic.model, critic.device)
+        right.update(zip(todo["key"], pair_outcomes(critic, todo, store)["right"], strict=True))
+    outcomes = held_out.assign(right=[bool(right[key]) for key in held_out["key"]])
     return PairAccuracy(
         float(outcomes["right"].mean()),
         accuracy_per_family(outcomes),
         len(outcomes),
-        dict(zip(outcomes["pair_id"], map(bool, outcomes["right"]), strict=True)),
+        dict(zip(outcomes["key"], outcomes["right"], strict=True)),
+        len(todo),
     )
 
 

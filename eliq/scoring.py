@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import torch
+from tqdm.auto import tqdm
+
 from eliq.critic.critic import Critic
-from eliq.imageio import ImageLoadError, load_image
+from eliq.loading import load_inputs
 from eliq.pairs.positives import positives_in_folder, read_positives
 
 
@@ -23,35 +25,37 @@ def read_inputs(source: Path) -> list[tuple[Path, str | None]]:
 
 
 def score_items(
-    critic: Critic, items: list[tuple[Path, str | None]], batch_size: int = 16
+    critic: Critic,
+    items: list[tuple[Path, str | None]],
+    batch_size: int = 16,
+    workers: int | None = None,
+    progress: bool = True,
 ) -> Iterator[dict]:
-    """One record per item, in order: scores, or the reason the image could not be read."""
-    with ThreadPoolExecutor(4) as pool:
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
-            loaded = list(pool.map(_try_load, [path for path, _ in chunk]))
-            good = [i for i, image in enumerate(loaded) if not isinstance(image, ImageLoadError)]
-            scores = critic.score(
-                [loaded[i] for i in good], [chunk[i][1] for i in good], batch_size
-            )
-            by_index = dict(zip(good, scores, strict=True))
-            for index, (path, prompt) in enumerate(chunk):
+    """One record per item, in order: scores, or the reason the image could not be read.
+    Images are decoded (and, for a CPU critic, cut into views) by ``workers`` processes
+    (see :mod:`eliq.loading`) while the critic scores; the progress bar shows images/s."""
+    on_cpu = critic.device.type == "cpu"
+    views = (critic.config.view_size, critic.config.crops) if on_cpu else None
+    paths = [path for path, _ in items]
+    with tqdm(total=len(items), desc="scoring", unit="image", disable=not progress) as bar:
+        for batch in load_inputs(paths, batch_size, views, workers):
+            good = [loaded for loaded in batch if loaded.error is None]
+            scores = {}
+            if good:
+                tensors = [g.tensor if on_cpu else critic.views(g.tensor) for g in good]
+                prompts = [items[g.index][1] for g in good]
+                scored = critic.score_views(torch.stack(tensors), prompts)
+                scores = {g.index: score for g, score in zip(good, scored, strict=True)}
+            for loaded in batch:
+                path, prompt = items[loaded.index]
                 record = {"image": str(path), "prompt": prompt}
-                if index in by_index:
-                    record |= {
-                        "quality": by_index[index].quality,
-                        "alignment": by_index[index].alignment,
-                    }
+                if loaded.index in scores:
+                    score = scores[loaded.index]
+                    record |= {"quality": score.quality, "alignment": score.alignment}
                 else:
-                    record["error"] = loaded[index].reason
+                    record["error"] = loaded.error
                 yield record
-
-
-def _try_load(path: Path):
-    try:
-        return load_image(path)
-    except ImageLoadError as error:
-        return error
+            bar.update(len(batch))
 
 
 def write_jsonl(records: Iterator[dict], out: Path) -> tuple[int, int]:

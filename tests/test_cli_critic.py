@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from eliq.cli import app
 from eliq.config import PairSettings
-from eliq.critic import CriticConfig, LoraSettings
+from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_positives
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
@@ -46,7 +46,7 @@ def checkpoint(tmp_path_factory):
     return root
 
 
-def score(checkpoint, source, out):
+def score(checkpoint, source, out, *options):
     """Run ``eliq score`` and return its JSON lines."""
     result = CliRunner().invoke(
         app,
@@ -60,9 +60,11 @@ def score(checkpoint, source, out):
             str(out),
             "--device",
             "cpu",
+            *options,
         ],
     )
     assert result.exit_code == 0, result.output
+    assert "images/s" in result.output  # its throughput
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
@@ -82,6 +84,55 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
     manifest = checkpoint / "positives" / "manifest.csv"
     lines = score(checkpoint, manifest, tmp_path / "prompted.jsonl")
     assert len(lines) == 6 and all(isinstance(line["alignment"], float) for line in lines)
+
+
+def test_workers_and_the_onnx_runtime_score_as_the_critic_does(checkpoint, tmp_path, monkeypatch):
+    """Two spawned loader processes, none, and ONNX Runtime: the same lines, in order."""
+    monkeypatch.setenv("ELIQ_ONNX_CACHE", str(tmp_path / "onnx"))
+    manifest = shutil.copytree(checkpoint / "positives", tmp_path / "positives") / "manifest.csv"
+    with manifest.open("a") as file:
+        file.write("missing.png,a prompt for a file that is not there\n")
+    runs = {
+        options: score(checkpoint, manifest, tmp_path / f"{i}.jsonl", *options)
+        for i, options in enumerate(
+            [
+                ("--workers", "0"),
+                ("--workers", "2", "--batch-size", "2"),
+                ("--runtime", "onnxruntime"),
+            ]
+        )
+    }
+    reference, *others = runs.values()
+    assert len(reference) == 7 and "error" in reference[-1]
+    expected = Critic.from_pretrained(checkpoint / "critic", device="cpu").score(
+        [line["image"] for line in reference[:-1]], [line["prompt"] for line in reference[:-1]]
+    )
+    for lines in [reference, *others]:
+        assert [line["image"] for line in lines] == [line["image"] for line in reference]
+        assert lines[-1]["error"] == reference[-1]["error"]
+        for line, want in zip(lines[:-1], expected, strict=True):
+            assert abs(line["quality"] - want.quality) <= 1e-3
+            assert abs(line["alignment"] - want.alignment) <= 1e-3
+    assert list((tmp_path / "onnx").glob("vision-*.onnx"))
+
+
+def test_an_unknown_runtime_is_a_clear_error(checkpoint, tmp_path):
+    result = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--checkpoint",
+            str(checkpoint / "critic"),
+            "--input",
+            str(checkpoint / "positives" / "manifest.csv"),
+            "--out",
+            str(tmp_path / "out.jsonl"),
+            "--runtime",
+            "tensorrt",
+        ],
+    )
+    assert result.exit_code == 2 and "--runtime must be one of" in result.output
+    assert not (tmp_path / "out.jsonl").exists()
 
 
 def test_eval_agiqa3k_reports_correlations(checkpoint, tmp_path):

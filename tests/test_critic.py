@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from eliq.critic import Critic, CriticConfig
+from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.statistics import immerkaer, laplacian, view_statistics
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError
@@ -73,6 +74,9 @@ def test_save_and_load_are_symmetric(critic, tmp_path):
     images = [photo_path("astronaut.png"), photo_path("coffee.png")]
     prompts = ["an astronaut", None]
     assert same_scores(loaded.score(images, prompts), critic.score(images, prompts))
+    assert loaded.fingerprint() == critic.fingerprint()  # what it scored can be reused
+    fresh = Critic.from_config(SMALL, device="cpu")
+    assert fresh.fingerprint() != critic.fingerprint()
     other = Critic.from_config(SMALL.model_copy(update={"dim": 32}), device="cpu")
     with pytest.raises(ValueError, match="does not fit"):
         other.load_trainable_state(critic.model.trainable_state())
@@ -284,3 +288,37 @@ def test_a_batch_scores_as_its_images_do_one_by_one(critic, photos):
         separate = torch.cat([features[level] for features in alone])
         assert torch.allclose(together, separate, atol=1e-5)
         assert torch.allclose(together.flatten(0, 1), reference, atol=1e-5)
+
+
+def test_onnx_runtime_scores_as_eager_torch_does_and_exports_once(critic, tmp_path):
+    fast = Critic(critic.model, "cpu", runtime="onnxruntime")
+    fast.onnx_cache = tmp_path
+    images = [photo_path(name) for name in ("astronaut.png", "coffee.png", "chelsea.png")]
+    prompts = ["an astronaut", None, "a cat"]
+    eager, exported = critic.score(images, prompts), fast.score(images, prompts, batch_size=2)
+    for a, b in zip(eager, exported, strict=True):
+        assert abs(a.quality - b.quality) <= 1e-3
+        assert (a.alignment is None) == (b.alignment is None)
+        assert a.alignment is None or abs(a.alignment - b.alignment) <= 1e-3
+    (model,) = tmp_path.glob("vision-*.onnx")
+    written = model.stat().st_mtime_ns
+    again = Critic(critic.model, "cpu", runtime="onnxruntime")
+    again.onnx_cache = tmp_path
+    assert same_scores(again.score(images, prompts), exported)
+    assert model.stat().st_mtime_ns == written  # kept, not exported again
+
+
+def test_an_onnx_model_that_disagrees_with_eager_torch_is_refused(critic, tmp_path):
+    """A stale export (another critic's vision weights under this fingerprint) is caught by
+    the probe before it scores anything."""
+    other = Critic.from_config(SMALL, device="cpu")
+    with torch.no_grad():
+        next(other.model.vision.parameters()).mul_(1.5)
+    OnnxVision(other.model, "stale", tmp_path)
+    with pytest.raises(RuntimeError, match="differ from eager torch"):
+        OnnxVision(critic.model, "stale", tmp_path)
+
+
+def test_a_runtime_is_checked_when_the_critic_is_made(critic):
+    with pytest.raises(ValueError, match="runtime must be one of"):
+        Critic(critic.model, "cpu", runtime="tensorrt")

@@ -4,6 +4,7 @@ reports, alerts to a real webhook receiver on localhost."""
 import base64
 import hmac
 import json
+import logging
 import math
 import os
 from pathlib import Path
@@ -121,13 +122,19 @@ def release_drift(settings, kind):
     return path
 
 
-def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_path):
+def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_path, caplog):
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry)
     assert Service(settings).once() == 0
     write_release(registry, "gen-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
-    assert Service(settings).once() == 0
+    with caplog.at_level(logging.INFO, logger="daemon.cycle"):
+        assert Service(settings).once() == 0
+    # the champion ranked the first release's held-out pairs in its own cycle: not again
+    evaluated = [r.getMessage() for r in caplog.records if "scored now" in r.getMessage()]
+    assert len(evaluated) == 4 and "baseline on earlier pairs" in evaluated[3]
+    assert evaluated[3].endswith(" 0 scored now"), evaluated
+    assert all(not m.endswith(" 0 scored now") for m in evaluated[:3]), evaluated
 
     status = collect_status(settings)
     assert [r["state"] for r in status["releases"]] == ["done", "done"]

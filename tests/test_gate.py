@@ -122,25 +122,33 @@ def test_the_decision_is_re_derived_from_the_stored_outcomes():
     assert gate_decision(stored, SETTINGS) == gate_decision(rows, SETTINGS)
 
 
-@pytest.mark.slow
-def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(tmp_path):
-    """A randomly initialised CLIP critic judges prompt swaps no better than chance; four
-    retune steps do not change that, and the floor holds it (``min_pairs`` is lowered to
-    the few held-out pairs six photos give, so the floor is what decides)."""
+@pytest.fixture(scope="module")
+def prompt_swap_pairs(tmp_path_factory):
+    """Prompt-swap pairs of six photos, and a tiny random CLIP critic's config."""
+    folder = tmp_path_factory.mktemp("prompt-swaps")
     positives = [
         Positive(key=name, image=photo_path(name), prompt=prompt) for name, prompt in PHOTOS.items()
     ]
     pair_settings = PairSettings(families=["cross_prompt", "swap_object"], per_positive=8)
-    pairs = PairFactory(pair_settings).build(positives, tmp_path / "pairs", progress=False).root
-    folder = build_tiny_clip(tmp_path / "tiny-clip")
-    config = tiny_clip_critic_config(folder)
+    pairs = PairFactory(pair_settings).build(positives, folder / "pairs", progress=False).root
+    return pairs, tiny_clip_critic_config(build_tiny_clip(folder / "tiny-clip"))
+
+
+@pytest.mark.slow
+def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(
+    prompt_swap_pairs, tmp_path
+):
+    """A randomly initialised CLIP critic judges prompt swaps no better than chance; four
+    retune steps do not change that, and the floor holds it (``min_pairs`` is lowered to
+    the few held-out pairs six photos give, so the floor is what decides)."""
+    pairs, config = prompt_swap_pairs
     retune = TrainSettings(steps=4, batch_pairs=6, held_out_fraction=0.5, seed=0, device="cpu")
     train([pairs], tmp_path / "critic", retune, config=config, progress=False)
     challenger = Critic.from_pretrained(tmp_path / "critic", device="cpu")
     baseline = Critic.from_config(config, device="cpu")
     rows = []
     for role, critic in {"challenger": challenger, "baseline": baseline}.items():
-        accuracy = held_out_accuracy(critic, [pairs], 0.5, seed=0)
+        accuracy = held_out_accuracy(critic, {"new": pairs}, 0.5, seed=0)
         rows.append(
             EvaluationRecord(
                 critic_version_id=1,
@@ -157,3 +165,19 @@ def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(tmp_path
     assert n >= 10 and accuracy.low < 0.5, accuracy  # no better than chance (3 of 13 here)
     decision = gate_decision(rows, GateSettings(min_pairs=n), first=True)
     assert not decision["passed"] and "is not above the floor" in decision["why"]
+
+
+def test_known_outcomes_are_reused_and_only_the_others_are_scored(prompt_swap_pairs):
+    """What a critic ranked before is taken as given (flipped here, to tell reuse from
+    rescoring); the rest is scored and agrees with a full evaluation."""
+    pairs, config = prompt_swap_pairs
+    critic = Critic.from_config(config, device="cpu")
+    full = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0)
+    assert full.scored == full.pairs >= 10
+    assert all(key.startswith("r1/") for key in full.outcomes)
+    known = {key: not right for key, right in list(full.outcomes.items())[:4]}
+    again = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0, known=known)
+    assert again.scored == full.pairs - 4 and again.pairs == full.pairs
+    assert again.outcomes == full.outcomes | known
+    none_left = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0, known=again.outcomes)
+    assert none_left.scored == 0 and none_left.outcomes == again.outcomes

@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import torch
 from PIL import Image
@@ -22,7 +23,9 @@ from safetensors.torch import load_file, save_file
 from eliq.config import ImageLimits
 from eliq.critic.config import CriticConfig
 from eliq.critic.encoders import load_encoders
+from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
+from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
 from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
@@ -30,6 +33,8 @@ from eliq.prompts.record import require_text
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
+Runtime = Literal["torch", "onnxruntime"]
+RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
 ImageInput = ImageSource | torch.Tensor | Image.Image
 ONE_IMAGE = (str, Path, bytes, io.IOBase, Image.Image)  # what score() takes for one image
 
@@ -45,28 +50,45 @@ class Score:
 
 
 class Critic:
-    """A :class:`CriticModel` on a device, with a cache of encoded instruction texts."""
+    """A :class:`CriticModel` on a device, with a cache of encoded instruction texts.
 
-    def __init__(self, model: CriticModel, device: str | torch.device = "auto") -> None:
+    ``runtime`` runs the vision side (backbone and statistics) in eager ``"torch"`` (the
+    reference, any device) or ``"onnxruntime"`` (CPU only, faster there; it checks its
+    scores against eager torch when first used, see :mod:`eliq.critic.onnx_vision`)."""
+
+    def __init__(
+        self, model: CriticModel, device: str | torch.device = "auto", runtime: Runtime = "torch"
+    ) -> None:
         self.device = resolve_device(device) if isinstance(device, str) else device
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
+        if runtime == "onnxruntime" and self.device.type != "cpu":
+            raise ValueError(f"runtime 'onnxruntime' runs on the CPU; on {self.device} use 'torch'")
+        self.runtime = runtime
         self.model = model.to(self.device).eval()
         self.config = model.config
         self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
         self.text_cache_size = 4096
+        self._onnx_vision: OnnxVision | None = None
+        self.onnx_cache: Path | None = None  # where exported models are kept; None: default
 
     @classmethod
-    def from_config(cls, config: CriticConfig | None = None, device: str = "auto") -> Critic:
+    def from_config(
+        cls, config: CriticConfig | None = None, device: str = "auto", runtime: Runtime = "torch"
+    ) -> Critic:
         """A new critic: pre-trained backbones, untrained adapters and heads."""
         config = config or CriticConfig()
         vision, text = load_encoders(config.vision_backbone, config.text_backbone)
-        return cls(CriticModel(config, vision, text), device)
+        return cls(CriticModel(config, vision, text), device, runtime)
 
     @classmethod
-    def from_pretrained(cls, path: str | Path, device: str = "auto") -> Critic:
+    def from_pretrained(
+        cls, path: str | Path, device: str = "auto", runtime: Runtime = "torch"
+    ) -> Critic:
         path = Path(path)
         if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
-        critic = cls.from_config(CriticConfig.load(path), device)
+        critic = cls.from_config(CriticConfig.load(path), device, runtime)
         critic.load_trainable_state(load_file(path / WEIGHTS))
         return critic
 
@@ -90,6 +112,13 @@ class Critic:
             )
         self.model.load_state_dict(state, strict=False)
         self._text_cache.clear()
+        self._onnx_vision = None  # exported from the weights it had
+
+    def fingerprint(self) -> str:
+        """What this critic's scores depend on: its config and every weight (backbones,
+        adapters, heads, the residuals' statistics). Critics with equal fingerprints score
+        alike, so what one scored can be reused for the other."""
+        return state_digest(self.config.model_dump_json(), self.model.state_dict())
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -106,6 +135,15 @@ class Critic:
         else:
             image = load_image(image)
         return make_views(image.to(self.device), self.config.view_size, self.config.crops)
+
+    def vision_features(self, views: torch.Tensor) -> list[torch.Tensor]:
+        """:meth:`CriticModel.vision_features` in the critic's runtime."""
+        if self.runtime == "torch":
+            return self.model.vision_features(views)
+        if self._onnx_vision is None:
+            fingerprint = vision_fingerprint(self.model)
+            self._onnx_vision = OnnxVision(self.model, fingerprint, self.onnx_cache)
+        return self._onnx_vision(views)
 
     def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
         """Text features for each prompt (None: quality only), through a cache: prompts
@@ -151,13 +189,21 @@ class Critic:
         scores: list[Score] = []
         for start in range(0, len(images), batch_size):
             chunk = slice(start, start + batch_size)
-            views = torch.stack([self.views(image) for image in images[chunk]]).to(self.device)
-            out = self.model.score_features(
-                self.model.vision_features(views), self.encode_prompts(prompts[chunk])
-            ).cpu()
-            for (quality, alignment), prompt in zip(out.tolist(), prompts[chunk], strict=True):
-                scores.append(Score(quality, alignment if prompt else None))
+            views = torch.stack([self.views(image) for image in images[chunk]])
+            scores += self.score_views(views, prompts[chunk])
         return scores
+
+    @torch.inference_mode()
+    def score_views(self, views: torch.Tensor, prompts: Sequence[str | None]) -> list[Score]:
+        """Scores of images given as their ``(B, V, 3, S, S)`` views (:meth:`views`, or
+        made elsewhere, e.g. in a loader's workers), one prompt (or None) per image."""
+        prompts = clean_prompts(prompts, len(views))
+        features = self.vision_features(views.to(self.device))
+        out = self.model.score_features(features, self.encode_prompts(prompts)).cpu()
+        return [
+            Score(quality, alignment if prompt else None)
+            for (quality, alignment), prompt in zip(out.tolist(), prompts, strict=True)
+        ]
 
 
 def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:

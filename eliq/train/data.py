@@ -14,8 +14,8 @@ import torch
 from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
+from eliq.critic.fingerprint import vision_fingerprint
 from eliq.critic.model import CriticModel
-from eliq.critic.statistics import FEATURES
 from eliq.critic.views import make_views
 from eliq.imageio import load_image
 from eliq.pairs.pairset import PairSet
@@ -198,16 +198,3 @@ class FeatureStore:
             torch.stack([self.cache[p][level] for p in paths]).to(self.device)
             for level in range(len(self.cache[paths[0]]))
         ]
-
-
-def vision_fingerprint(model: CriticModel) -> str:
-    """What a view's features depend on: the vision weights (LoRA included), the views and
-    the statistics. Two critics with the same fingerprint compute identical features."""
-    config = model.config
-    digest = hashlib.sha256(
-        f"{config.vision_backbone}|{config.view_size}|{config.crops}|{FEATURES}".encode()
-    )
-    for name, tensor in sorted(model.vision.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().reshape(-1).contiguous().view(torch.uint8).numpy())
-    return digest.hexdigest()[:20]

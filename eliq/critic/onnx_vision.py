@@ -1,0 +1,150 @@
+"""The critic's vision side under ONNX Runtime, for scoring on a CPU.
+
+What an image's views become before any trainable head sees them (the vision backbone's
+pooled levels and the low-level statistics) is a fixed function of the views once the
+critic is loaded: LoRA adapters, if any, are traced in with their current weights. That
+function is exported to ONNX once per vision fingerprint, kept in a cache folder, and run
+by ONNX Runtime, whose fused CPU kernels run it faster than eager torch. Eager torch stays
+the reference: each session checks, when it is built, that the critic's scores through it
+match eager torch's on a fixed probe within ``tolerance``, and refuses to run otherwise.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from eliq.critic.model import CriticModel
+from eliq.critic.statistics import view_statistics
+
+log = logging.getLogger(__name__)
+TOLERANCE = 1e-3
+OPSET = 18
+
+
+def default_cache_dir() -> Path:
+    """``$ELIQ_ONNX_CACHE``, else ``$XDG_CACHE_HOME/eliq/onnx`` (``~/.cache/eliq/onnx``)."""
+    if os.environ.get("ELIQ_ONNX_CACHE"):
+        return Path(os.environ["ELIQ_ONNX_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "eliq" / "onnx"
+
+
+class _VisionSide(nn.Module):
+    """``(N, 3, S, S)`` views -> the backbone's levels and the statistics, as exported."""
+
+    def __init__(self, model: CriticModel) -> None:
+        super().__init__()
+        self.vision = model.vision
+
+    def forward(self, views: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return (*self.vision(views), view_statistics(views))
+
+
+class OnnxVision:
+    """``OnnxVision(model)(views) == model.vision_features(views)`` within float error."""
+
+    def __init__(
+        self,
+        model: CriticModel,
+        fingerprint: str,
+        cache_dir: Path | None = None,
+        tolerance: float = TOLERANCE,
+    ) -> None:
+        try:
+            import onnxruntime
+        except ImportError as error:  # an optional extra
+            raise ImportError(
+                "runtime 'onnxruntime' needs the onnx extra: pip install 'eliq[onnx]'"
+            ) from error
+        self.model = model
+        path = (cache_dir or default_cache_dir()) / f"vision-{fingerprint}.onnx"
+        if not path.is_file():
+            self._export(path)
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        self.input = self.session.get_inputs()[0].name
+        difference = self.probe_difference()
+        if not difference <= tolerance:
+            raise RuntimeError(
+                f"ONNX Runtime's scores differ from eager torch's by {difference:.2e} on the "
+                f"probe (tolerance {tolerance:.0e}); score with runtime='torch'"
+            )
+        log.info("ONNX Runtime vision side %s: scores within %.1e of eager torch", path, difference)
+
+    def _export(self, path: Path) -> None:
+        """Trace the vision side with a dynamic number of views; written aside, renamed."""
+        config = self.model.config
+        example = torch.rand(1 + config.crops, 3, config.view_size, config.view_size)
+        log.info("exporting the vision side to ONNX (once per vision fingerprint): %s", path)
+        with _quiet_exporter():
+            program = torch.onnx.export(
+                _VisionSide(self.model).eval(),
+                (example,),
+                dynamo=True,
+                opset_version=OPSET,
+                input_names=["views"],
+                dynamic_shapes=({0: torch.export.Dim("views", min=1)},),
+                optimize=True,
+                verbose=False,
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        program.save(str(partial))
+        partial.replace(path)
+
+    def __call__(self, views: torch.Tensor) -> list[torch.Tensor]:
+        """Levels ``(B, V, d)`` of ``(B, V, 3, S, S)`` views on the CPU. One image's views
+        go through per call, as for eager torch on a CPU (see
+        :meth:`CriticModel.backbone_levels`): their activations stay in the caches."""
+        batch, count = views.shape[:2]
+        per_image = [
+            self.session.run(None, {self.input: image.contiguous().numpy()})
+            for image in views.cpu()
+        ]
+        return [
+            torch.from_numpy(np.stack([outputs[i] for outputs in per_image])).reshape(
+                batch, count, -1
+            )
+            for i in range(len(per_image[0]))
+        ]
+
+    @torch.inference_mode()
+    def probe_difference(self) -> float:
+        """Largest score difference between this session and eager torch on a fixed probe
+        (two images of seeded random views, one with a prompt, one without)."""
+        config = self.model.config
+        generator = torch.Generator().manual_seed(0)
+        shape = (2, 1 + config.crops, 3, config.view_size, config.view_size)
+        views = torch.rand(shape, generator=generator)
+        text = self.model.text_features(["a photograph of a dog on a beach", None])
+        eager = self.model.score_features(self.model.vision_features(views), text)
+        exported = self.model.score_features(self(views), text)
+        return float((eager - exported).abs().max())
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter prints its progress and logs each optimisation pass: into the debug log."""
+    passes = logging.getLogger("onnx_ir")
+    level = passes.level
+    passes.setLevel(logging.WARNING)
+    printed = io.StringIO()
+    try:
+        with redirect_stdout(printed):
+            yield
+    finally:
+        passes.setLevel(level)
+        log.debug("exporter: %s", printed.getvalue())
