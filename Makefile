@@ -47,6 +47,7 @@ browser:
 bench: setup
 	$(BIN)/python bench/pairs.py
 	$(BIN)/python bench/critic_speed.py
+	$(BIN)/python bench/score_files.py --checkpoint $(REFERENCE)
 	$(BIN)/python bench/critic_quality.py --checkpoint $(REFERENCE)
 	$(BIN)/python bench/drift.py --checkpoint $(REFERENCE) \
 		$(if $(wildcard $(REFERENCE)-seed1/config.json),--seed-checkpoint $(REFERENCE)-seed1)

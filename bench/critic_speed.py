@@ -7,9 +7,11 @@ Prints a Markdown table to paste. Scoring runs end to end from decoded 512x512 t
 vision backbone on the same views, as the critic runs it, the floor the critic should
 approach. Single runs on a shared machine are noisy, so each rate is the median of
 ``--repeats`` interleaved runs (critic, backbone, critic, ...) after a warm-up, with their
-range. Peak memory is the process's resident-set high-water mark (reset before each row) on
-the CPU, and ``torch.cuda.max_memory_allocated`` on a GPU. The last line is the ratio of
-the critic's time to the backbone's per batch size.
+range. On a CPU the same repeats also score through ONNX Runtime (``runtime="onnxruntime"``),
+and the line before the last gives its speed-up over eager torch at batch 32 and the largest
+score difference between the two on these images. Peak memory is the process's resident-set
+high-water mark (reset before each row) on the CPU, and ``torch.cuda.max_memory_allocated``
+on a GPU. The last line is the ratio of the critic's time to the backbone's per batch size.
 """
 
 from __future__ import annotations
@@ -77,6 +79,7 @@ def main() -> None:
         else Critic.from_config(CriticConfig(), args.device)
     )
     device = critic.device
+    onnx = Critic(critic.model, device, "onnxruntime") if device.type == "cpu" else None
     folder = Path("data/bench-photos")
     write_demo_positives(folder)
     photos = [load_image(folder / name) for name in DEMO_PHOTOS]
@@ -98,20 +101,27 @@ def main() -> None:
                 for start in range(0, len(v), b):
                     critic.model.backbone_levels(v[start : start + b])
 
-        def score(b=batch) -> None:
-            critic.score(images, prompts, b)
-
-        score(), backbone()  # warm-up
-        times: dict[str, list[float]] = {"critic": [], "backbone": []}
+        runs = {
+            "critic.score": lambda b=batch: critic.score(images, prompts, b),
+            "vision backbone only": backbone,
+        }
+        if onnx is not None:
+            runs["critic.score, onnxruntime"] = lambda b=batch: onnx.score(images, prompts, b)
+        for run in runs.values():  # warm-up
+            run()
+        times: dict[str, list[float]] = {label: [] for label in runs}
         reset_peak(device)
         for _ in range(args.repeats):
-            times["critic"].append(timed(score, device))
-            times["backbone"].append(timed(backbone, device))
+            for label, run in runs.items():
+                times[label].append(timed(run, device))
         memory = peak_mib(device)
-        for what, label in (("critic", "critic.score"), ("backbone", "vision backbone only")):
-            rates = sorted(args.images / t for t in times[what])
+        for label in runs:
+            rates = sorted(args.images / t for t in times[label])
             rows.append((f"{label}, batch {batch}", statistics.median(rates), rates, memory))
-        ratios.append(statistics.median(times["critic"]) / statistics.median(times["backbone"]))
+        median = {label: statistics.median(t) for label, t in times.items()}
+        ratios.append(median["critic.score"] / median["vision backbone only"])
+        if onnx is not None:
+            speedup = median["critic.score"] / median["critic.score, onnxruntime"]
 
     positives = write_demo_positives(Path("data/bench-pairs/positives"))
     pair_set = PairFactory(PairSettings(per_positive=8)).build(
@@ -143,6 +153,16 @@ def main() -> None:
     for what, rate, rates, memory in rows:
         unit = "pairs" if "training" in what else "images"
         print(f"| {what} | {rate:.1f} {unit} | {rates[0]:.1f}–{rates[-1]:.1f} | {memory:.0f} |")
+    if onnx is not None:
+        eager, exported = critic.score(images, prompts, 32), onnx.score(images, prompts, 32)
+        difference = max(
+            max(abs(a.quality - b.quality), abs(a.alignment - b.alignment))
+            for a, b in zip(eager, exported, strict=True)
+        )
+        print(
+            f"\nonnxruntime vs eager torch at batch 32: {speedup:.2f}x the images/s, "
+            f"largest score difference {difference:.1e}"
+        )
     print(
         "\ncritic/backbone time ratio: "
         + ", ".join(f"batch {b} {r:.2f}" for b, r in zip((1, 8, 32), ratios, strict=True))

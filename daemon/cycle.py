@@ -78,6 +78,7 @@ from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train.data import FeatureStore
 
 log = logging.getLogger(__name__)
+RETUNE_SEED = 0
 
 
 class Stopping(Exception):
@@ -316,7 +317,7 @@ class Cycle:
             time_budget_s=retune.time_budget_s,
             held_out_fraction=retune.held_out_fraction,
             device=retune.device,
-            seed=0,
+            seed=RETUNE_SEED,
         )
         pairs = Path(self._pair_set(release).path)
         try:
@@ -476,8 +477,8 @@ class Cycle:
         out = self.folder(release) / "drift"
         challenger = Critic.from_pretrained(version.checkpoint, device)
         anchors = self._anchors(release)
-        parent = score_frame(self._starting_critic(version), anchors)
-        current = score_frame(challenger, anchors)
+        parent = self.score_frame(self._starting_critic(version), anchors)
+        current = self.score_frame(challenger, anchors)
 
         def save(
             kind: str, reference: pd.DataFrame, new: pd.DataFrame, checks: list[AxisCheck]
@@ -490,8 +491,8 @@ class Cycle:
         }
         earlier = self._earlier_samples(release)
         if len(earlier):
-            reference = score_frame(challenger, earlier)
-            new = score_frame(challenger, self.samples(release))
+            reference = self.score_frame(challenger, earlier)
+            new = self.score_frame(challenger, self.samples(release))
             results["generator"] = save(
                 "generator", reference, new, shift_checks(reference, new, drift)
             )
@@ -640,6 +641,13 @@ class Cycle:
         cycle that sees it (retune, its replay, evaluation)."""
         return FeatureStore(critic.model, critic.device, cache_dir=self.feature_cache)
 
+    def score_frame(self, critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
+        """Prompt, quality and alignment of each image of ``frame`` (columns image, prompt),
+        with vision features through :meth:`feature_store`: re-scoring earlier releases'
+        samples costs a frozen-vision critic only its heads."""
+        scored = score_table(critic, frame, progress=False, store=self.feature_store(critic))
+        return scored[["prompt", "quality", "alignment"]]
+
     @property
     def feature_cache(self) -> Path:
         return self.settings.data_dir / "features"
@@ -674,12 +682,14 @@ class Cycle:
         return pd.concat(frames, ignore_index=True)
 
     def _starting_critic(self, version: CriticVersion) -> Critic:
-        """The critic ``version`` was retuned from: a checkpoint, or the backbones alone."""
+        """The critic ``version`` was retuned from: a checkpoint, or the backbones alone
+        with untrained parts initialised as the retune's seed initialised them (the same
+        critic every time, so what it ranked once is reused)."""
         device = self.settings.retune.device
         init = version.training.get("init")
         if init:
             return Critic.from_pretrained(init, device)
-        return Critic.from_config(self._critic_config(), device)
+        return Critic.from_config(self._critic_config(), device, seed=RETUNE_SEED)
 
     def _critic_config(self) -> CriticConfig | None:
         path = self.settings.retune.critic_config
@@ -745,8 +755,3 @@ def _decision_alert(version: CriticVersion, outcome: str, dedup_key: str) -> Ale
             "gate": version.gate,
         },
     )
-
-
-def score_frame(critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
-    """Prompt, quality and alignment of each image of ``frame`` (columns image, prompt)."""
-    return score_table(critic, frame, progress=False)[["prompt", "quality", "alignment"]]

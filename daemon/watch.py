@@ -19,7 +19,7 @@ import logging
 
 import pandas as pd
 
-from daemon.cycle import Cycle, score_frame
+from daemon.cycle import Cycle
 from daemon.drift import save_check, shift_checks
 from daemon.state import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
 from eliq import intervals
@@ -88,7 +88,7 @@ def _score_release(
 ) -> str:
     """Score the release's samples, keep them as Parquet and their summary as a row;
     returns the Parquet file's path."""
-    frame = score_frame(critic, cycle.samples(release))
+    frame = cycle.score_frame(critic, cycle.samples(release))
     quality, alignment = _mean_interval(frame["quality"]), _mean_interval(frame["alignment"])
     path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
     path.parent.mkdir(parents=True, exist_ok=True)

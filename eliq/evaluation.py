@@ -116,7 +116,8 @@ def score_table(
     """``frame`` with the critic's ``quality`` and ``alignment`` columns added; with
     ``store``, vision features come from (and go to) its cache."""
     quality, alignment = [], []
-    images, prompts = list(frame["image"]), list(frame["prompt"])
+    images = list(frame["image"])
+    prompts = [p if isinstance(p, str) else None for p in frame["prompt"]]  # NaN: none
     if store is not None:
         store.precompute(images, progress)
     for start in tqdm(

@@ -1,10 +1,10 @@
 """Images decoded, and their views made, in worker processes while the critic scores.
 
-Decoding a JPEG and cutting its views take about as long per image as a fifth of the
-critic's forward pass on a CPU; done in the scoring process they add up, done in workers
-they overlap with it. Workers are spawned, not forked: the daemon runs threads (scheduler,
-API), and a forked copy of a threaded process can deadlock. On a GPU the workers only
-decode: the critic makes views on the device, where resizing is cheap.
+Done in the scoring process, decoding and view making add to every batch's time; done in
+workers, they overlap with the critic's forward pass (``bench/score_files.py`` measures
+both). Workers are spawned, not forked: the daemon runs threads (scheduler, API), and a
+forked copy of a threaded process can deadlock. On a GPU the workers only decode: the
+critic makes views on the device, where resizing is cheap.
 """
 
 from __future__ import annotations

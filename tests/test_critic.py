@@ -322,3 +322,13 @@ def test_an_onnx_model_that_disagrees_with_eager_torch_is_refused(critic, tmp_pa
 def test_a_runtime_is_checked_when_the_critic_is_made(critic):
     with pytest.raises(ValueError, match="runtime must be one of"):
         Critic(critic.model, "cpu", runtime="tensorrt")
+
+
+def test_a_seeded_new_critic_is_the_one_a_seeded_trainer_starts_from():
+    torch.manual_seed(0)
+    as_trained = Critic.from_config(SMALL, device="cpu")
+    state = torch.random.get_rng_state()
+    seeded = Critic.from_config(SMALL, device="cpu", seed=0)
+    assert torch.equal(torch.random.get_rng_state(), state)  # the caller's state is untouched
+    assert seeded.fingerprint() == as_trained.fingerprint()
+    assert Critic.from_config(SMALL, device="cpu", seed=1).fingerprint() != seeded.fingerprint()

@@ -74,12 +74,23 @@ class Critic:
 
     @classmethod
     def from_config(
-        cls, config: CriticConfig | None = None, device: str = "auto", runtime: Runtime = "torch"
+        cls,
+        config: CriticConfig | None = None,
+        device: str = "auto",
+        runtime: Runtime = "torch",
+        seed: int | None = None,
     ) -> Critic:
-        """A new critic: pre-trained backbones, untrained adapters and heads."""
+        """A new critic: pre-trained backbones, untrained adapters and heads. With ``seed``
+        the untrained parts are initialised as after ``torch.manual_seed(seed)`` (so, as
+        the trainer initialises them with that seed), without touching the caller's
+        random state; without, from the current random state."""
         config = config or CriticConfig()
-        vision, text = load_encoders(config.vision_backbone, config.text_backbone)
-        return cls(CriticModel(config, vision, text), device, runtime)
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
+            if seed is not None:
+                torch.manual_seed(seed)
+            vision, text = load_encoders(config.vision_backbone, config.text_backbone)
+            model = CriticModel(config, vision, text)
+        return cls(model, device, runtime)
 
     @classmethod
     def from_pretrained(
