@@ -123,6 +123,12 @@ def main() -> None:
         if onnx is not None:
             speedup = median["critic.score"] / median["critic.score, onnxruntime"]
 
+    if onnx is not None:  # before the training step below puts the model in training mode
+        eager, exported = critic.score(images, prompts, 32), onnx.score(images, prompts, 32)
+        difference = max(
+            max(abs(a.quality - b.quality), abs(a.alignment - b.alignment))
+            for a, b in zip(eager, exported, strict=True)
+        )
     positives = write_demo_positives(Path("data/bench-pairs/positives"))
     pair_set = PairFactory(PairSettings(per_positive=8)).build(
         read_positives(positives), Path("data/bench-pairs/pairs"), progress=False
@@ -154,11 +160,6 @@ def main() -> None:
         unit = "pairs" if "training" in what else "images"
         print(f"| {what} | {rate:.1f} {unit} | {rates[0]:.1f}–{rates[-1]:.1f} | {memory:.0f} |")
     if onnx is not None:
-        eager, exported = critic.score(images, prompts, 32), onnx.score(images, prompts, 32)
-        difference = max(
-            max(abs(a.quality - b.quality), abs(a.alignment - b.alignment))
-            for a, b in zip(eager, exported, strict=True)
-        )
         print(
             f"\nonnxruntime vs eager torch at batch 32: {speedup:.2f}x the images/s, "
             f"largest score difference {difference:.1e}"

@@ -28,8 +28,9 @@ from eliq.evaluation import read_agiqa3k
 
 SETTINGS = {
     "torch, no workers": ["--workers", "0"],
-    "torch, default workers": [],
-    "onnxruntime, default workers": ["--runtime", "onnxruntime"],
+    "torch, 1 worker": ["--workers", "1"],
+    "onnxruntime, no workers": ["--runtime", "onnxruntime", "--workers", "0"],
+    "onnxruntime, 1 worker": ["--runtime", "onnxruntime", "--workers", "1"],
 }
 RATE = re.compile(r"([\d.]+) images/s")
 

@@ -178,7 +178,7 @@ def score_command(
     ] = "torch",
     workers: Annotated[
         int | None,
-        typer.Option(min=0, help="Processes decoding images (0: none; default: cores - 1)."),
+        typer.Option(min=0, help="Processes decoding images (0: none; default: one per 4 cores)."),
     ] = None,
 ) -> None:
     """Score images: one JSON line per image with quality and alignment (or an error)."""

@@ -32,8 +32,10 @@ class Loaded:
 
 
 def default_workers() -> int:
-    """One worker per core beyond the first (which scores), at most four."""
-    return max(0, min(4, (os.cpu_count() or 1) - 1))
+    """One worker per four cores, at most four: the critic's forward pass already uses
+    every core, and on a 2-core machine a worker slowed ``eliq score`` from 19.6 to 17.2
+    images/s (``bench/score_files.py``, README), so there it is none."""
+    return min(4, (os.cpu_count() or 1) // 4)
 
 
 class _Inputs(Dataset):
