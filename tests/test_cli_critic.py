@@ -46,23 +46,17 @@ def checkpoint(tmp_path_factory):
     return root
 
 
+def invoke_score(checkpoint, source, out, *options):
+    """Run ``eliq score`` on the CPU; the runner's result."""
+    arguments = ["--checkpoint", str(checkpoint / "critic"), "--input", str(source)]
+    return CliRunner().invoke(
+        app, ["score", *arguments, "--out", str(out), "--device", "cpu", *options]
+    )
+
+
 def score(checkpoint, source, out, *options):
     """Run ``eliq score`` and return its JSON lines."""
-    result = CliRunner().invoke(
-        app,
-        [
-            "score",
-            "--checkpoint",
-            str(checkpoint / "critic"),
-            "--input",
-            str(source),
-            "--out",
-            str(out),
-            "--device",
-            "cpu",
-            *options,
-        ],
-    )
+    result = invoke_score(checkpoint, source, out, *options)
     assert result.exit_code == 0, result.output
     assert "images/s" in result.output  # its throughput
     return [json.loads(line) for line in out.read_text().splitlines()]
@@ -117,20 +111,8 @@ def test_workers_and_the_onnx_runtime_score_as_the_critic_does(checkpoint, tmp_p
 
 
 def test_an_unknown_runtime_is_a_clear_error(checkpoint, tmp_path):
-    result = CliRunner().invoke(
-        app,
-        [
-            "score",
-            "--checkpoint",
-            str(checkpoint / "critic"),
-            "--input",
-            str(checkpoint / "positives" / "manifest.csv"),
-            "--out",
-            str(tmp_path / "out.jsonl"),
-            "--runtime",
-            "tensorrt",
-        ],
-    )
+    manifest = checkpoint / "positives" / "manifest.csv"
+    result = invoke_score(checkpoint, manifest, tmp_path / "out.jsonl", "--runtime", "tensorrt")
     assert result.exit_code == 2 and "--runtime must be one of" in result.output
     assert not (tmp_path / "out.jsonl").exists()
 

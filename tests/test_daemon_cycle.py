@@ -131,7 +131,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     with caplog.at_level(logging.INFO, logger="daemon.cycle"):
         assert Service(settings).once() == 0
     # the champion ranked the first release's held-out pairs in its own cycle: not again
-    evaluated = [r.getMessage() for r in caplog.records if "scored now" in r.getMessage()]
+    evaluated = [m for m in caplog.messages if m.startswith("gen-v2") and m.endswith("scored now")]
     assert len(evaluated) == 4 and "baseline on earlier pairs" in evaluated[3]
     assert evaluated[3].endswith(" 0 scored now"), evaluated
     assert all(not m.endswith(" 0 scored now") for m in evaluated[:3]), evaluated

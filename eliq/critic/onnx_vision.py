@@ -50,7 +50,8 @@ class _VisionSide(nn.Module):
 
 
 class OnnxVision:
-    """``OnnxVision(model)(views) == model.vision_features(views)`` within float error."""
+    """``OnnxVision(model, vision_fingerprint(model))(views)`` is
+    ``model.vision_features(views)`` within float error, on the CPU."""
 
     def __init__(
         self,
