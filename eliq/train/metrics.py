@@ -7,6 +7,7 @@ import pandas as pd
 import torch
 
 from eliq.critic.critic import Critic
+from eliq.critic.model import TextFeatures
 from eliq.train.data import FeatureStore
 
 
@@ -18,9 +19,12 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
     right: list[bool] = []
     for start in range(0, len(pairs), 64):
         batch = pairs.iloc[start : start + 64]
+        # both sides in one call: most negatives share their positive's prompt, encoded once
+        both = model.text_features([*batch["positive_prompt"], *batch["negative_prompt"]])
         sides = []
-        for side in ("positive", "negative"):
-            text = model.text_features(list(batch[f"{side}_prompt"]))
+        for index, side in enumerate(("positive", "negative")):
+            rows = slice(index * len(batch), (index + 1) * len(batch))
+            text = TextFeatures(*(part[rows] for part in both))
             sides.append(model.score_features(store.features(list(batch[side])), text))
         rows = torch.arange(len(batch))
         axis = torch.as_tensor(batch["axis"].to_numpy())
