@@ -290,9 +290,9 @@ def test_a_batch_scores_as_its_images_do_one_by_one(critic, photos):
         assert torch.allclose(together.flatten(0, 1), reference, atol=1e-5)
 
 
-def test_onnx_runtime_scores_as_eager_torch_does_and_exports_once(critic, tmp_path):
+def test_onnx_runtime_scores_as_eager_torch_does_and_exports_once(critic, tmp_path, monkeypatch):
+    monkeypatch.setenv("ELIQ_ONNX_CACHE", str(tmp_path))
     fast = Critic(critic.model, "cpu", runtime="onnxruntime")
-    fast.onnx_cache = tmp_path
     images = [photo_path(name) for name in ("astronaut.png", "coffee.png", "chelsea.png")]
     prompts = ["an astronaut", None, "a cat"]
     eager, exported = critic.score(images, prompts), fast.score(images, prompts, batch_size=2)
@@ -303,7 +303,6 @@ def test_onnx_runtime_scores_as_eager_torch_does_and_exports_once(critic, tmp_pa
     (model,) = tmp_path.glob("vision-*.onnx")
     written = model.stat().st_mtime_ns
     again = Critic(critic.model, "cpu", runtime="onnxruntime")
-    again.onnx_cache = tmp_path
     assert same_scores(again.score(images, prompts), exported)
     assert model.stat().st_mtime_ns == written  # kept, not exported again
 

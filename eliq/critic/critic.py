@@ -70,7 +70,6 @@ class Critic:
         self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
         self.text_cache_size = 4096
         self._onnx_vision: OnnxVision | None = None
-        self.onnx_cache: Path | None = None  # where exported models are kept; None: default
 
     @classmethod
     def from_config(
@@ -153,7 +152,7 @@ class Critic:
             return self.model.vision_features(views)
         if self._onnx_vision is None:
             fingerprint = vision_fingerprint(self.model)
-            self._onnx_vision = OnnxVision(self.model, fingerprint, self.onnx_cache)
+            self._onnx_vision = OnnxVision(self.model, fingerprint)
         return self._onnx_vision(views)
 
     def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
