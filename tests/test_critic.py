@@ -6,7 +6,7 @@ import torch
 
 from eliq.critic import Critic, CriticConfig
 from eliq.critic.onnx_vision import OnnxVision
-from eliq.critic.statistics import immerkaer, laplacian, view_statistics
+from eliq.critic.statistics import immerkaer, laplacian, variance, view_statistics
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError
 from tests.conftest import photo_path
@@ -275,6 +275,28 @@ def test_the_statistics_filters_are_the_3x3_convolutions_they_stand_for():
     for fast, kernel in ((laplacian, laplacian_kernel), (immerkaer, noise_kernel)):
         expected = torch.nn.functional.conv2d(grey, kernel[None, None])
         assert torch.allclose(fast(grey), expected, atol=1e-6)
+
+
+def test_the_two_pass_variance_is_the_variance():
+    maps = torch.rand(4, 24, 28, 28).contiguous(memory_format=torch.channels_last) * 3 - 1
+    assert torch.allclose(variance(maps), maps.var(dim=(1, 2, 3)), rtol=1e-5)
+    assert torch.allclose(variance(maps, (2, 3)), maps.var(dim=(2, 3)), rtol=1e-5)
+    assert torch.allclose(variance(maps[:, :1, :1, :2]), maps[:, :1, :1, :2].var(dim=(1, 2, 3)))
+
+
+def test_scores_do_not_depend_on_the_batch_or_the_path_through_the_critic(critic, photos):
+    """On a CPU ``score`` runs each image's views through the vision side as it makes them
+    (they are still in the caches); ``score_views`` takes them made elsewhere, batched."""
+    prompts = ["an astronaut", None, "a cup of coffee"]
+    one_by_one = critic.score(photos[:3], prompts, batch_size=1)
+    together = critic.score(photos[:3], prompts, batch_size=3)
+    views = torch.stack([critic.views(p) for p in photos[:3]])
+    from_views = critic.score_views(views, prompts)
+    for scores in (together, from_views):
+        for a, b in zip(one_by_one, scores, strict=True):
+            assert abs(a.quality - b.quality) < 1e-5 and a.alignment == pytest.approx(
+                b.alignment, abs=1e-5
+            )
 
 
 def test_a_batch_scores_as_its_images_do_one_by_one(critic, photos):

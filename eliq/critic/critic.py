@@ -198,9 +198,13 @@ class Critic:
         prompts = clean_prompts(prompts, len(images))
         scores: list[Score] = []
         for start in range(0, len(images), batch_size):
-            chunk = slice(start, start + batch_size)
-            views = torch.stack([self.views(image) for image in images[chunk]])
-            scores += self.score_views(views, prompts[chunk])
+            chunk = images[start : start + batch_size]
+            if self.device.type == "cpu":  # each image's views still in the caches
+                per_image = [self.vision_features(self.views(image)[None]) for image in chunk]
+                features = [torch.cat(level) for level in zip(*per_image, strict=True)]
+            else:
+                features = self.vision_features(torch.stack([self.views(i) for i in chunk]))
+            scores += self._scores(features, prompts[start : start + batch_size])
         return scores
 
     @torch.inference_mode()
@@ -208,7 +212,9 @@ class Critic:
         """Scores of images given as their ``(B, V, 3, S, S)`` views (:meth:`views`, or
         made elsewhere, e.g. in a loader's workers), one prompt (or None) per image."""
         prompts = clean_prompts(prompts, len(views))
-        features = self.vision_features(views.to(self.device))
+        return self._scores(self.vision_features(views.to(self.device)), prompts)
+
+    def _scores(self, features: list[torch.Tensor], prompts: list[str | None]) -> list[Score]:
         out = self.model.score_features(features, self.encode_prompts(prompts)).cpu()
         return [
             Score(quality, alignment if prompt else None)

