@@ -421,7 +421,9 @@ class Cycle:
         ones: the same positives the trainer held out, so neither critic trained on them.
         Each critic's outcomes are kept per pair set, so a critic ranks each pair once:
         the champion scored the earlier releases' pairs when it was a challenger, and a
-        cycle scores only the new release's pairs and its new challenger."""
+        cycle scores only the new release's pairs and its new challenger. Of the earlier
+        releases both rank the same bounded sample (``gate.forgetting_pairs``), so a
+        challenger's cost does not grow with the history."""
         version = self.store.critic_for(release.id)
         fraction = self.settings.retune.held_out_fraction
         scopes = {
@@ -443,7 +445,8 @@ class Cycle:
                 digests = {name: digest for name, (_, digest) in pair_sets.items()}
                 known = self.store.pair_outcomes(fingerprint, digests)
                 roots = {name: root for name, (root, _) in pair_sets.items()}
-                accuracy = held_out_accuracy(critic, roots, fraction, 0, known, store)
+                limit = self.settings.gate.forgetting_pairs if scope == "earlier" else None
+                accuracy = held_out_accuracy(critic, roots, fraction, 0, known, store, limit)
                 self.store.keep_pair_outcomes(fingerprint, digests, accuracy.outcomes)
                 log.info(
                     "%s: %s on %s pairs: %d held out, %d scored now",

@@ -19,6 +19,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
+from eliq.seeding import derive_seed
 from eliq.train.data import FeatureStore, load_pairs, split_held_out
 from eliq.train.metrics import accuracy_per_family, pair_accuracy, pair_outcomes
 
@@ -174,6 +175,7 @@ def held_out_accuracy(
     seed: int = 0,
     known: Mapping[str, bool] | None = None,
     store: FeatureStore | None = None,
+    limit: int | None = None,
 ) -> PairAccuracy:
     """Pair accuracy on the positives that training with the same ``held_out_fraction`` and
     ``seed`` held out of ``pair_sets`` (by name; from new pairs and replay alike): the
@@ -181,12 +183,17 @@ def held_out_accuracy(
 
     ``known``: outcomes this same critic had on some of these pairs (keys as in
     :attr:`PairAccuracy.outcomes`); they are reused, not scored again, so a caller that
-    keeps outcomes pays only for the pairs the critic has not ranked yet."""
+    keeps outcomes pays only for the pairs the critic has not ranked yet.
+
+    ``limit``: rank at most this many of the held-out pairs (see :func:`bounded_sample`),
+    so that a test over a growing history costs the same each time."""
     frames = [
         load_pairs([root], "evaluation").assign(key=lambda f, n=name: n + "/" + f["pair_id"])
         for name, root in pair_sets.items()
     ]
     _, held_out = split_held_out(pd.concat(frames, ignore_index=True), fraction, seed)
+    if limit is not None:
+        held_out = bounded_sample(held_out, limit, seed)
     if held_out.empty:
         return PairAccuracy(None, {}, 0)
     right = dict(known or {})
@@ -202,6 +209,16 @@ def held_out_accuracy(
         dict(zip(outcomes["key"], outcomes["right"], strict=True)),
         len(todo),
     )
+
+
+def bounded_sample(pairs: pd.DataFrame, limit: int, seed: int = 0) -> pd.DataFrame:
+    """The ``limit`` pairs (column ``key``) with the lowest seeded hash of their key, in
+    their order. Drawn from a grown set, the sample keeps only pairs that the smaller set's
+    sample held too, so what a critic ranked for an earlier, smaller history is reused."""
+    if len(pairs) <= limit:
+        return pairs
+    draws = pd.Series([derive_seed(seed, "bounded", key) for key in pairs["key"]], pairs.index)
+    return pairs.loc[sorted(draws.nsmallest(limit, keep="first").index)]
 
 
 def mean_pair_accuracy(per_family: dict[str, float], pairs: pd.DataFrame) -> float:

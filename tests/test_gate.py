@@ -1,6 +1,7 @@
 """The promotion gate: a floor above chance, paired comparisons stored per pair, words."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from daemon.gate import gate_decision
@@ -8,7 +9,7 @@ from daemon.settings import GateSettings
 from daemon.state import EvaluationRecord
 from eliq.config import PairSettings
 from eliq.critic import Critic
-from eliq.evaluation import held_out_accuracy
+from eliq.evaluation import bounded_sample, held_out_accuracy
 from eliq.intervals import proportion
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import Positive
@@ -181,3 +182,28 @@ def test_known_outcomes_are_reused_and_only_the_others_are_scored(prompt_swap_pa
     assert again.outcomes == full.outcomes | known
     none_left = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0, known=again.outcomes)
     assert none_left.scored == 0 and none_left.outcomes == again.outcomes
+
+
+def test_a_bounded_sample_of_a_grown_history_is_drawn_from_the_smaller_ones_sample():
+    """The forgetting test ranks a fixed number of earlier pairs, however many releases there
+    are; a grown history's sample keeps only pairs its earlier sample held, so the champion,
+    which ranked that earlier sample, has nothing new to rank."""
+    history = pd.DataFrame({"key": [f"r{r}/{i:05d}" for r in range(7) for i in range(40)]})
+    samples = {r: bounded_sample(history.iloc[: 40 * r], 50, seed=0) for r in range(2, 8)}
+    assert {len(s) for s in samples.values()} == {50}
+    for releases in range(2, 7):
+        grown = samples[releases + 1]
+        from_before = grown[grown["key"].isin(history["key"][: 40 * releases])]
+        assert set(from_before["key"]) <= set(samples[releases]["key"])
+        assert len(from_before) < len(grown)  # the new release is sampled too
+    assert list(samples[7].index) == sorted(samples[7].index)  # in the pairs' order
+    assert bounded_sample(history.iloc[:30], 50).equals(history.iloc[:30])
+
+
+def test_held_out_accuracy_ranks_at_most_its_limit(prompt_swap_pairs):
+    pairs, config = prompt_swap_pairs
+    critic = Critic.from_config(config, device="cpu")
+    full = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0)
+    bounded = held_out_accuracy(critic, {"r1": pairs}, 0.5, seed=0, limit=5)
+    assert bounded.pairs == bounded.scored == 5 < full.pairs
+    assert bounded.outcomes.items() <= full.outcomes.items()
