@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from eliq.critic import Critic, CriticConfig
+from eliq.critic.model import embedded_concepts
 from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.statistics import immerkaer, laplacian, variance, view_statistics
 from eliq.critic.views import crop_origins, make_views
@@ -353,3 +354,18 @@ def test_a_seeded_new_critic_is_the_one_a_seeded_trainer_starts_from():
     assert torch.equal(torch.random.get_rng_state(), state)  # the caller's state is untouched
     assert seeded.fingerprint() == as_trained.fingerprint()
     assert Critic.from_config(SMALL, device="cpu", seed=1).fingerprint() != seeded.fingerprint()
+
+
+def test_the_concept_labels_are_embedded_once_per_text_backbone(critic):
+    """Every critic of one text backbone shares one embedding of the 1,000 class names (it
+    cost 1.3-2 s of each load); other text weights get their own."""
+    again = Critic.from_config(SMALL, device="cpu")
+    assert again.model.concept_bank is critic.model.concept_bank
+    text = again.model.text
+    labels = again.model.vision.concept_labels[:3]
+    first = embedded_concepts(text, labels, 16)
+    assert embedded_concepts(text, labels, 16) is first
+    with torch.no_grad():
+        next(p for n, p in text.named_parameters() if "lora" not in n).add_(0.5)
+    changed = embedded_concepts(text, labels, 16)
+    assert changed is not first and not torch.allclose(changed, first)

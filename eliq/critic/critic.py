@@ -158,19 +158,13 @@ class Critic:
     def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
         """Text features for each prompt (None: quality only), through a cache: prompts
         repeat across images."""
-        keys = [p.strip() if p and p.strip() else "" for p in prompts]
+        keys = [prompt_key(p) for p in prompts]
         missing = [k for k in dict.fromkeys(keys) if k not in self._text_cache]
         if missing:
-            with torch.inference_mode():
-                encoded = self.model.text_features([k or None for k in missing])
-            for i, key in enumerate(missing):
-                keep = ~encoded.padding[i]
-                self._text_cache[key] = TextFeatures(
-                    encoded.tokens[i][keep], encoded.padding[i][keep], encoded.sentence[i]
-                )
+            self._text_cache.update(encode_each(self.model, missing))
         for key in keys:
             self._text_cache.move_to_end(key)
-        batch = _pad([self._text_cache[k] for k in keys])
+        batch = stack_text([self._text_cache[k] for k in keys])
         while len(self._text_cache) > self.text_cache_size:  # evict after use, oldest first
             self._text_cache.popitem(last=False)
         return batch
@@ -241,7 +235,28 @@ def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> lis
     return cleaned
 
 
-def _pad(items: list[TextFeatures]) -> TextFeatures:
+def prompt_key(prompt: str | None) -> str:
+    """A prompt as text features are kept by: stripped, "" for none (None, or a missing
+    value of a pair table)."""
+    return prompt.strip() if isinstance(prompt, str) else ""
+
+
+@torch.inference_mode()
+def encode_each(model: CriticModel, keys: Sequence[str]) -> dict[str, TextFeatures]:
+    """Text features of each distinct prompt key (:func:`prompt_key`), without padding, to
+    be stacked into any batch (:func:`stack_text`)."""
+    encoded = model.text_features([key or None for key in keys])
+    return {
+        key: TextFeatures(
+            encoded.tokens[i][~encoded.padding[i]],
+            encoded.padding[i][~encoded.padding[i]],
+            encoded.sentence[i],
+        )
+        for i, key in enumerate(keys)
+    }
+
+
+def stack_text(items: list[TextFeatures]) -> TextFeatures:
     """Stack variable-length token sequences, padding with masked zeros."""
     length = max(len(item.tokens) for item in items)
     first = items[0].tokens

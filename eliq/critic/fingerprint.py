@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 import torch
 
-from eliq.critic.model import CriticModel
 from eliq.critic.statistics import FEATURES
+
+if TYPE_CHECKING:  # the model keys its caches by these digests
+    from eliq.critic.model import CriticModel
 
 
 def state_digest(header: str, state: Mapping[str, torch.Tensor], length: int = 20) -> str:

@@ -47,6 +47,7 @@ from torch import nn
 
 from eliq.critic.config import CriticConfig, LoraSettings
 from eliq.critic.encoders import TextEncoder, VisionEncoder
+from eliq.critic.fingerprint import state_digest
 from eliq.critic.statistics import FEATURES, view_statistics
 
 TOP_CONCEPTS = 10
@@ -199,6 +200,22 @@ class AlignmentResidual(_Standardised):
         return self.weight
 
 
+_CONCEPT_BANKS: dict[str, torch.Tensor] = {}
+
+
+def embedded_concepts(text: TextEncoder, labels: list[str], max_tokens: int) -> torch.Tensor:
+    """``(len(labels), sentence_dim)`` the text backbone's embeddings of the concept labels,
+    computed once per process for each text backbone's weights: embedding the 1,000
+    ImageNet class names took 1.3-2 s of every critic's load, twice per evaluation step."""
+    key = state_digest(f"{max_tokens}|" + "\n".join(labels), text.state_dict())
+    if key not in _CONCEPT_BANKS:
+        with torch.no_grad():
+            _CONCEPT_BANKS[key] = torch.cat(
+                [text.sentence(labels[i : i + 256], max_tokens) for i in range(0, len(labels), 256)]
+            )
+    return _CONCEPT_BANKS[key]
+
+
 class CriticModel(nn.Module):
     """``forward(views, texts) -> (B, 2)``: column 0 is quality, column 1 alignment."""
 
@@ -211,13 +228,7 @@ class CriticModel(nn.Module):
             parameter.requires_grad_(False)
         concept_bank = None
         if vision.concept_labels is not None:  # embedded before LoRA: the backbone's own space
-            with torch.no_grad():
-                concept_bank = torch.cat(
-                    [
-                        text.sentence(vision.concept_labels[i : i + 256], config.max_prompt_tokens)
-                        for i in range(0, len(vision.concept_labels), 256)
-                    ]
-                )
+            concept_bank = embedded_concepts(text, vision.concept_labels, config.max_prompt_tokens)
         self.register_buffer("concept_bank", concept_bank, persistent=False)
         with torch.no_grad():
             self.sentence_dim = text.sentence(["an image"], config.max_prompt_tokens).shape[-1]

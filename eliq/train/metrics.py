@@ -6,9 +6,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from eliq.critic.critic import Critic
-from eliq.critic.model import TextFeatures
+from eliq.critic.critic import Critic, encode_each, prompt_key, stack_text
+from eliq.critic.model import CriticModel, TextFeatures
 from eliq.train.data import FeatureStore
+
+BATCH = 64
 
 
 @torch.inference_mode()
@@ -16,15 +18,13 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
     """Per pair (columns ``pair_id``, ``family``, ``right``): did the critic rank its
     positive above its negative on the pair's own axis? Label-free."""
     model = critic.model
+    texts = _each_prompt(model, [*pairs["positive_prompt"], *pairs["negative_prompt"]])
     right: list[bool] = []
-    for start in range(0, len(pairs), 64):
-        batch = pairs.iloc[start : start + 64]
-        # both sides in one call: most negatives share their positive's prompt, encoded once
-        both = model.text_features([*batch["positive_prompt"], *batch["negative_prompt"]])
+    for start in range(0, len(pairs), BATCH):
+        batch = pairs.iloc[start : start + BATCH]
         sides = []
-        for index, side in enumerate(("positive", "negative")):
-            rows = slice(index * len(batch), (index + 1) * len(batch))
-            text = TextFeatures(*(part[rows] for part in both))
+        for side in ("positive", "negative"):
+            text = stack_text([texts[prompt_key(p)] for p in batch[f"{side}_prompt"]])
             sides.append(model.score_features(store.features(list(batch[side])), text))
         rows = torch.arange(len(batch))
         axis = torch.as_tensor(batch["axis"].to_numpy())
@@ -32,6 +32,16 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
     return pd.DataFrame(
         {"pair_id": list(pairs["pair_id"]), "family": list(pairs["family"]), "right": right}
     )
+
+
+def _each_prompt(model: CriticModel, prompts: list[str | None]) -> dict[str, TextFeatures]:
+    """Each distinct prompt encoded once for all the pairs: most negatives share their
+    positive's prompt, and a release history renders one prompt suite again and again."""
+    keys = list(dict.fromkeys(prompt_key(p) for p in prompts))
+    texts: dict[str, TextFeatures] = {}
+    for start in range(0, len(keys), BATCH):
+        texts.update(encode_each(model, keys[start : start + BATCH]))
+    return texts
 
 
 def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
