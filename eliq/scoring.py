@@ -13,7 +13,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
-from eliq.loading import load_inputs
+from eliq.loading import default_workers, load_inputs
 from eliq.pairs.positives import positives_in_folder, read_positives
 
 
@@ -34,17 +34,24 @@ def score_items(
     """One record per item, in order: scores, or the reason the image could not be read.
     Images are decoded (and, for a CPU critic, cut into views) by ``workers`` processes
     (see :mod:`eliq.loading`) while the critic scores; the progress bar shows images/s."""
-    on_cpu = critic.device.type == "cpu"
-    views = (critic.config.view_size, critic.config.crops) if on_cpu else None
+    workers = default_workers() if workers is None else workers
+    # workers make a CPU critic's views; otherwise the critic makes each image's views as
+    # it scores it (on its device, or on a CPU while they are still in the caches)
+    in_workers = critic.device.type == "cpu" and workers > 0
+    views = (critic.config.view_size, critic.config.crops) if in_workers else None
     paths = [path for path, _ in items]
     with tqdm(total=len(items), desc="scoring", unit="image", disable=not progress) as bar:
         for batch in load_inputs(paths, batch_size, views, workers):
             good = [loaded for loaded in batch if loaded.error is None]
             scores = {}
             if good:
-                tensors = [g.tensor if on_cpu else critic.views(g.tensor) for g in good]
+                tensors = [g.tensor for g in good]
                 prompts = [items[g.index][1] for g in good]
-                scored = critic.score_views(torch.stack(tensors), prompts)
+                scored = (
+                    critic.score_views(torch.stack(tensors), prompts)
+                    if in_workers
+                    else critic.score(tensors, prompts, batch_size=len(tensors))
+                )
                 scores = {g.index: score for g, score in zip(good, scored, strict=True)}
             for loaded in batch:
                 path, prompt = items[loaded.index]
