@@ -21,6 +21,26 @@ app.add_typer(pairs_app, name="pairs")
 app.add_typer(eval_app, name="eval")
 console = Console()
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from eliq import __version__
+
+        console.print(f"eliq {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """eliq: a label-free image-quality critic."""
+
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML or YAML settings file.", exists=True)
 ]

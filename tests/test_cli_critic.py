@@ -1,3 +1,4 @@
+import importlib.metadata
 import json
 import shutil
 
@@ -15,6 +16,15 @@ from tests.conftest import SHARED, photo_path
 SMALL = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
 )
+
+
+def test_version_is_the_installed_package_version():
+    import eliq
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.strip() == f"eliq {eliq.__version__}"
+    assert eliq.__version__ == importlib.metadata.version("eliq")
 
 
 @pytest.fixture(scope="module")
