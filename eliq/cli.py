@@ -41,6 +41,7 @@ def main(
 ) -> None:
     """eliq: a label-free image-quality critic."""
 
+
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML or YAML settings file.", exists=True)
 ]
