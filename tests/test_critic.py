@@ -148,9 +148,10 @@ def test_an_untrained_critic_scores_its_prior():
 
 
 def test_quality_reads_only_low_levels():
-    """With ``quality_levels`` = 3 the learned quality residual ignores MobileNetV2's
-    semantic stages (the prior's recognisability term reads the class probabilities by
-    design, so it is compared apart); alignment still reads them."""
+    """With ``quality_levels`` = 3 the query transformer's quality residual ignores
+    MobileNetV2's semantic stages (the prior's recognisability term and the whole-image
+    linear residual read them by design, so they are compared apart); alignment still
+    reads them."""
     critic = Critic.from_config(SMALL, device="cpu")
     model = critic.model.eval()
     with torch.no_grad():
@@ -160,9 +161,9 @@ def test_quality_reads_only_low_levels():
     with torch.inference_mode():
         features = model.vision_features(views)
         text = model.text_features(["a cup of coffee"])
-        base = model.residual(features, text)
+        base, _ = model.residual_parts(features, text)
         changed = [*features[:3], *(f + torch.randn_like(f) for f in features[3:-1]), features[-1]]
-        moved = model.residual(changed, text)
+        moved, _ = model.residual_parts(changed, text)
         prior_moved = model.prior(changed, text)[:, 0] != model.prior(features, text)[:, 0]
     assert torch.allclose(base[:, 0], moved[:, 0], atol=1e-5)
     assert not torch.allclose(base[:, 1], moved[:, 1], atol=1e-3)
@@ -189,6 +190,44 @@ def test_low_level_residual_starts_at_zero_and_its_statistics_are_saved(tmp_path
     assert same_scores(loaded.score(images), critic.score(images))
     fresh = Critic.from_config(config, device="cpu")
     assert not same_scores(fresh.score(images), critic.score(images))
+
+
+def test_whole_image_residual_reads_the_global_views_last_level(tmp_path):
+    """A linear quality correction from what the whole image shows: zero while untrained,
+    moved by the global view's last level only, saved, and absent from a checkpoint saved
+    before it existed."""
+    config = SMALL.model_copy(update={"quality_whole_image": True})
+    critic = Critic.from_config(config, device="cpu")
+    model = critic.model
+    views = torch.stack([make_views(torch.rand(3, 300, 400), 224, config.crops) for _ in range(3)])
+    last = len(model.vision.level_dims) - 1
+    with torch.no_grad():
+        features = model.vision_features(views)
+        text = model.text_features([None, "a fox", None])
+        assert torch.equal(model.score_features(features, text), model.prior(features, text))
+        model.train()
+        model.residual(features, text)
+        model.eval()
+        model.whole_image_residual.linear.weight.normal_()
+        _, linear = model.residual_parts(features, text)
+        assert (linear[:, 0] != 0).all()
+        crops_changed = [f.clone() for f in features]
+        crops_changed[last][:, 1:] += 1.0
+        _, unchanged = model.residual_parts(crops_changed, text)
+        assert torch.allclose(unchanged[:, 0], linear[:, 0])
+        whole_changed = [f.clone() for f in features]
+        whole_changed[last][:, 0] += 1.0
+        _, moved = model.residual_parts(whole_changed, text)
+        assert not torch.allclose(moved[:, 0], linear[:, 0])
+    images = [photo_path("coffee.png"), photo_path("rocket.jpg")]
+    critic.save_pretrained(tmp_path / "ckpt")
+    loaded = Critic.from_pretrained(tmp_path / "ckpt", device="cpu")
+    assert same_scores(loaded.score(images), critic.score(images))
+    Critic.from_config(SMALL, device="cpu").save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["quality_whole_image"]  # as written before the field existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    assert Critic.from_pretrained(tmp_path / "old", device="cpu").model.whole_image_residual is None
 
 
 def test_alignment_residual_reads_the_image_against_the_prompt(tmp_path):

@@ -11,7 +11,7 @@ QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
 # Trainable parts added after critics were first saved: a config saved before one existed
 # describes a critic without it.
-ADDED_LATER = {"alignment_linear": False}
+ADDED_LATER = {"alignment_linear": False, "quality_whole_image": False}
 
 
 class LoraSettings(BaseModel):
@@ -59,6 +59,13 @@ class CriticConfig(BaseModel):
         default=True,
         description="Add a linear residual on the crop-averaged low-level features (the "
         "levels the quality queries read, plus the statistics) to the quality score.",
+    )
+    quality_whole_image: bool = Field(
+        default=False,
+        description="Add a linear residual on the global view's last backbone level (what "
+        "the whole image shows) to the quality score, next to the low-level one. It ranks "
+        "images within a generator better and places generators among each other worse "
+        "(measured in the README), so it is off by default.",
     )
     alignment_linear: bool = Field(
         default=True,

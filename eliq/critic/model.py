@@ -8,6 +8,7 @@ Data flow for a batch of images, each with an optional prompt::
     visual tokens --GatedFusion(text tokens)--> fused tokens
     [fused tokens; text tokens] --QualityQueryTransformer--> residual (quality, alignment)
     crop-averaged low levels --linear--> quality residual
+    (optional) global view's last level --linear--> quality residual
     global view's last level x sentence embedding --bilinear--> alignment residual
     scores = prior (quality, alignment) + residuals
 
@@ -152,11 +153,13 @@ class _Standardised(nn.Module):
         return self.scale(features)
 
 
-class LowLevelResidual(_Standardised):
-    """A linear correction of the quality prior from the crop-averaged low-level features
-    (noise raises the Laplacian, and the pairs can say so). Measured with whole generators
-    held out, such a low-capacity residual ranked images within the unseen generators
-    better than the prior, where free heads and more levels overfit (see the README)."""
+class LinearResidual(_Standardised):
+    """A linear correction of the quality prior from one image-level feature vector,
+    starting at zero: the crop-averaged low-level features (noise raises the Laplacian, and
+    the pairs can say so) and, optionally, the global view's last backbone level (what the
+    whole image shows). Measured with whole generators held out, such low-capacity
+    residuals ranked images within the unseen generators better than the prior, where
+    free heads overfit (see the README)."""
 
     def __init__(self, dim: int) -> None:
         super().__init__(dim)
@@ -164,12 +167,11 @@ class LowLevelResidual(_Standardised):
         nn.init.zeros_(self.linear.weight)
         nn.init.zeros_(self.linear.bias)
 
-    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
-        crops = [level[:, 1:] if level.shape[1] > 1 else level for level in levels]
-        pooled = self.standardise(torch.cat([level.mean(dim=1) for level in crops], dim=-1))
-        if pooled is None:
-            return levels[0].new_zeros(len(levels[0]))
-        return self.linear(pooled).squeeze(-1)
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        standardised = self.standardise(features)
+        if standardised is None:
+            return features.new_zeros(len(features))
+        return self.linear(standardised).squeeze(-1)
 
     @property
     def ridge_weight(self) -> torch.Tensor:
@@ -240,9 +242,12 @@ class CriticModel(nn.Module):
         self.level_projections = nn.ModuleList(nn.Linear(d, dim) for d in feature_dims)
         self.level_embedding = nn.Parameter(torch.zeros(len(feature_dims), dim))
         self.low_level_residual = (
-            LowLevelResidual(sum(self._low_level_dims(feature_dims)))
+            LinearResidual(sum(self._low_level_dims(feature_dims)))
             if config.quality_linear
             else None
+        )
+        self.whole_image_residual = (
+            LinearResidual(vision.level_dims[-1]) if config.quality_whole_image else None
         )
         self.alignment_residual = (
             AlignmentResidual(vision.level_dims[-1], self.sentence_dim)
@@ -375,11 +380,13 @@ class CriticModel(nn.Module):
         )
         query = self.query_transformer(memory, padding, hidden)
         quality = alignment = query.new_zeros(len(query))
+        whole = features[len(self.vision.level_dims) - 1][:, 0]  # the global view's last level
         if self.low_level_residual is not None:
             low = [features[i] for i in self._low_level_indices(len(features))]
-            quality = self.low_level_residual(low)
+            quality = self.low_level_residual(torch.cat([_crop_mean(level) for level in low], -1))
+        if self.whole_image_residual is not None:
+            quality = quality + self.whole_image_residual(whole)
         if self.alignment_residual is not None:
-            whole = features[len(self.vision.level_dims) - 1][:, 0]  # the global view
             alignment = self.alignment_residual(whole, text.sentence)
         return query, torch.stack([quality, alignment], dim=1)
 
@@ -412,6 +419,11 @@ class CriticModel(nn.Module):
             for buffer_name, buffer in residual.named_buffers():
                 state[f"{name}.{buffer_name}"] = buffer.detach()
         return state
+
+
+def _crop_mean(level: torch.Tensor) -> torch.Tensor:
+    """``(B, V, d) -> (B, d)``: the mean over the native crops (the global view when alone)."""
+    return (level[:, 1:] if level.shape[1] > 1 else level).mean(dim=1)
 
 
 def _statistics(views: torch.Tensor) -> tuple[torch.Tensor]:

@@ -17,10 +17,11 @@ critic's score on that axis, the loss of a batch is::
   (:mod:`eliq.critic.model`). The query transformer's, a deep network, is held small by
   ``mean(residual**2)`` over every scored image, so it cannot drift into recognising only
   the synthetic distortions it was trained on.
-* ``L_linear``: the linear residuals (low-level on quality, bilinear on alignment) are
-  penalised on their weights instead, ``w_linear * sum(weight**2)`` (ridge on standardised
-  features), so they may correct the prior as far as the pairs ask where an image's
-  features are far out (noise), while their few directions keep them from overfitting.
+* ``L_linear``: the linear residuals (low-level and whole-image on quality, bilinear on
+  alignment) are penalised on their weights instead, ``w_linear * sum(weight**2)`` (ridge
+  on standardised features), so they may correct the prior as far as the pairs ask where
+  an image's features are far out (noise), while their few directions keep them from
+  overfitting.
   ``w_linear`` (0.03) was chosen label-free by leaving families out, on each axis (see the
   README).
 
