@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -31,7 +32,8 @@ def score_items(
     workers: int | None = None,
     progress: bool = True,
 ) -> Iterator[dict]:
-    """One record per item, in order: scores, or the reason the image could not be read.
+    """One record per item, in order: scores (raw and, where the checkpoint has a scale,
+    0-100) and the critic version, or the reason the image could not be read.
     Images are decoded (and, for a CPU critic, cut into views) by ``workers`` processes
     (see :mod:`eliq.loading`) while the critic scores; the progress bar shows images/s."""
     workers = default_workers() if workers is None else workers
@@ -55,10 +57,9 @@ def score_items(
                 scores = {g.index: score for g, score in zip(good, scored, strict=True)}
             for loaded in batch:
                 path, prompt = items[loaded.index]
-                record = {"image": str(path), "prompt": prompt}
+                record = {"image": str(path), "prompt": prompt, "critic_version": critic.version}
                 if loaded.index in scores:
-                    score = scores[loaded.index]
-                    record |= {"quality": score.quality, "alignment": score.alignment}
+                    record |= asdict(scores[loaded.index])
                 else:
                     record["error"] = loaded.error
                 yield record

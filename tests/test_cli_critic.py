@@ -85,6 +85,9 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
     assert all(
         isinstance(line["quality"], float) and line["alignment"] is None for line in lines[1:]
     )
+    version = Critic.from_pretrained(checkpoint / "critic", device="cpu").version
+    assert {line["critic_version"] for line in lines} == {version}  # the broken one's too
+    assert all(0 <= line["quality_scaled"] <= 100 for line in lines[1:])
     manifest = checkpoint / "positives" / "manifest.csv"
     lines = score(checkpoint, manifest, tmp_path / "prompted.jsonl")
     assert len(lines) == 6 and all(isinstance(line["alignment"], float) for line in lines)

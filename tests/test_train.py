@@ -48,6 +48,24 @@ def test_training_is_deterministic_and_saves_a_critic(pair_sets, tmp_path):
     assert summary["steps"] == 6
     loaded = Critic.from_pretrained(tmp_path / "one", device="cpu")
     assert equal_states(state(loaded), state(one.critic))
+    assert loaded.scale == one.critic.scale and "training positives" in loaded.scale.anchors
+    assert loaded.version == one.critic.version == two.critic.version
+
+
+def test_a_trained_critic_scores_on_a_0_to_100_scale_of_its_training_positives(pair_sets, tmp_path):
+    """The scale is the percentile among the positives it trained on, so they spread
+    across it; it is saved with the checkpoint."""
+    from eliq.train.data import load_pairs
+
+    result = train([pair_sets[0]], tmp_path / "c", QUICK, config=FROZEN_VISION, progress=False)
+    critic = Critic.from_pretrained(tmp_path / "c", device="cpu")
+    positives = load_pairs([pair_sets[0]], "x").drop_duplicates("positive")
+    scores = critic.score(list(positives["positive"]), list(positives["positive_prompt"]))
+    scaled = [s.quality_scaled for s in scores]
+    assert all(0 <= s <= 100 for s in scaled)
+    assert min(scaled) < 50 < max(scaled)
+    assert all(s.alignment_scaled is not None for s in scores if s.alignment is not None)
+    assert result.critic.scale == critic.scale
 
 
 def counted_steps(monkeypatch, interrupt_at: int | None = None) -> list[int]:

@@ -26,6 +26,7 @@ from eliq.critic.encoders import load_encoders
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
 from eliq.critic.onnx_vision import OnnxVision
+from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
 from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
@@ -43,10 +44,15 @@ ONE_IMAGE = (str, Path, bytes, io.IOBase, Image.Image)  # what score() takes for
 class Score:
     """Higher is better on both axes; ``alignment`` is None for an image without a prompt.
 
-    Scores are comparable between images scored by the same critic version."""
+    Raw scores are comparable between images scored by the same critic version. The
+    ``*_scaled`` ones are the same scores on the critic's 0-100 scale (the percentile among
+    the images it was trained on, :mod:`eliq.critic.scale`); None for a checkpoint saved
+    without a scale."""
 
     quality: float
     alignment: float | None
+    quality_scaled: float | None = None
+    alignment_scaled: float | None = None
 
 
 class Critic:
@@ -70,6 +76,8 @@ class Critic:
         self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
         self.text_cache_size = 4096
         self._onnx_vision: OnnxVision | None = None
+        self.scale: ScoreScale | None = None
+        self._version: str | None = None
 
     @classmethod
     def from_config(
@@ -100,7 +108,17 @@ class Critic:
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
         critic = cls.from_config(CriticConfig.load(path), device, runtime)
         critic.load_trainable_state(load_file(path / WEIGHTS))
+        critic.scale = ScoreScale.load(path)
         return critic
+
+    @property
+    def version(self) -> str:
+        """A digest of the config and the trainable weights: what makes raw scores comparable
+        (two critics with one version score every image alike). Score records carry it."""
+        if self._version is None:
+            header = self.config.model_dump_json()
+            self._version = state_digest(header, self.model.trainable_state(), length=12)
+        return self._version
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
@@ -108,6 +126,9 @@ class Critic:
         self.config.save(path)
         state = {k: v.contiguous().cpu() for k, v in self.model.trainable_state().items()}
         save_file(state, path / WEIGHTS, metadata={"format": "eliq-critic-1"})
+        (path / SCALE_FILE).unlink(missing_ok=True)  # a scale fits only the weights it was made for
+        if self.scale is not None:
+            self.scale.save(path)
 
     def load_trainable_state(self, state: dict[str, torch.Tensor]) -> None:
         expected = self.model.trainable_state()
@@ -121,6 +142,8 @@ class Critic:
                 f"unexpected {unexpected[:3]}, other shapes {misshapen[:3]}"
             )
         self.model.load_state_dict(state, strict=False)
+        self.scale = None  # it was made for the weights the critic had
+        self._version = None
         self._text_cache.clear()
         self._onnx_vision = None  # exported from the weights it had
 
@@ -211,9 +234,19 @@ class Critic:
     def _scores(self, features: list[torch.Tensor], prompts: list[str | None]) -> list[Score]:
         out = self.model.score_features(features, self.encode_prompts(prompts)).cpu()
         return [
-            Score(quality, alignment if prompt else None)
+            self._score(quality, alignment if prompt else None)
             for (quality, alignment), prompt in zip(out.tolist(), prompts, strict=True)
         ]
+
+    def _score(self, quality: float, alignment: float | None) -> Score:
+        if self.scale is None:
+            return Score(quality, alignment)
+        return Score(
+            quality,
+            alignment,
+            self.scale.to_100("quality", quality),
+            None if alignment is None else self.scale.to_100("alignment", alignment),
+        )
 
 
 def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:

@@ -8,6 +8,7 @@ import torch
 
 from eliq.critic.critic import Critic, encode_each, prompt_key, stack_text
 from eliq.critic.model import CriticModel, TextFeatures
+from eliq.critic.scale import ScoreScale
 from eliq.train.data import FeatureStore
 
 BATCH = 64
@@ -31,6 +32,29 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
         right += (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
     return pd.DataFrame(
         {"pair_id": list(pairs["pair_id"]), "family": list(pairs["family"]), "right": right}
+    )
+
+
+@torch.inference_mode()
+def fit_scale(critic: Critic, positives: pd.DataFrame, store: FeatureStore) -> ScoreScale:
+    """The critic's 0-100 scale (:mod:`eliq.critic.scale`) anchored on ``positives``
+    (columns ``positive``, ``positive_prompt``; each distinct image and prompt once): the
+    clean images it was trained on, scored with their own prompts. Label-free."""
+    anchors = positives[["positive", "positive_prompt"]].drop_duplicates()
+    model = critic.model
+    texts = _each_prompt(model, list(anchors["positive_prompt"]))
+    quality: list[float] = []
+    alignment: list[float | None] = []
+    for start in range(0, len(anchors), BATCH):
+        batch = anchors.iloc[start : start + BATCH]
+        prompts = list(batch["positive_prompt"])
+        text = stack_text([texts[prompt_key(p)] for p in prompts])
+        scores = model.score_features(store.features(list(batch["positive"])), text).cpu()
+        quality += scores[:, 0].tolist()
+        paired = zip(scores[:, 1].tolist(), prompts, strict=True)
+        alignment += [value if prompt_key(prompt) else None for value, prompt in paired]
+    return ScoreScale.fit(
+        quality, alignment, f"{len(anchors)} training positives, scored with their prompts"
     )
 
 

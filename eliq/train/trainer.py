@@ -43,7 +43,7 @@ from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
 from eliq.train.losses import critic_loss
-from eliq.train.metrics import pair_accuracy
+from eliq.train.metrics import fit_scale, pair_accuracy
 from eliq.train.settings import LossWeights, TrainSettings
 
 log = logging.getLogger(__name__)
@@ -186,6 +186,8 @@ def train(
             break
     model.eval()
     accuracy = pair_accuracy(critic, held_out, store)
+    trained_on = pd.concat([new_pairs] + ([replay_pairs] if replay_pairs is not None else []))
+    critic.scale = fit_scale(critic, trained_on, store)
     critic.save_pretrained(out)
     summary = {
         "steps": len(history) + skipped,

@@ -1,0 +1,97 @@
+"""A readable 0-100 scale for a critic's raw scores.
+
+A raw score is an unbounded number (a log variance less an entropy, plus residuals) that
+only compares images scored by one critic version. The scale maps it to the percentile
+it would have among a fixed set of anchor images, the positives this critic version was
+trained on: 50 is a typical training image, 0 lies at or below the worst of them, 100 at or
+above the best. The map is piecewise linear between stored quantiles, so it is monotone in
+the raw score and bounded, and it is saved with the checkpoint (``scale.json``), so the
+same raw score means the same scaled score wherever that checkpoint is loaded.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCALE_FILE = "scale.json"
+FORMAT = "eliq-scale-1"
+PERCENTILES = np.linspace(0.0, 100.0, 101)
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    """Per axis, the raw scores at the anchors' percentiles 0, 1, ..., 100 (None for an
+    axis without anchors, e.g. alignment when no anchor had a prompt)."""
+
+    quality: tuple[float, ...]
+    alignment: tuple[float, ...] | None
+    anchors: str
+    """What the anchor images were (for people reading the checkpoint)."""
+
+    @classmethod
+    def fit(cls, quality: Sequence[float], alignment: Sequence[float], anchors: str) -> ScoreScale:
+        """The scale of raw ``quality`` (and ``alignment``) scores of the anchor images."""
+        return cls(_quantiles(quality, "quality"), _quantiles(alignment, None), anchors)
+
+    def to_100(self, axis: str, raw: float) -> float | None:
+        """``raw`` on the 0-100 scale of ``axis``; None where the axis has no scale."""
+        points = self.quality if axis == "quality" else self.alignment
+        if points is None:
+            return None
+        # equal quantiles (ties among anchors) take their mean percentile, so the map
+        # stays a function of the raw score
+        raw_points, where = np.unique(np.asarray(points), return_inverse=True)
+        percentiles = np.bincount(where, PERCENTILES) / np.bincount(where)
+        if len(raw_points) == 1:
+            return 50.0 if raw == raw_points[0] else (0.0 if raw < raw_points[0] else 100.0)
+        return float(np.interp(raw, raw_points, percentiles))
+
+    def save(self, folder: Path) -> None:
+        payload = {
+            "format": FORMAT,
+            "anchors": self.anchors,
+            "percentiles": PERCENTILES.tolist(),
+            "quality": list(self.quality),
+            "alignment": None if self.alignment is None else list(self.alignment),
+        }
+        (Path(folder) / SCALE_FILE).write_text(json.dumps(payload, indent=1))
+
+    @classmethod
+    def load(cls, folder: Path) -> ScoreScale | None:
+        """The checkpoint's scale, or None for a checkpoint saved without one."""
+        path = Path(folder) / SCALE_FILE
+        if not path.is_file():
+            return None
+        payload = json.loads(path.read_text())
+        if payload.get("format") != FORMAT:
+            raise ValueError(f"{path}: not an {FORMAT} file (format {payload.get('format')!r})")
+        alignment = payload["alignment"]
+        return cls(
+            _checked(payload["quality"], path),
+            None if alignment is None else _checked(alignment, path),
+            str(payload.get("anchors", "")),
+        )
+
+
+def _quantiles(values: Sequence[float], required: str | None) -> tuple[float, ...] | None:
+    finite = np.asarray([v for v in values if v is not None], dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        if required:
+            raise ValueError(f"a score scale needs finite {required} scores of anchor images")
+        return None
+    return tuple(float(v) for v in np.percentile(finite, PERCENTILES))
+
+
+def _checked(points: list[float], path: Path) -> tuple[float, ...]:
+    values = np.asarray(points, dtype=float)
+    if len(values) != len(PERCENTILES) or not np.isfinite(values).all():
+        raise ValueError(f"{path}: expected {len(PERCENTILES)} finite quantiles per axis")
+    if (np.diff(values) < 0).any():
+        raise ValueError(f"{path}: quantiles must not decrease")
+    return tuple(float(v) for v in values)
