@@ -21,7 +21,7 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: setup run test bench lint clean photos critic browser
+.PHONY: setup run test bench lint clean photos critic ship-critic browser
 
 setup: $(VENV)/.installed
 
@@ -68,6 +68,13 @@ critic: setup photos
 		--pairs artifacts/pairs/wallpapers --feature-cache artifacts/features \
 		--critic-config recipes/critic-reference/critic.json \
 		--train-config recipes/critic-reference/train.json --seed $(CRITIC_SEED)
+
+# Ship the reference critic with the package (eliq/data/critics/reference/: what
+# `Critic.from_pretrained("reference")` and `eliq score` without --checkpoint load).
+ship-critic:
+	test -f $(REFERENCE)/scale.json
+	cp $(addprefix $(REFERENCE)/,config.json model.safetensors scale.json training.json) \
+		eliq/data/critics/reference/
 
 lint: setup
 	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench

@@ -42,10 +42,9 @@ def run(checkpoint: Path, manifest: Path, out: Path, options: list[str]) -> floa
         "-m",
         "eliq.cli",
         "score",
+        str(manifest),
         "--checkpoint",
         str(checkpoint),
-        "--input",
-        str(manifest),
     ]
     printed = subprocess.run(
         [*command, "--out", str(out), "--device", "cpu", *options],

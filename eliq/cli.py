@@ -187,11 +187,12 @@ def train_command(
 
 @app.command("score")
 def score_command(
-    checkpoint: Annotated[Path, typer.Option(help="Critic checkpoint folder.", exists=True)],
-    input: Annotated[
-        Path, typer.Option("--input", help="Image folder, or CSV/JSONL with image[,prompt].")
-    ],
+    input: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL with image[,prompt].")],
     out: Annotated[Path, typer.Option(help="JSON Lines output.")],
+    checkpoint: Annotated[
+        str,
+        typer.Option(help="Critic checkpoint folder, or a shipped critic's name."),
+    ] = "reference",
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
     runtime: Annotated[
@@ -256,7 +257,10 @@ def compare_command(
 
 @eval_app.command("agiqa3k")
 def eval_agiqa3k(
-    checkpoint: Annotated[Path, typer.Option(help="Critic checkpoint folder.", exists=True)],
+    checkpoint: Annotated[
+        str,
+        typer.Option(help="Critic checkpoint folder, or a shipped critic's name."),
+    ] = "reference",
     root: Annotated[Path, typer.Option(help="AGIQA-3K folder (scores.csv, images/).")] = Path(
         "../shared/datasets/agiqa3k"
     ),

@@ -58,7 +58,7 @@ def checkpoint(tmp_path_factory):
 
 def invoke_score(checkpoint, source, out, *options):
     """Run ``eliq score`` on the CPU; the runner's result."""
-    arguments = ["--checkpoint", str(checkpoint / "critic"), "--input", str(source)]
+    arguments = [str(source), "--checkpoint", str(checkpoint / "critic")]
     return CliRunner().invoke(
         app, ["score", *arguments, "--out", str(out), "--device", "cpu", *options]
     )

@@ -27,6 +27,7 @@ from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
 from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.scale import SCALE_FILE, ScoreScale
+from eliq.critic.shipped import critic_folder
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
 from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
@@ -103,7 +104,9 @@ class Critic:
     def from_pretrained(
         cls, path: str | Path, device: str = "auto", runtime: Runtime = "torch"
     ) -> Critic:
-        path = Path(path)
+        """A saved critic: a checkpoint folder, or the name of a shipped one
+        (:mod:`eliq.critic.shipped`; ``"reference"`` comes with the package)."""
+        path = _checkpoint_folder(path)
         if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
         critic = cls.from_config(CriticConfig.load(path), device, runtime)
@@ -247,6 +250,16 @@ class Critic:
             self.scale.to_100("quality", quality),
             None if alignment is None else self.scale.to_100("alignment", alignment),
         )
+
+
+def _checkpoint_folder(path: str | Path) -> Path:
+    """``path`` itself where it exists, else the shipped critic of that name."""
+    if Path(path).exists() or not isinstance(path, str):
+        return Path(path)
+    try:
+        return critic_folder(path)
+    except KeyError as unknown:
+        raise FileNotFoundError(f"no checkpoint folder {path!r}, and {unknown.args[0]}") from None
 
 
 def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:
