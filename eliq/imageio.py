@@ -117,6 +117,28 @@ def from_pil(image: Image.Image) -> torch.Tensor:
     return torch.from_numpy(array).permute(2, 0, 1).contiguous()
 
 
+def from_array(array: np.ndarray) -> torch.Tensor:
+    """A numpy image, ``(H, W)`` or ``(H, W, 3|4)`` (alpha dropped), 8-bit, 16-bit or
+    float in [0, 1], as a float32 ``(3, H, W)`` tensor in [0, 1]."""
+    if array.ndim == 2:
+        array = array[..., None].repeat(3, axis=2)
+    if array.ndim != 3 or array.shape[2] not in (3, 4):
+        raise ValueError(f"a numpy image is (H, W) or (H, W, 3|4), not {array.shape}")
+    check_geometry("<array>", array.shape[1], array.shape[0], ImageLimits())
+    array = array[..., :3]
+    if array.dtype == np.uint8:
+        values = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        values = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        values = array.astype(np.float32)
+        if not np.isfinite(values).all() or values.min() < 0 or values.max() > 1:
+            raise ValueError("a float numpy image must be finite and in [0, 1]")
+    else:
+        raise ValueError(f"a numpy image is uint8, uint16 or float, not {array.dtype}")
+    return torch.from_numpy(np.ascontiguousarray(values)).permute(2, 0, 1).contiguous()
+
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     """RGB, or L for a greyscale image (converted after downscaling: a third of the work)."""
     if img.mode in {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}:

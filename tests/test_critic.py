@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -9,7 +10,7 @@ from eliq.critic.model import embedded_concepts
 from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.statistics import immerkaer, laplacian, variance, view_statistics
 from eliq.critic.views import crop_origins, make_views
-from eliq.imageio import ImageLoadError
+from eliq.imageio import ImageLoadError, load_image
 from tests.conftest import photo_path
 from tests.tiny_clip import build_tiny_clip, tiny_clip_critic_config
 
@@ -292,6 +293,26 @@ def test_score_takes_one_image_or_a_sequence_and_refuses_anything_else(critic):
         critic.score([path, path], "a cup of coffee")
     with pytest.raises(ValueError, match="2 images but 1 prompts"):
         critic.score([path, path], ["a cup"])
+    with pytest.raises(ValueError, match="are the arguments swapped"):
+        critic.score(["a cup of coffee"], [path])
+
+
+def test_score_takes_numpy_images_as_it_takes_tensors(critic):
+    """8-bit, 16-bit, float and grey arrays, alone or as a batch; bad ones refused."""
+    tensor = load_image(photo_path("coffee.png"))
+    eight = (tensor.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    (expected,) = critic.score(torch.from_numpy(eight).permute(2, 0, 1).float() / 255)
+    assert critic.score(eight)[0].quality == pytest.approx(expected.quality, abs=1e-5)
+    as_float = eight.astype(np.float32) / 255
+    sixteen = eight.astype(np.uint16) * 257
+    batch = critic.score(np.stack([as_float, as_float]))
+    assert len(batch) == 2 and batch[0].quality == pytest.approx(expected.quality, abs=1e-5)
+    assert critic.score(sixteen)[0].quality == pytest.approx(expected.quality, abs=1e-4)
+    assert len(critic.score(eight[..., 0])) == 1  # grey
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        critic.score(as_float * 2)
+    with pytest.raises(ValueError, match="not \\(3, 8, 8\\)"):
+        critic.score(np.zeros((3, 8, 8), np.uint8))
 
 
 def test_a_blank_prompt_is_no_prompt_and_a_lone_surrogate_is_a_clear_error(critic):

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
 
+import numpy as np
 import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
@@ -30,14 +31,14 @@ from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.shipped import critic_folder
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
-from eliq.imageio import ImageSource, check_geometry, from_pil, load_image
+from eliq.imageio import ImageSource, check_geometry, from_array, from_pil, load_image
 from eliq.prompts.record import require_text
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
 Runtime = Literal["torch", "onnxruntime"]
 RUNTIMES: tuple[Runtime, ...] = get_args(Runtime)
-ImageInput = ImageSource | torch.Tensor | Image.Image
+ImageInput = ImageSource | torch.Tensor | np.ndarray | Image.Image
 ONE_IMAGE = (str, Path, bytes, io.IOBase, Image.Image)  # what score() takes for one image
 
 
@@ -168,6 +169,8 @@ class Critic:
             if image.ndim != 3 or image.shape[0] != 3:
                 raise ValueError(f"an image tensor is (3, H, W), not {tuple(image.shape)}")
             check_geometry("<tensor>", image.shape[2], image.shape[1], ImageLimits())
+        elif isinstance(image, np.ndarray):
+            image = from_array(image)
         else:
             image = load_image(image)
         return make_views(image.to(self.device), self.config.view_size, self.config.crops)
@@ -205,17 +208,20 @@ class Critic:
         """Quality and alignment of each image (alignment only where a prompt is given).
         ``images`` is one image (a path, bytes, a PIL image, a ``(3, H, W)`` tensor) or a
         sequence of them; one Score per image, in order."""
-        single = isinstance(images, ONE_IMAGE) or (
-            isinstance(images, torch.Tensor) and images.ndim == 3
+        single = (
+            isinstance(images, ONE_IMAGE)
+            or (isinstance(images, torch.Tensor) and images.ndim == 3)
+            or (isinstance(images, np.ndarray) and images.ndim in (2, 3))
         )
         if single:
             images = [images]
             prompts = [prompts] if isinstance(prompts, str) or prompts is None else prompts
-        elif not isinstance(images, Sequence | torch.Tensor):
+        elif not isinstance(images, Sequence | torch.Tensor | np.ndarray):
             raise TypeError(
                 f"images must be an image or a sequence of images, not {type(images).__name__}"
             )
         prompts = clean_prompts(prompts, len(images))
+        _refuse_swapped(images, prompts)
         scores: list[Score] = []
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
@@ -250,6 +256,26 @@ class Critic:
             self.scale.to_100("quality", quality),
             None if alignment is None else self.scale.to_100("alignment", alignment),
         )
+
+
+def _refuse_swapped(images: Sequence[ImageInput], prompts: list[str | None]) -> None:
+    """``score(prompts, images)`` would otherwise fail on the first "file" named like a
+    prompt: say what happened instead."""
+    named = [i for i in images if isinstance(i, str | Path)]
+    if not named or len(named) < len(images) or any(_is_file(i) for i in named):
+        return
+    if any(p is not None and _is_file(p) for p in prompts):
+        raise ValueError(
+            "score(images, prompts): no image exists but the prompts name files; "
+            "are the arguments swapped?"
+        )
+
+
+def _is_file(name: str | Path) -> bool:
+    try:
+        return Path(name).is_file()
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it
+        return False
 
 
 def _checkpoint_folder(path: str | Path) -> Path:
