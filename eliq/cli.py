@@ -188,11 +188,17 @@ def train_command(
 @app.command("score")
 def score_command(
     input: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL with image[,prompt].")],
-    out: Annotated[Path, typer.Option(help="JSON Lines output.")],
+    out: Annotated[
+        str, typer.Option(help="Output: JSON Lines, CSV if it ends in .csv, '-' for stdout.")
+    ],
     checkpoint: Annotated[
         str,
         typer.Option(help="Critic checkpoint folder, or a shipped critic's name."),
     ] = "reference",
+    prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt for every image that has none (e.g. all of a folder)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Images per forward pass.")] = 16,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
     runtime: Annotated[
@@ -203,19 +209,20 @@ def score_command(
         typer.Option(min=0, help="Processes decoding images (0: none; default: one per 4 cores)."),
     ] = None,
 ) -> None:
-    """Score images: one JSON line per image with quality and alignment (or an error)."""
+    """Score images: one record per image with quality and alignment, raw and 0-100, and
+    the critic version (or the reason it could not be read)."""
     from eliq.critic.critic import RUNTIMES, Critic
-    from eliq.scoring import read_inputs, score_items, write_jsonl
+    from eliq.scoring import read_inputs, score_items, write_records
 
     setup_logging()
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
     critic = Critic.from_pretrained(checkpoint, device, runtime)
-    items = read_inputs(input)
+    items = [(image, own or prompt) for image, own in read_inputs(input)]
     start = time.perf_counter()
-    scored, failed = write_jsonl(score_items(critic, items, batch_size, workers), out)
+    scored, failed = write_records(score_items(critic, items, batch_size, workers), out)
     seconds = time.perf_counter() - start
-    console.print(
+    (Console(stderr=True) if out == "-" else console).print(
         f"{scored} images scored, {failed} could not be read; written to {out} "
         f"({seconds:.1f} s, {len(items) / max(seconds, 1e-9):.1f} images/s)"
     )
@@ -224,7 +231,7 @@ def score_command(
 @app.command("compare")
 def compare_command(
     a: Annotated[
-        Path, typer.Argument(metavar="A.jsonl", help="Scores of A (JSON Lines of `eliq score`).")
+        Path, typer.Argument(metavar="A.jsonl", help="Scores of A (`eliq score`'s JSONL or CSV).")
     ],
     b: Annotated[Path, typer.Argument(metavar="B.jsonl", help="Scores of B, compared with A.")],
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
@@ -234,10 +241,11 @@ def compare_command(
 ) -> None:
     """B minus A per axis, with a bootstrap confidence interval (paired by prompt where
     both files share prompts). Score both with the same critic version."""
-    from eliq.compare import compare_scores, describe, read_score_file
+    from eliq.compare import compare_scores, describe, read_score_file, same_critic_version
 
     try:
         frames = read_score_file(a), read_score_file(b)
+        same_critic_version(*frames)
     except (OSError, ValueError) as error:
         raise typer.BadParameter(str(error)) from None
     comparison = compare_scores(*frames, confidence=confidence)

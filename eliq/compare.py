@@ -83,10 +83,45 @@ def compare_axis(
 
 
 def read_score_file(path: Path) -> pd.DataFrame:
-    """The scored rows of a JSON Lines file as ``eliq score`` writes it (rows that carry an
-    ``error`` are left out; a line that is not a JSON object is a clear error)."""
+    """The scored rows of a file as ``eliq score`` writes it: JSON Lines, or CSV when the
+    name ends in ``.csv`` (rows that carry an ``error`` are left out; a line that is not
+    a JSON object is a clear error)."""
+    if Path(path).suffix.lower() == ".csv":
+        frame = pd.read_csv(path, dtype={"prompt": "string", "error": "string"})
+        if "quality" not in frame:
+            raise ValueError(f"{path}: no 'quality' column")
+        rows = frame[frame["error"].isna()] if "error" in frame else frame
+        records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+    else:
+        records = _json_lines(Path(path))
+    records = [r for r in records if r.get("error") is None]
+    frame = pd.DataFrame(
+        records, columns=sorted({"prompt", *AXES, *(k for r in records for k in r)})
+    )
+    for axis in AXES:
+        frame[axis] = pd.to_numeric(frame[axis], errors="coerce")
+    if frame["quality"].notna().sum() == 0:
+        raise ValueError(f"{path}: no scored images (a 'quality' value on some line)")
+    return frame
+
+
+def same_critic_version(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    """Refuse to compare sets scored by different critic versions (raw scores are
+    comparable only under one); files written before records carried it pass."""
+    versions = [
+        set(frame["critic_version"].dropna()) if "critic_version" in frame else set()
+        for frame in (a, b)
+    ]
+    if (all(versions) and versions[0] != versions[1]) or any(len(v) > 1 for v in versions):
+        raise ValueError(
+            f"the files were scored by different critic versions ({sorted(versions[0])} and "
+            f"{sorted(versions[1])}): score both with one critic"
+        )
+
+
+def _json_lines(path: Path) -> list[dict]:
     rows = []
-    with Path(path).open(encoding="utf-8") as file:
+    with path.open(encoding="utf-8") as file:
         for number, line in enumerate(file, start=1):
             if not line.strip():
                 continue
@@ -96,14 +131,8 @@ def read_score_file(path: Path) -> pd.DataFrame:
                 raise ValueError(f"{path}:{number}: not JSON ({error.msg})") from None
             if not isinstance(record, dict):
                 raise ValueError(f"{path}:{number}: a score line must be a JSON object")
-            if "error" not in record:
-                rows.append(record)
-    frame = pd.DataFrame(rows, columns=sorted({"prompt", *AXES, *(k for r in rows for k in r)}))
-    for axis in AXES:
-        frame[axis] = pd.to_numeric(frame[axis], errors="coerce")
-    if frame["quality"].notna().sum() == 0:
-        raise ValueError(f"{path}: no scored images (a 'quality' value on some line)")
-    return frame
+            rows.append(record)
+    return rows
 
 
 def describe(comparison: dict[str, AxisComparison | None], a: str = "A", b: str = "B") -> str:

@@ -5,7 +5,11 @@ A bad image never stops the run: its line carries ``"error"`` instead of scores.
 
 from __future__ import annotations
 
+import contextlib
+import csv
 import json
+import math
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -66,15 +70,50 @@ def score_items(
             bar.update(len(batch))
 
 
-def write_jsonl(records: Iterator[dict], out: Path) -> tuple[int, int]:
-    """Write records as they come; returns (scored, failed)."""
+RECORD_COLUMNS = [
+    "image",
+    "prompt",
+    "critic_version",
+    "quality",
+    "alignment",
+    "quality_scaled",
+    "alignment_scaled",
+    "error",
+]
+
+
+def write_records(records: Iterator[dict], out: Path | str) -> tuple[int, int]:
+    """Write records as they come, as JSON Lines, or as CSV when ``out`` ends in ``.csv``;
+    ``-`` writes JSON Lines to stdout. Non-finite numbers are written as null (JSON has no
+    NaN). Returns (scored, failed)."""
     scored = failed = 0
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with out.open("w", encoding="utf-8") as f:
+    to_stdout = str(out) == "-"
+    if not to_stdout:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    as_csv = not to_stdout and Path(out).suffix.lower() == ".csv"
+    with contextlib.ExitStack() as stack:
+        file = (
+            sys.stdout
+            if to_stdout
+            else stack.enter_context(Path(out).open("w", encoding="utf-8", newline=""))
+        )
+        writer = csv.DictWriter(file, RECORD_COLUMNS) if as_csv else None
+        if writer is not None:
+            writer.writeheader()
         for record in records:
-            f.write(json.dumps(record) + "\n")
+            record = {k: _finite_or_none(v) for k, v in record.items()}
+            if writer is not None:
+                writer.writerow(record)
+            else:
+                file.write(json.dumps(record, allow_nan=False) + "\n")
+            if to_stdout:
+                file.flush()
             if "error" in record:
                 failed += 1
             else:
                 scored += 1
     return scored, failed
+
+
+def _finite_or_none(value):
+    return None if isinstance(value, float) and not math.isfinite(value) else value

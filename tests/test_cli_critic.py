@@ -93,6 +93,25 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
     assert len(lines) == 6 and all(isinstance(line["alignment"], float) for line in lines)
 
 
+def test_score_writes_csv_or_stdout_and_prompts_a_folder(checkpoint, tmp_path):
+    import pandas as pd
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("chelsea.png", "coffee.png"):
+        shutil.copyfile(photo_path(name), folder / name)
+    (folder / "broken.jpg").write_bytes(b"not an image")
+    result = invoke_score(checkpoint, folder, "-", "--prompt", "a photo")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]  # JSON only
+    assert [line.get("prompt") for line in lines] == ["a photo"] * 3
+    assert all(isinstance(line["alignment"], float) for line in lines[1:])
+    assert invoke_score(checkpoint, folder, tmp_path / "s.csv").exit_code == 0
+    table = pd.read_csv(tmp_path / "s.csv")
+    assert list(table.columns[:4]) == ["image", "prompt", "critic_version", "quality"]
+    assert table["error"].notna().tolist() == [True, False, False]
+
+
 def test_workers_and_the_onnx_runtime_score_as_the_critic_does(checkpoint, tmp_path, monkeypatch):
     """Two spawned loader processes, none, and ONNX Runtime: the same lines, in order."""
     monkeypatch.setenv("ELIQ_ONNX_CACHE", str(tmp_path / "onnx"))

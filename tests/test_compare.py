@@ -79,3 +79,31 @@ def test_a_broken_score_file_is_a_clear_error(releases, tmp_path, monkeypatch):
     _write(Path("empty.jsonl"), [{"image": "x.png", "error": "unreadable"}])
     result = CliRunner().invoke(app, ["compare", "a.jsonl", "empty.jsonl"])
     assert result.exit_code == 2 and "no scored images" in result.output
+
+
+def test_csv_score_files_compare_as_json_lines_do(releases, tmp_path):
+    import pandas as pd
+
+    a, b = releases
+    for path in (a, b):
+        rows = [json.loads(line) for line in path.read_text().splitlines()]
+        pd.DataFrame(rows).to_csv(path.with_suffix(".csv"), index=False)
+    by_json = CliRunner().invoke(app, ["compare", str(a), str(b), "--json"])
+    by_csv = CliRunner().invoke(
+        app, ["compare", str(a.with_suffix(".csv")), str(b.with_suffix(".csv")), "--json"]
+    )
+    assert by_csv.exit_code == 0, by_csv.output
+    from_csv, from_json = json.loads(by_csv.stdout), json.loads(by_json.stdout)
+    for axis in ("quality", "alignment"):  # CSV keeps the floats to the last digit or so
+        assert from_csv[axis] == pytest.approx(from_json[axis], rel=1e-9)
+
+
+def test_files_of_two_critic_versions_are_not_compared(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [{"image": f"{i}.png", "quality": float(i)} for i in range(5)]
+    _write(Path("a.jsonl"), [r | {"critic_version": "aaa"} for r in rows])
+    _write(Path("b.jsonl"), [r | {"critic_version": "bbb"} for r in rows])
+    _write(Path("old.jsonl"), rows)  # written before records carried a version
+    result = CliRunner().invoke(app, ["compare", "a.jsonl", "b.jsonl"])
+    assert result.exit_code == 2 and "different critic versions" in result.output
+    assert CliRunner().invoke(app, ["compare", "a.jsonl", "old.jsonl"]).exit_code == 0
