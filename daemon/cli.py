@@ -23,6 +23,7 @@ from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from daemon.settings import DaemonSettings, RegistrySpec
+from eliq.command_errors import run_app
 from eliq.config import load_settings
 from eliq.logs import setup_logging
 from eliq.redaction import redact_url
@@ -194,4 +195,5 @@ def replay(
 
 
 def main() -> None:
-    app()
+    """The ``eliq-daemon`` entry point: a user's mistake is one line, not a traceback."""
+    run_app(app)

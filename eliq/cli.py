@@ -11,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from eliq.command_errors import run_app
 from eliq.config import load_settings
 from eliq.logs import setup_logging
 
@@ -31,7 +32,7 @@ def _print_version(value: bool) -> None:
 
 
 @app.callback()
-def main(
+def options(
     version: Annotated[
         bool,
         typer.Option(
@@ -49,6 +50,10 @@ CriticConfigOption = Annotated[
     Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
 ]
 TrainConfigOption = Annotated[Path | None, typer.Option(help="TrainSettings JSON.", exists=True)]
+AGIQA_ROOT_HELP = (
+    "AGIQA-3K folder (scores.csv, images/); default: ../shared/datasets/agiqa3k, from here "
+    "or beside this checkout."
+)
 JsonOutOption = Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")]
 
 
@@ -269,9 +274,7 @@ def eval_agiqa3k(
         str,
         typer.Option(help="Critic checkpoint folder, or a shipped critic's name."),
     ] = "reference",
-    root: Annotated[Path, typer.Option(help="AGIQA-3K folder (scores.csv, images/).")] = Path(
-        "../shared/datasets/agiqa3k"
-    ),
+    root: Annotated[Path | None, typer.Option(help=AGIQA_ROOT_HELP)] = None,
     pairs: Annotated[
         list[Path] | None,
         typer.Option("--pairs", help="Pair sets for label-free pair accuracy (repeatable)."),
@@ -285,9 +288,15 @@ def eval_agiqa3k(
     """SRCC/PLCC against AGIQA-3K's human scores, overall, per generator and within
     generators, Kendall's tau of the generator ranking, and label-free pair accuracy."""
     from eliq.critic.critic import Critic
-    from eliq.evaluation import evaluate_agiqa3k, pairset_accuracy
+    from eliq.evaluation import (
+        default_agiqa3k_root,
+        evaluate_agiqa3k,
+        pairset_accuracy,
+        require_agiqa3k,
+    )
 
     setup_logging()
+    root = require_agiqa3k(root or default_agiqa3k_root())  # before the critic loads
     critic = Critic.from_pretrained(checkpoint, device)
     report = evaluate_agiqa3k(critic, root, limit=limit)
     console.print(report.table())
@@ -313,9 +322,7 @@ def eval_agiqa3k(
 @eval_app.command("leave-generators-out")
 def eval_leave_generators_out(
     out: Annotated[Path, typer.Option(help="Folder for pairs, feature cache and critics.")],
-    root: Annotated[Path, typer.Option(help="AGIQA-3K folder.")] = Path(
-        "../shared/datasets/agiqa3k"
-    ),
+    root: Annotated[Path | None, typer.Option(help=AGIQA_ROOT_HELP)] = None,
     held_out: Annotated[
         list[str] | None,
         typer.Option("--held-out", help="Generator group to hold out (repeatable; default all)."),
@@ -336,12 +343,13 @@ def eval_leave_generators_out(
     prompts (label-free, daemon settings), score every group again; against the prior."""
     from eliq.config import PairSettings
     from eliq.critic.config import CriticConfig
+    from eliq.evaluation import default_agiqa3k_root
     from eliq.protocols import leave_generators_out
     from eliq.train import RETUNE_DEFAULTS, TrainSettings
 
     setup_logging()
     report = leave_generators_out(
-        root,
+        root or default_agiqa3k_root(),
         out,
         held_out,
         PairSettings(per_positive=per_positive),
@@ -428,5 +436,10 @@ def _print_summary(summary: dict, out: Path) -> None:
     )
 
 
+def main() -> None:
+    """The ``eliq`` entry point: a user's mistake is one line, not a traceback."""
+    run_app(app)
+
+
 if __name__ == "__main__":
-    app()
+    main()

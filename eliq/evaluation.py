@@ -93,8 +93,24 @@ def axis_report(frame: pd.DataFrame, predicted: str, human: str, group: str) -> 
     )
 
 
+def default_agiqa3k_root() -> Path:
+    """``../shared/datasets/agiqa3k`` from here, or else beside this source checkout, so
+    the default works from any directory of a checkout that sits beside ``shared/``."""
+    relative = Path("../shared/datasets/agiqa3k")
+    beside_checkout = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "agiqa3k"
+    return relative if relative.is_dir() or not beside_checkout.is_dir() else beside_checkout
+
+
+def require_agiqa3k(root: Path) -> Path:
+    """``root`` if it holds AGIQA-3K, else a FileNotFoundError that says what to pass."""
+    if not (Path(root) / "scores.csv").is_file():
+        raise FileNotFoundError(f"no AGIQA-3K folder at {root} (scores.csv, images/); pass --root")
+    return Path(root)
+
+
 def read_agiqa3k(root: Path) -> pd.DataFrame:
     """The AGIQA-3K table: image path, generator, prompt and the human scores."""
+    require_agiqa3k(root)
     frame = pd.read_csv(Path(root) / "scores.csv")
     frame["image"] = [str(Path(root) / "images" / name) for name in frame["name"]]
     return frame
