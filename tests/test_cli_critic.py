@@ -72,12 +72,18 @@ def score(checkpoint, source, out, *options):
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
-def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_path):
+def folder_with_a_broken_image(tmp_path):
+    """Two photos and a file that is not really a JPEG."""
     folder = tmp_path / "images"
     folder.mkdir()
     for name in ("chelsea.png", "coffee.png"):
         shutil.copyfile(photo_path(name), folder / name)
     (folder / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    return folder
+
+
+def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_path):
+    folder = folder_with_a_broken_image(tmp_path)
     lines = score(checkpoint, folder, tmp_path / "scores.jsonl")
     names = [line["image"].rsplit("/", 1)[1] for line in lines]
     assert names == ["broken.jpg", "chelsea.png", "coffee.png"]
@@ -96,11 +102,7 @@ def test_score_writes_one_line_per_image_and_survives_bad_files(checkpoint, tmp_
 def test_score_writes_csv_or_stdout_and_prompts_a_folder(checkpoint, tmp_path):
     import pandas as pd
 
-    folder = tmp_path / "images"
-    folder.mkdir()
-    for name in ("chelsea.png", "coffee.png"):
-        shutil.copyfile(photo_path(name), folder / name)
-    (folder / "broken.jpg").write_bytes(b"not an image")
+    folder = folder_with_a_broken_image(tmp_path)
     result = invoke_score(checkpoint, folder, "-", "--prompt", "a photo")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]  # JSON only
