@@ -1,5 +1,8 @@
-"""Critics by name: the reference critic ships with the package, so a fresh install
-scores offline with no checkpoint of its own; third-party packages add theirs.
+"""Critics by name: the reference critic ships with the package, so an install scores
+offline with no checkpoint of its own; third-party packages add theirs.
+
+Its weights are a build output, not a file in git: ``make shipped-critic`` trains them
+from the committed recipe (``recipes/critic-reference``) into the package's data folder.
 
 ``Critic.from_pretrained("reference")`` loads the shipped one. A package adds a named
 critic with an entry point in the ``eliq.critics`` group whose object is the checkpoint
@@ -19,11 +22,16 @@ from eliq.plugins import Plugins
 
 DEFAULT_CRITIC = "reference"
 CRITICS: Plugins[Path | Callable[[], Path]] = Plugins("critic", "eliq.critics")
-# `make ship-critic` copies `make critic`'s output here (the committed recipe's critic).
 CRITICS.add(DEFAULT_CRITIC, Path(str(files("eliq") / "data" / "critics" / DEFAULT_CRITIC)))
 
 
 def critic_folder(name: str) -> Path:
     """The checkpoint folder of a named critic; KeyError naming the known ones."""
     entry = CRITICS.get(name)
-    return Path(entry() if callable(entry) else entry)
+    folder = Path(entry() if callable(entry) else entry)
+    if name == DEFAULT_CRITIC and not (folder / "model.safetensors").is_file():
+        raise FileNotFoundError(
+            f"the {name} critic is not built in {folder}: run `make shipped-critic` (it trains "
+            "it from recipes/critic-reference, about 15 minutes on 2 CPU cores, once)"
+        )
+    return folder
