@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -40,16 +41,25 @@ class ScoreScale:
 
     def to_100(self, axis: str, raw: float) -> float | None:
         """``raw`` on the 0-100 scale of ``axis``; None where the axis has no scale."""
-        points = self.quality if axis == "quality" else self.alignment
-        if points is None:
+        knots = self._knots.get(axis)
+        if knots is None:
             return None
-        # equal quantiles (ties among anchors) take their mean percentile, so the map
-        # stays a function of the raw score
-        raw_points, where = np.unique(np.asarray(points), return_inverse=True)
-        percentiles = np.bincount(where, PERCENTILES) / np.bincount(where)
+        raw_points, percentiles = knots
         if len(raw_points) == 1:
             return 50.0 if raw == raw_points[0] else (0.0 if raw < raw_points[0] else 100.0)
         return float(np.interp(raw, raw_points, percentiles))
+
+    @cached_property
+    def _knots(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per axis, the distinct raw quantiles and their percentiles, made once per scale
+        rather than per score: equal quantiles (ties among anchors) take their mean
+        percentile, so the map stays a function of the raw score."""
+        knots = {}
+        for axis, points in (("quality", self.quality), ("alignment", self.alignment)):
+            if points is not None:
+                raw_points, where = np.unique(np.asarray(points), return_inverse=True)
+                knots[axis] = raw_points, np.bincount(where, PERCENTILES) / np.bincount(where)
+        return knots
 
     def save(self, folder: Path) -> None:
         payload = {
