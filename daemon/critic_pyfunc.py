@@ -3,14 +3,19 @@ nothing is pickled: ``mlflow models serve -m models:/eliq-critic@champion`` load
 which reads the critic checkpoint (safetensors + JSON) from the model's artifacts.
 
 Input: a DataFrame with ``image`` (the image's bytes in base64) and an optional ``prompt``.
-Output: ``quality`` and ``alignment`` (null without a prompt).
+Output, one row per input row: ``quality``, ``alignment`` (null without a prompt), the same
+on the critic's 0-100 scale (``quality_scaled``, ``alignment_scaled``) and ``error``. A row
+that cannot be scored (an image that does not decode, a prompt that is not text) gets
+null scores and its reason in ``error`` while the other rows are scored: one bad image does
+not fail a batch. Missing values are JSON ``null``, never ``NaN``.
 
 A served model answers whoever reaches its port, so by default it reads nothing of the
 server's disk. ``ELIQ_SERVE_IMAGE_ROOTS`` (folders separated by ``os.pathsep``) opts in to
 ``image`` values that are absolute paths inside those folders, symbolic links resolved;
 only regular files are opened (never a FIFO or a device), and a path outside them is
-treated as what it then is: not base64. Every refusal is a 400 that names the row and why,
-without a stack trace; images are decoded within :class:`~eliq.config.ImageLimits`.
+treated as what it then is: not base64. A refused row's ``error`` says why without a stack
+trace, and depends only on the string sent, never on what the server's disk holds; images
+are decoded within :class:`~eliq.config.ImageLimits`.
 """
 
 from __future__ import annotations
@@ -18,18 +23,21 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import math
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 from mlflow.exceptions import MlflowException
-from mlflow.protos.databricks_pb2 import BAD_REQUEST, INTERNAL_ERROR
+from mlflow.protos.databricks_pb2 import INTERNAL_ERROR
 from mlflow.pyfunc import PythonModel
 
-from eliq.critic import Critic
+from eliq.critic import Critic, Score
 from eliq.imageio import ImageLoadError, load_image
+from eliq.prompts.record import require_text
 
 log = logging.getLogger(__name__)
 IMAGE_ROOTS_ENV = "ELIQ_SERVE_IMAGE_ROOTS"
@@ -87,6 +95,47 @@ def _read_regular_file(path: Path) -> bytes:
         os.close(fd)
 
 
+@dataclass(frozen=True)
+class Row:
+    """One input row, decoded: its image and prompt, or why it cannot be scored."""
+
+    image: object = None
+    prompt: str | None = None
+    error: str | None = None
+
+
+def read_row(value: object, prompt: object, roots: list[Path]) -> Row:
+    """The row's image decoded and its prompt checked; a bad one becomes ``error``."""
+    try:
+        image = load_image(image_bytes(value, roots))
+    except ImageInputError as error:
+        return Row(error=f"image: {error}")
+    except ImageLoadError as error:
+        return Row(error=f"image: {error.reason}")
+    if not isinstance(prompt, str):  # missing: NaN or None from the JSON records
+        return Row(image)
+    try:
+        require_text(prompt)
+    except ValueError as error:
+        return Row(error=str(error))
+    return Row(image, prompt.strip() or None)
+
+
+def output_frame(rows: list[Row], scores: dict[int, Score]) -> pd.DataFrame:
+    """Object columns holding None where a value is missing or not finite: MLflow's server
+    writes ``to_dict(orient="records")`` as JSON, where a float column's NaN would be
+    ``NaN``, which is not JSON."""
+    columns = ("quality", "alignment", "quality_scaled", "alignment_scaled")
+    table: dict[str, list] = {name: [] for name in (*columns, "error")}
+    for index, row in enumerate(rows):
+        score = scores.get(index)
+        for name in columns:
+            value = None if score is None else getattr(score, name)
+            table[name].append(value if value is not None and math.isfinite(value) else None)
+        table["error"].append(row.error)
+    return pd.DataFrame({name: pd.Series(values, dtype=object) for name, values in table.items()})
+
+
 class CriticPythonModel(PythonModel):
     def load_context(self, context) -> None:
         device = os.environ.get("ELIQ_DEVICE", "auto")
@@ -94,31 +143,22 @@ class CriticPythonModel(PythonModel):
         self.roots = image_roots()
 
     def predict(self, context, model_input: pd.DataFrame, params=None) -> pd.DataFrame:
+        prompts = model_input["prompt"] if "prompt" in model_input else [None] * len(model_input)
+        rows = [
+            read_row(value, prompt, self.roots)
+            for value, prompt in zip(model_input["image"], prompts, strict=True)
+        ]
+        good = [index for index, row in enumerate(rows) if row.error is None]
         try:
-            images = []
-            for row, value in enumerate(model_input["image"]):
-                try:
-                    images.append(load_image(image_bytes(value, self.roots)))
-                except (ImageInputError, ImageLoadError) as error:
-                    reason = error.reason if isinstance(error, ImageLoadError) else error
-                    raise MlflowException(f"image {row}: {reason}", BAD_REQUEST) from None
-            prompts = list(model_input["prompt"]) if "prompt" in model_input else None
-            if prompts is not None:
-                prompts = [p if isinstance(p, str) else None for p in prompts]
-            try:
-                scores = self.critic.score(images, prompts)
-            except (TypeError, ValueError) as error:
-                raise MlflowException(str(error), BAD_REQUEST) from None
-        except MlflowException:
-            raise
+            scored = self.critic.score(
+                [rows[i].image for i in good], [rows[i].prompt for i in good]
+            )
         except Exception as error:  # noqa: BLE001 - the trace stays in the server's log
             log.exception("scoring failed")
             raise MlflowException(
                 f"scoring failed ({type(error).__name__}); see the server's log", INTERNAL_ERROR
             ) from None
-        return pd.DataFrame(
-            {"quality": [s.quality for s in scores], "alignment": [s.alignment for s in scores]}
-        )
+        return output_frame(rows, dict(zip(good, scored, strict=True)))
 
 
 mlflow.models.set_model(CriticPythonModel())

@@ -3,7 +3,11 @@
 Registration is idempotent: the run and the version carry the release id as the tag
 ``eliq.release``, and both are looked up before anything is created, so re-running the step
 after a crash at any point never creates a second version for the same release. Promotion
-uses aliases (``champion``, ``challenger``), never the deprecated stages.
+uses aliases (``champion``, ``challenger``), never the deprecated stages. The run holds how
+the critic was trained (params: steps, seed, pair counts, LoRA) and the version the gate's
+outcome (tags ``eliq.gate.passed``, ``eliq.gate.why``, ``eliq.status``), so the registry
+alone says what a version is and why it holds its alias; each version carries an input
+example a user can send as it is.
 
 Each version carries the ``eliq`` library it was trained with (``code_paths``) and pins the
 library's third-party requirements to the versions installed. The pre-trained backbones
@@ -14,11 +18,12 @@ them (``mlflow models serve --env-manager local``, as in the project's image).
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import os
 import time
 import uuid
-import warnings
 from contextlib import suppress
 from dataclasses import dataclass
 from importlib import metadata
@@ -26,11 +31,13 @@ from pathlib import Path
 from typing import Any
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric
+from mlflow.entities import Metric, Param
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, Schema
+from PIL import Image
 from sqlalchemy.engine import make_url
 
 import eliq
@@ -39,9 +46,18 @@ log = logging.getLogger(__name__)
 RELEASE_TAG = "eliq.release"
 CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases
 PYFUNC = Path(__file__).with_name("critic_pyfunc.py")
+MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "image"), ColSpec("string", "prompt", required=False)]),
-    outputs=Schema([ColSpec("double", "quality"), ColSpec("double", "alignment", required=False)]),
+    outputs=Schema(
+        [
+            ColSpec("double", "quality", required=False),
+            ColSpec("double", "alignment", required=False),
+            ColSpec("double", "quality_scaled", required=False),
+            ColSpec("double", "alignment_scaled", required=False),
+            ColSpec("string", "error", required=False),
+        ]
+    ),
 )
 LIBRARY = Path(eliq.__file__).parent
 SCORING_NEEDS = (
@@ -111,24 +127,28 @@ class CriticRegistry:
         tags: dict[str, str],
         metrics: dict[str, float],
         history: list[dict[str, Any]],
+        params: dict[str, str] | None = None,
     ) -> RegisteredCritic:
-        """The version of ``release_id``, creating the run and version only if missing."""
+        """The version of ``release_id``, creating the run and version only if missing;
+        ``params`` (how it was trained) go on the run."""
         existing = self.version_for(release_id)
         if existing is not None:
             log.info("critic for %s is already version %s", release_id, existing.version)
             return RegisteredCritic(str(existing.version), existing.run_id, existing.source)
         run_id = self._run_for(release_id, tags)
-        if not self.client.get_run(run_id).data.metrics:  # not logged before a crash
+        logged = self.client.get_run(run_id).data
+        if not logged.metrics:  # not logged before a crash
             self.log_metrics(run_id, _training_metrics(history, metrics))
+        if params and not logged.params:  # params are immutable: once per run
+            self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         mlflow.set_tracking_uri(self.tracking_uri)
-        # the signature is explicit; an input example would need an image file to read
-        with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*input example.*")
+        with mlflow.start_run(run_id=run_id):
             info = mlflow.pyfunc.log_model(
                 name="critic",
                 python_model=str(PYFUNC),
                 artifacts={"checkpoint": str(checkpoint)},
                 signature=SIGNATURE,
+                input_example=input_example(),
                 pip_requirements=pip_requirements(),
                 code_paths=[str(LIBRARY)],
             )
@@ -142,6 +162,11 @@ class CriticRegistry:
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
         return RegisteredCritic(str(version.version), run_id, info.model_uri)
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None:
+        """Set ``tags`` on model version ``version`` (values cut to MLflow's limit)."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(self.model_name, version, key, value[:MAX_TAG_VALUE])
 
     def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
         """In batches of MLflow's limit of 1,000 metrics a request."""
@@ -182,6 +207,15 @@ class CriticRegistry:
         for alias, version in (model.aliases or {}).items():
             by_version.setdefault(str(version), []).append(alias)
         return by_version
+
+
+def input_example() -> pd.DataFrame:
+    """A request a user can copy: one small image (a gray PNG in base64) and a prompt."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (128, 128, 128)).save(buffer, format="PNG")
+    return pd.DataFrame(
+        {"image": [base64.b64encode(buffer.getvalue()).decode()], "prompt": ["a gray square"]}
+    )
 
 
 def create_sqlite_store(tracking_uri: str) -> None:

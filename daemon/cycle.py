@@ -307,8 +307,10 @@ class Cycle:
         champion = self.store.champion()
         init = Path(champion.checkpoint) if champion else retune.initial_checkpoint
         config = self._critic_config() if init is None else None
-        earlier = [root for root, _ in self._pair_sets(self._earlier(release)).values()]
-        replay = earlier[-retune.replay_releases :] if retune.replay_releases else []
+        earlier = list(self._pair_sets(self._earlier(release)).items())
+        replayed = earlier[-retune.replay_releases :] if retune.replay_releases else []
+        replay = [root for _, (root, _) in replayed]
+        replay_ids = {release_id for release_id, _ in replayed}
         out = self.folder(release) / "critic"
         settings = TrainSettings(
             steps=retune.steps,
@@ -355,6 +357,13 @@ class Cycle:
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "init": str(init) if init else None,
             "replay": [str(p) for p in replay],
+            "settings": settings.model_dump(
+                mode="json", include={"steps", "batch_pairs", "learning_rate", "seed"}
+            ),
+            "pairs": self._pair_set(release).pairs,
+            "replay_pairs": sum(
+                self._pair_set(r).pairs for r in self._earlier(release) if r.id in replay_ids
+            ),
         }
         self._advance_state(release, version)
 
@@ -382,6 +391,7 @@ class Cycle:
                 for k, v in version.training.get("held_out_accuracy", {}).items()
             },
             history=_training_history(Path(version.checkpoint)),
+            params=_run_params(version),
         )
 
     # -- the registry and the state agree ---------------------------------------------------
@@ -532,6 +542,7 @@ class Cycle:
             version.status = "held"
             if gate["passed"]:
                 gate["why"] += "; manual mode: waiting for `eliq-daemon promote`"
+        self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
         self._advance_state(release, *rows)
 
     def promote(self, mlflow_version: str, by: str = "hand") -> CriticVersion:
@@ -551,6 +562,7 @@ class Cycle:
         }
         version.decided_at = utcnow()
         self.store.save(*self._promote(version))
+        self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
         self.alerter.send(
             _decision_alert(
                 version,
@@ -733,6 +745,36 @@ def _pair_set_digest(pair_set: PairSet) -> str:
 def _training_history(checkpoint: Path) -> list[dict]:
     state = checkpoint / "state" / "state.json"
     return json.loads(state.read_text())["history"] if state.is_file() else []
+
+
+def _run_params(version: CriticVersion) -> dict[str, str]:
+    """What the retune was run with, as the run's params: its settings, the pairs it saw
+    and the LoRA of the critic it produced."""
+    training = version.training
+    params = {f"train.{key}": value for key, value in training.get("settings", {}).items()}
+    params |= {
+        "train.steps_run": training.get("steps"),
+        "pairs.new": training.get("pairs"),
+        "pairs.replay": training.get("replay_pairs"),
+        "pairs.replay_releases": len(training.get("replay", [])),
+    }
+    config = CriticConfig.load(Path(version.checkpoint))
+    for side, lora in (("vision", config.vision_lora), ("text", config.text_lora)):
+        params[f"lora.{side}"] = f"rank {lora.rank}, alpha {lora.alpha}" if lora.enabled else "off"
+    return {key: str(value) for key, value in params.items() if value is not None}
+
+
+def _gate_tags(version: CriticVersion) -> dict[str, str]:
+    """The gate's outcome on the MLflow version, so the registry alone says why."""
+    gate = version.gate
+    tags = {
+        "eliq.gate.passed": str(bool(gate.get("passed"))).lower(),
+        "eliq.gate.why": str(gate.get("why", "")),
+        "eliq.status": version.status,
+    }
+    if "manual" in gate:
+        tags["eliq.promoted_by"] = str(gate["manual"]["by"])
+    return tags
 
 
 def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:

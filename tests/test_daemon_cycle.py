@@ -71,9 +71,17 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     assert str(champion.version) == version["mlflow_version"]
     assert champion.tags["eliq.release"] == release["id"]
     assert len(champion.tags["eliq.pair_set_digest"]) == 16
+    assert champion.tags["eliq.gate.passed"] == "true"  # the gate's outcome, on the version
+    assert champion.tags["eliq.status"] == "champion"
+    assert champion.tags["eliq.gate.why"] == version["gate"]["why"]
     run = client.get_run(champion.run_id)
     assert any(k.startswith("eval.challenger.new") for k in run.data.metrics)
     assert any(k.startswith("train_rank") for k in run.data.metrics)
+    params = run.data.params  # how it was trained
+    assert params["train.steps"] == str(settings.retune.steps)
+    assert params["train.seed"] == "0" and params["pairs.replay"] == "0"
+    assert int(params["pairs.new"]) == version["training"]["pairs"] > 0
+    assert params["lora.vision"].startswith("rank ")
     artifacts = {a.path for a in client.list_artifacts(champion.run_id, "drift/critic")}
     assert artifacts == {
         "drift/critic/report.html",
@@ -87,10 +95,19 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     image = next((registry / "gen-v1").glob("*.png"))
     encoded = base64.b64encode(image.read_bytes()).decode()
     scores = model.predict(pd.DataFrame({"image": [encoded], "prompt": ["a cat"]}))
-    assert list(scores.columns) == ["quality", "alignment"] and scores.notna().all().all()
+    assert list(scores.columns) == [
+        "quality",
+        "alignment",
+        "quality_scaled",
+        "alignment_scaled",
+        "error",
+    ]
+    assert scores[["quality", "alignment"]].notna().all().all() and scores["error"][0] is None
     # ... with the library it was trained with, and pinned requirements
     folder = Path(mlflow.artifacts.download_artifacts(f"models:/{settings.model_name}@champion"))
     assert (folder / "code" / "eliq" / "critic" / "critic.py").is_file()
+    example = json.loads((folder / "serving_input_example.json").read_text())
+    assert model.predict(pd.DataFrame(**example["dataframe_split"]))["error"][0] is None
     requirements = (folder / "requirements.txt").read_text()
     assert "torch==" in requirements and "\neliq\n" not in requirements
 

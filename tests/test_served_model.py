@@ -1,7 +1,8 @@
 """The critic as ``mlflow models serve`` serves it, attacked from its port: MLflow's own
 scoring app over the pyfunc model, a tiny real critic behind it. By default it reads no
 server path, says nothing of which paths exist, never opens a FIFO and never returns a
-stack trace; reading paths is an opt-in limited to configured folders."""
+stack trace; reading paths is an opt-in limited to configured folders. A bad row is an
+error on that row, not a failed request, and the JSON never holds ``NaN``."""
 
 import base64
 import io
@@ -16,7 +17,7 @@ from mlflow.pyfunc import scoring_server
 from PIL import Image
 
 from daemon.critic_pyfunc import IMAGE_ROOTS_ENV
-from daemon.critic_registry import PYFUNC, SIGNATURE
+from daemon.critic_registry import PYFUNC, SIGNATURE, input_example
 from eliq.critic import Critic, CriticConfig
 from tests.conftest import photo_path
 
@@ -32,6 +33,7 @@ def model_folder(tmp_path_factory):
         python_model=str(PYFUNC),
         artifacts={"checkpoint": str(root / "checkpoint")},
         signature=SIGNATURE,
+        input_example=input_example(),  # validated by MLflow: it loads the model and scores it
     )
     return root / "model"
 
@@ -62,38 +64,53 @@ def png_base64(size=(64, 48), path=None) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def predictions(answer) -> list[dict]:
+    assert answer.status_code == 200, answer.text
+    assert "NaN" not in answer.text and "Infinity" not in answer.text
+    return json.loads(answer.text)["predictions"]  # strict JSON: a NaN would fail here
+
+
 def test_by_default_it_scores_bytes_and_reads_no_server_path(model_folder, monkeypatch, tmp_path):
     client = serve(model_folder, monkeypatch)
-    scored = invoke(client, [png_base64(path=photo_path("coffee.png"))], ["a cup of coffee"])
-    assert scored.status_code == 200, scored.text
-    (row,) = scored.json()["predictions"]
+    (row,) = predictions(
+        invoke(client, [png_base64(path=photo_path("coffee.png"))], ["a cup of coffee"])
+    )
     assert isinstance(row["quality"], float) and isinstance(row["alignment"], float)
+    assert row["error"] is None
 
     (tmp_path / "folder").mkdir()
     os.mkfifo(tmp_path / "fifo")
     for existing in [photo_path("coffee.png"), tmp_path / "folder", tmp_path / "fifo"]:
         twin = existing.with_name("missing" + existing.name)  # same characters, no file
-        answers = [invoke(client, [str(path)]) for path in (existing, twin)]
-        for answer in answers:
-            assert answer.status_code == 400
-            assert "stack_trace" not in answer.json() and "Traceback" not in answer.text
+        rows = [predictions(invoke(client, [str(path)]))[0] for path in (existing, twin)]
+        for row in rows:
+            assert row["quality"] is None and row["alignment"] is None
+            assert "Traceback" not in row["error"]
         # what comes back depends on the string alone, never on what the server's disk holds
-        messages = [a.json()["message"].split("Error: ")[-1] for a in answers]
-        assert messages[0] == messages[1], messages
+        assert rows[0]["error"] == rows[1]["error"], rows
 
 
-def test_a_bad_image_is_a_400_naming_its_row_without_a_trace(model_folder, monkeypatch):
+def test_a_bad_row_is_an_error_on_that_row_and_the_others_are_scored(model_folder, monkeypatch):
     client = serve(model_folder, monkeypatch)
     strip = png_base64(size=(1024, 1))
-    answer = invoke(client, [png_base64(), strip])
-    assert answer.status_code == 400
-    assert "image 1: 1024x1 pixels: aspect ratio 1024:1" in answer.json()["message"]
     corrupt = base64.b64encode(b"\x89PNG\r\n\x1a\n not really").decode()
-    answer = invoke(client, [corrupt])
-    assert answer.status_code == 400 and "image 0:" in answer.json()["message"]
-    assert "stack_trace" not in answer.json()
-    answer = invoke(client, [png_base64()], ["bad \ud800 prompt"])
-    assert answer.status_code == 400 and "stack_trace" not in answer.json()
+    images = [png_base64(), strip, corrupt, png_base64(), png_base64()]
+    prompts = ["a purple square", "a strip", "noise", "bad \ud800 prompt", None]
+    rows = predictions(invoke(client, images, prompts))
+    assert len(rows) == 5
+    assert rows[1]["error"].startswith("image: 1024x1 pixels: aspect ratio 1024:1 exceeds")
+    assert rows[2]["error"].startswith("image: ")
+    assert rows[3]["error"] == "prompt is not valid text: surrogates not allowed at position 4"
+    for bad in rows[1:4]:
+        assert set(bad) >= {"quality", "alignment", "quality_scaled", "alignment_scaled"}
+        assert all(bad[key] is None for key in ("quality", "alignment", "quality_scaled"))
+    good = [rows[0], rows[4]]
+    assert all(row["error"] is None and isinstance(row["quality"], float) for row in good)
+    assert isinstance(rows[0]["alignment"], float)
+    assert rows[4]["alignment"] is None and rows[4]["alignment_scaled"] is None  # no prompt
+    # scored in one batch, a good row scores as it does alone
+    (alone,) = predictions(invoke(client, [images[0]], [prompts[0]]))
+    assert abs(alone["quality"] - rows[0]["quality"]) < 1e-5
 
 
 def test_paths_are_an_opt_in_limited_to_regular_files_in_the_configured_folders(
@@ -109,15 +126,15 @@ def test_paths_are_an_opt_in_limited_to_regular_files_in_the_configured_folders(
     os.mkfifo(allowed / "fifo.png")
     client = serve(model_folder, monkeypatch, roots=str(allowed))
 
-    assert invoke(client, [str(inside)]).status_code == 200
+    assert predictions(invoke(client, [str(inside)]))[0]["error"] is None
     for refused, reason in [
         (outside / "secret.png", "not base64-encoded image bytes nor a path"),
         (allowed / "link.png", "not base64-encoded image bytes nor a path"),  # resolves outside
         (allowed, "not a regular file"),
         (allowed / "missing.png", "no readable file"),
     ]:
-        answer = invoke(client, [str(refused)])
-        assert answer.status_code == 400 and reason in answer.json()["message"], refused
+        (row,) = predictions(invoke(client, [str(refused)]))
+        assert reason in row["error"] and row["quality"] is None, refused
 
     answers = []
     worker = threading.Thread(
@@ -126,4 +143,4 @@ def test_paths_are_an_opt_in_limited_to_regular_files_in_the_configured_folders(
     worker.start()
     worker.join(timeout=120)  # before the fix, opening the FIFO blocked the worker for good
     assert not worker.is_alive(), "the served model blocked on a FIFO"
-    assert answers[0].status_code == 400 and "not a regular file" in answers[0].json()["message"]
+    assert "not a regular file" in predictions(answers[0])[0]["error"]
