@@ -415,6 +415,8 @@ class Cycle:
             version.mlflow_version, version.run_id = registered.version, registered.run_id
             evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
             self.mlflow.log_metrics(version.run_id, _metrics(evaluations))
+            if version.gate:
+                self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
             if before != version.mlflow_version:
                 log.warning(
                     "%s: critic v%s is now v%s", version.release_id, before, registered.version

@@ -204,8 +204,14 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     (version,) = collect_status(settings)["critic_versions"]
     assert version["status"] == "held" and version["aliases"] == ["challenger"]
     automatic = version["gate"]["why"]
+    client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
+    held = client.get_model_version(settings.model_name, version["mlflow_version"])
+    assert held.tags["eliq.status"] == "held" and held.tags["eliq.gate.why"] == automatic
 
     Cycle(settings).promote(version["mlflow_version"], by="ops-on-call")
+    promoted = client.get_model_version(settings.model_name, version["mlflow_version"])
+    assert promoted.tags["eliq.status"] == "champion"
+    assert promoted.tags["eliq.promoted_by"] == "ops-on-call"
     (version,) = collect_status(settings)["critic_versions"]
     assert version["status"] == "champion" and version["aliases"] == ["champion"]
     manual = version["gate"]["manual"]

@@ -87,6 +87,7 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
     client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
     version = client.get_model_version_by_alias(settings.model_name, "champion")
     assert version.tags["eliq.release"] == champion["release_id"]
+    assert version.tags["eliq.gate.passed"] == "true"  # the gate outcome comes back too
     assert str(version.version) == champion["mlflow_version"]
     assert any(k.startswith("eval.challenger") for k in client.get_run(version.run_id).data.metrics)
     assert json.loads(daemon(config, "status", "--json").stdout)["registry_problems"] == []
