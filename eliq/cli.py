@@ -192,7 +192,9 @@ def train_command(
 
 @app.command("score")
 def score_command(
-    input: Annotated[Path, typer.Argument(help="Image folder, or CSV/JSONL with image[,prompt].")],
+    input: Annotated[
+        Path, typer.Argument(help="Image folder, one image, or CSV/JSONL with image[,prompt].")
+    ],
     out: Annotated[
         str, typer.Option(help="Output: JSON Lines, CSV if it ends in .csv, '-' for stdout.")
     ],
@@ -213,24 +215,48 @@ def score_command(
         int | None,
         typer.Option(min=0, help="Processes decoding images (0: none; default: one per 4 cores)."),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write a self-contained HTML report of the run here."),
+    ] = None,
+    group_by: Annotated[
+        str | None,
+        typer.Option(help="Manifest column whose values group the report's rows."),
+    ] = None,
 ) -> None:
     """Score images: one record per image with quality and alignment, raw and 0-100, and
     the critic version (or the reason it could not be read)."""
     from eliq.critic.critic import RUNTIMES, Critic
+    from eliq.report import row_groups, write_report
     from eliq.scoring import read_inputs, score_items, write_records
 
     setup_logging()
     if runtime not in RUNTIMES:
         raise typer.BadParameter(f"--runtime must be one of {', '.join(RUNTIMES)}")
-    critic = Critic.from_pretrained(checkpoint, device, runtime)
     items = [(image, own or prompt) for image, own in read_inputs(input)]
+    if group_by is not None and report is None:
+        raise typer.BadParameter("--group-by groups the report's rows: add --report")
+    try:  # before scoring: a wrong column costs nothing
+        groups = row_groups(input, [image for image, _ in items], group_by) if report else None
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from None
+    critic = Critic.from_pretrained(checkpoint, device, runtime)
+    records: list[dict] = []
+
+    def kept(stream):
+        for record in stream:
+            records.append(record)
+            yield record
+
     start = time.perf_counter()
-    scored, failed = write_records(score_items(critic, items, batch_size, workers), out)
+    scored, failed = write_records(kept(score_items(critic, items, batch_size, workers)), out)
     seconds = time.perf_counter() - start
     (Console(stderr=True) if out == "-" else console).print(
         f"{scored} images scored, {failed} could not be read; written to {out} "
         f"({seconds:.1f} s, {len(items) / max(seconds, 1e-9):.1f} images/s)"
     )
+    if report is not None:
+        write_report(records, report, groups)
 
 
 @app.command("compare")

@@ -19,12 +19,15 @@ from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
 from eliq.loading import default_workers, load_inputs
-from eliq.pairs.positives import positives_in_folder, read_positives
+from eliq.pairs.positives import IMAGE_SUFFIXES, positives_in_folder, read_positives
 
 
 def read_inputs(source: Path) -> list[tuple[Path, str | None]]:
-    """(image, prompt) items from a folder (no prompts) or a CSV/JSONL manifest."""
+    """(image, prompt) items from a folder (no prompts), one image file, or a CSV/JSONL
+    manifest."""
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in IMAGE_SUFFIXES:
+        return [(source, None)]
     positives = positives_in_folder(source) if source.is_dir() else read_positives(source)
     return [(p.image, p.prompt) for p in positives]
 

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -13,6 +14,9 @@ from eliq.imageio import load_image  # noqa: E402
 
 # Read-only data beside the checkout (see ../shared/README.md).
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+# Debian's headless browser (make browser), for the pages and reports eliq writes.
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 # Real photographs bundled with scikit-image.
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png")

@@ -1,6 +1,10 @@
 import importlib.metadata
 import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -114,6 +118,24 @@ def test_score_writes_csv_or_stdout_and_prompts_a_folder(checkpoint, tmp_path):
     assert table["error"].notna().tolist() == [True, False, False]
 
 
+def test_loading_the_critic_is_one_line_not_a_bar_per_component(checkpoint, tmp_path):
+    code = "import sys; from eliq.cli import main; sys.argv = ['eliq', *sys.argv[1:]]; main()"
+    arguments = ["score", str(photo_path("coffee.png")), "--out", "-", "--device", "cpu"]
+    result = subprocess.run(
+        [sys.executable, "-c", code, *arguments, "--checkpoint", str(checkpoint / "critic")],
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("loaded critic") == 1, result.stderr
+    assert "Loading weights" not in result.stderr  # transformers' bar per component
+    critic = Critic.from_pretrained(checkpoint / "critic", "cpu")
+    assert critic.version in result.stderr
+    assert isinstance(json.loads(result.stdout)["quality"], float)  # stdout holds JSON only
+
+
 def test_workers_and_the_onnx_runtime_score_as_the_critic_does(checkpoint, tmp_path, monkeypatch):
     """Two spawned loader processes, none, and ONNX Runtime: the same lines, in order."""
     monkeypatch.setenv("ELIQ_ONNX_CACHE", str(tmp_path / "onnx"))
@@ -178,3 +200,91 @@ def test_eval_agiqa3k_reports_correlations(checkpoint, tmp_path):
     assert "AttnGAN_normal" in text and "sd1.5_lowstep" in text
     assert "label-free pairs" in text
     assert 30 <= out.read_text().count("\n") - 1 <= 40
+
+
+def report_run(checkpoint, tmp_path):
+    """A manifest of photos in two groups, one unreadable, a prompt that is HTML; scored
+    with --report and --group-by."""
+    folder = folder_with_a_broken_image(tmp_path)
+    shutil.copyfile(photo_path("astronaut.png"), folder / "astronaut.png")
+    rows = [
+        ("chelsea.png", "a cat <script>alert(1)</script>", "model-a"),
+        ("coffee.png", "a cup of coffee", "model-a"),
+        ("astronaut.png", "an astronaut", "model-b"),
+        ("broken.jpg", "a broken file", "model-b"),
+    ]
+    manifest = folder / "manifest.csv"
+    manifest.write_text(
+        "image,prompt,generator\n" + "".join(f'{i},"{p}",{g}\n' for i, p, g in rows)
+    )
+    report = tmp_path / "report" / "report.html"
+    lines = score(
+        checkpoint,
+        manifest,
+        tmp_path / "s.jsonl",
+        "--report",
+        str(report),
+        "--group-by",
+        "generator",
+    )
+    return lines, report
+
+
+def test_score_report_is_one_self_contained_file_read_in_chromium(checkpoint, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM
+
+    if CHROMIUM is None:
+        pytest.skip("needs Debian's chromium (make browser)")
+    lines, report = report_run(checkpoint, tmp_path)
+    text = report.read_text()
+    assert "<script>alert" not in text and "&lt;script&gt;alert(1)" in text  # escaped
+    shots = Path(os.environ.get("ELIQ_TEST_ARTIFACTS", tmp_path))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1100, "height": 1400})
+        fetched, errors = [], []
+        page.on("request", lambda request: fetched.append(request.url))
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(report.as_uri(), wait_until="load")
+        assert [url for url in fetched if not url.startswith(("file:", "data:"))] == []
+        assert not errors, errors
+        assert "3 images scored, 1 could not be read" in page.locator(".meta").inner_text()
+        summary = page.locator("#summary").inner_text()
+        assert "quality" in summary and "alignment" in summary and "[" in summary
+        assert page.locator("svg.histogram").count() == 2  # one per axis
+        assert page.locator("#histogram-quality rect").count() == 20
+        thumbs = page.locator("img.thumb")
+        assert thumbs.count() == 4  # best and worst of 3 images, per axis: one each
+        widths = thumbs.evaluate_all("images => images.map(i => i.naturalWidth)")
+        assert all(0 < width <= 160 for width in widths), widths
+        groups = page.locator("#groups tr").all_inner_texts()
+        assert len(groups) == 3 and {g.split("\t")[0] for g in groups[1:]} == {"model-a", "model-b"}
+        assert "broken.jpg" in page.locator("#failures").inner_text()
+        best = max((line for line in lines if "quality" in line), key=lambda x: x["quality"])
+        assert Path(best["image"]).name in page.locator("#best-quality").inner_text()
+        page.screenshot(path=str(shots / "score-report.png"), full_page=True)
+        browser.close()
+
+
+def test_group_by_needs_a_report_and_a_column_that_exists(checkpoint, tmp_path):
+    folder = folder_with_a_broken_image(tmp_path)
+    (folder / "m.csv").write_text("image,prompt\nchelsea.png,a cat\n")
+    alone = invoke_score(checkpoint, folder / "m.csv", tmp_path / "s.jsonl", "--group-by", "x")
+    assert alone.exit_code != 0 and "add --report" in alone.output
+    missing = invoke_score(
+        checkpoint,
+        folder / "m.csv",
+        tmp_path / "s.jsonl",
+        "--report",
+        str(tmp_path / "r.html"),
+        "--group-by",
+        "generator",
+    )
+    words = " ".join(missing.output.replace("│", " ").split())  # the panel wraps lines
+    assert missing.exit_code != 0 and "no column 'generator' to group by" in words
+    assert not (tmp_path / "s.jsonl").exists()  # refused before scoring anything

@@ -2,7 +2,6 @@
 real uvicorn server on localhost; the page rendered in headless Chromium."""
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -17,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.api import create_app
 from daemon.service import Service
 from daemon.status import collect_status
+from tests.conftest import CHROMIUM
 from tests.daemon_helpers import fast_settings, free_port, write_release
 
 pytestmark = pytest.mark.slow
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def serve(settings):

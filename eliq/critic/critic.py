@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -107,12 +108,22 @@ class Critic:
     ) -> Critic:
         """A saved critic: a checkpoint folder, or the name of a shipped one
         (:mod:`eliq.critic.shipped`; ``"reference"`` comes with the package)."""
+        started = time.perf_counter()
         path = _checkpoint_folder(path)
         if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
         critic = cls.from_config(CriticConfig.load(path), device, runtime)
         critic.load_trainable_state(load_file(path / WEIGHTS))
         critic.scale = ScoreScale.load(path)
+        log.info(
+            "loaded critic %s from %s (%s + %s) on %s in %.1f s",
+            critic.version,
+            path,
+            critic.config.vision_backbone,
+            critic.config.text_backbone,
+            critic.device,
+            time.perf_counter() - started,
+        )
         return critic
 
     @property

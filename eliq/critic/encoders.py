@@ -20,11 +20,14 @@ pre-aligned signal the critic's alignment axis starts from.
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+from transformers.utils import logging as transformers_logging
 
 from eliq.backbones.mobilenet_v2 import MobileNetV2
 from eliq.critic.statistics import variance
@@ -205,8 +208,25 @@ class HFText(TextEncoder):
         return F.normalize(embedding, dim=-1)
 
 
+@contextmanager
+def _no_loading_bars() -> Iterator[None]:
+    """transformers draws a bar per component it loads; the critic says it loaded once."""
+    enabled = transformers_logging.is_progress_bar_enabled()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            transformers_logging.enable_progress_bar()
+
+
 def load_encoders(vision: str, text: str) -> tuple[VisionEncoder, TextEncoder]:
     """Both encoders from their names; a CLIP/SigLIP checkpoint is loaded once for both."""
+    with _no_loading_bars():
+        return _load_encoders(vision, text)
+
+
+def _load_encoders(vision: str, text: str) -> tuple[VisionEncoder, TextEncoder]:
     dual = None
     if vision == "mobilenet_v2" or Path(vision).suffix in {".pth", ".safetensors"}:
         vision_encoder: VisionEncoder = MobileNetV2Vision(
