@@ -1,5 +1,5 @@
 """``python -m daemon`` is ``eliq-daemon``."""
 
-from daemon.cli import main
+from daemon import main
 
 main()

@@ -242,6 +242,7 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
             "versions": readmodel.critic_versions(store),
             "checks": checks,
             "latest": distributions,
+            "min_images": settings.drift.min_images,
         }
         context = {
             "data": json.dumps(data, default=str),

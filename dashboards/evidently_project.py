@@ -3,13 +3,15 @@
 Every drift check becomes a snapshot in the project ``eliq`` (tagged with its kind and the
 generator, named after the check so that a re-run replaces it), and the dashboard plots
 them over time: drift p-values per kind and axis, the scores' quartiles per release, and
-each generator's mean scores. ``evidently ui --workspace DATA_DIR/evidently`` shows it.
+each generator's mean scores. A panel with fewer than two points says what it needs
+instead of staying blank. ``evidently ui --workspace DATA_DIR/evidently`` shows it.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,8 +30,11 @@ AXES = ("quality", "alignment")
 _IDS = uuid.UUID("6f1c3e0a-5d2b-4c7e-9a41-0e1f2a3b4c5d")
 
 
-def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
-    """The dashboard, as code: the same inputs always give the same panels and ids."""
+def dashboard(generators: Iterable[str] = (), runs: Iterable[str] = ()) -> DashboardModel:
+    """The dashboard, as code: the same inputs always give the same panels and ids.
+    ``runs`` (the project's run names, ``kind:...``) let a panel that cannot draw a line
+    yet say what it needs instead of staying blank."""
+    checks = Counter(name.split(":", 1)[0] for name in runs)
     drift = [
         _panel(
             f"Drift p-value: {description}",
@@ -43,7 +48,7 @@ def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
                 for axis in AXES
             ],
             "Two-sample Kolmogorov-Smirnov p-value, for reference: alerts are decided by "
-            "effect sizes with intervals (daemon/drift.py).",
+            "effect sizes with intervals (daemon/drift.py)." + _needs(kind, checks[kind]),
         )
         for kind, description in KINDS.items()
     ]
@@ -59,7 +64,8 @@ def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
                 )
                 for q in (0.25, 0.5, 0.75)
             ],
-            "Score distribution per release, one point per release's cycle.",
+            "Score distribution per release, one point per release's cycle."
+            + _needs("generator", checks["generator"]),
         )
         for axis in AXES
     ]
@@ -75,7 +81,8 @@ def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
                 )
                 for name in sorted(set(generators))
             ],
-            "Each release's mean under the champion of the moment (periodic check).",
+            "Each release's mean under the champion of the moment (periodic check)."
+            + _needs("watch", checks["watch"]),
         )
         for axis in AXES
     ]
@@ -89,6 +96,18 @@ def dashboard(generators: Iterable[str] = ()) -> DashboardModel:
         ],
         panels=[panel for panels in tabs.values() for panel in panels],
     )
+
+
+def _needs(kind: str, count: int) -> str:
+    """What a line of ``kind`` checks still needs: two points."""
+    if count >= 2:
+        return ""
+    what = {
+        "critic": "two releases",
+        "generator": "three releases (the first shift is measured at the second)",
+        "watch": "two periodic checks (the first runs once two releases are done)",
+    }[kind]
+    return f" Needs {what} to draw a line: {count} {kind} check{'s' * (count != 1)} so far."
 
 
 def _panel(title: str, values: list[PanelMetric], description: str) -> DashboardPanelPlot:
@@ -124,7 +143,7 @@ class DriftWorkspace:
         scratch = self.index.with_suffix(".tmp")
         scratch.write_text(json.dumps(index, indent=1))
         scratch.replace(self.index)
-        self.workspace.save_dashboard(project_id, dashboard(generators))
+        self.workspace.save_dashboard(project_id, dashboard(generators, index))
 
     def runs(self) -> list[str]:
         """The names of the runs in the project, oldest first."""

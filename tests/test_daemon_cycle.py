@@ -191,7 +191,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
         ]
     )
     board = workspace.workspace.get_dashboard(workspace.project.id)
-    assert board == dashboard({r["name"] for r in status["releases"]})
+    assert board == dashboard({r["name"] for r in status["releases"]}, workspace.runs())
     assert {t.title for t in board.tabs} == {"Drift", "Score distributions", "Generators"}
 
 

@@ -23,6 +23,12 @@ def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_p
     assert reopened.project.id == workspace.project.id  # one project, found again
     assert sorted(reopened.runs()) == ["critic:gen-v2", "watch:gen-v2"]
     board = reopened.workspace.get_dashboard(reopened.project.id)
-    assert board == dashboard(["gen", "other"])
+    assert board == dashboard(["gen", "other"], reopened.runs())
     means = [p for p in board.panels if p.title == "Mean quality per generator"]
     assert [v.legend for v in means[0].values] == ["gen", "other"]
+    # one point draws no line: each panel says what it needs instead of staying blank
+    assert means[0].subtitle.endswith(
+        "Needs two periodic checks (the first runs once two releases are done) to draw a "
+        "line: 1 watch check so far."
+    )
+    assert "Needs" not in dashboard(["gen"], ["watch:a", "watch:b"]).panels[2].subtitle

@@ -201,6 +201,28 @@ def test_the_page_in_headless_chromium(api, daemon_state, tmp_path):
         assert page.locator("#history-quality .scatterlayer .trace").count() == 2
         bars = page.locator("#rank-quality .bars .point")
         assert bars.count() == 2  # one bar per release
+        board = api.get("/api/leaderboard").json()
+        widths = {
+            row["release"]: box["width"]
+            for row, box in zip(
+                sorted(board, key=lambda r: r["quality"]),  # plotted bottom up, best on top
+                [bars.nth(i).bounding_box() for i in range(2)],
+                strict=True,
+            )
+        }
+        best = max(board, key=lambda r: r["quality"])["release"]
+        assert widths[best] == max(widths.values()), widths  # longer is better
+        page.hover("#rank-quality .nsewdrag")  # the toolbar shows on hover, right of the title
+        title = page.locator("#rank-quality .gtitle").bounding_box()
+        toolbar = page.locator("#rank-quality .modebar").bounding_box()
+        assert (
+            title["x"] + title["width"] <= toolbar["x"]
+            or title["y"] >= toolbar["y"] + toolbar["height"]
+        ), (title, toolbar)
+        effects = page.locator("#effects")  # every check of this small state: inconclusive
+        assert "each was inconclusive (a decision needs 20 images)" in effects.inner_text()
+        ticks = page.locator("#time-quality .xtick text").all_text_contents()
+        assert ticks and all(not tick.startswith("20") for tick in ticks), ticks  # dates, read
         assert "v2" in page.locator("#versions").inner_text()
         page.click("#compare button")
         page.wait_for_function("document.getElementById('comparison').textContent.length > 0")
