@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import tempfile
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -23,6 +24,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from eliq.config import ImageLimits
+from eliq.critic import hub
 from eliq.critic.config import CriticConfig
 from eliq.critic.encoders import load_encoders
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
@@ -104,12 +106,17 @@ class Critic:
 
     @classmethod
     def from_pretrained(
-        cls, path: str | Path, device: str = "auto", runtime: Runtime = "torch"
+        cls,
+        path: str | Path,
+        device: str = "auto",
+        runtime: Runtime = "torch",
+        revision: str | None = None,
     ) -> Critic:
-        """A saved critic: a checkpoint folder, or the name of a shipped one
-        (:mod:`eliq.critic.shipped`; ``"reference"`` comes with the package)."""
+        """A saved critic: a checkpoint folder, the name of a shipped one
+        (:mod:`eliq.critic.shipped`; ``"reference"`` comes with the package), or a hub
+        repository ``"org/name"`` (:mod:`eliq.critic.hub`) at ``revision``, a commit to pin."""
         started = time.perf_counter()
-        path = _checkpoint_folder(path)
+        path = _checkpoint_folder(path, revision)
         if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
         critic = cls.from_config(CriticConfig.load(path), device, runtime)
@@ -134,6 +141,21 @@ class Critic:
             header = self.config.model_dump_json()
             self._version = state_digest(header, self.model.trainable_state(), length=12)
         return self._version
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        token: str | None = None,
+        private: bool | None = None,
+        message: str | None = None,
+    ) -> str:
+        """Upload this critic's checkpoint to the hub repository ``repo_id`` as one commit;
+        returns the commit id (``from_pretrained(repo_id, revision=...)`` pins it)."""
+        with tempfile.TemporaryDirectory() as folder:
+            self.save_pretrained(folder)
+            return hub.upload(
+                Path(folder), repo_id, token, private, message or f"eliq critic {self.version}"
+            )
 
     def save_pretrained(self, path: str | Path) -> None:
         path = Path(path)
@@ -289,13 +311,19 @@ def _is_file(name: str | Path) -> bool:
         return False
 
 
-def _checkpoint_folder(path: str | Path) -> Path:
-    """``path`` itself where it exists, else the shipped critic of that name."""
-    if Path(path).exists() or not isinstance(path, str):
+def _checkpoint_folder(path: str | Path, revision: str | None = None) -> Path:
+    """``path`` itself where it exists, else the shipped critic of that name, else the hub
+    repository of that id."""
+    local = Path(path).exists() or not isinstance(path, str)
+    if revision is not None and (local or not hub.is_repo_id(str(path))):
+        raise ValueError(f"revision pins a critic on the hub; {str(path)!r} is not a repo id")
+    if local:
         return Path(path)
     try:
         return critic_folder(path)
     except KeyError as unknown:
+        if hub.is_repo_id(path):
+            return hub.download(path, revision)
         raise FileNotFoundError(f"no checkpoint folder {path!r}, and {unknown.args[0]}") from None
 
 

@@ -1,0 +1,89 @@
+"""A critic pushed to a hub and loaded back by repository id, pinned to a commit: against a
+hub on localhost that speaks the Hugging Face Hub's API (:mod:`tests.local_hub`), through
+``huggingface_hub`` itself, in fresh processes that read the hub's address and token from
+the environment as a user's would."""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.local_hub import LocalHub
+
+TOKEN = "hf_local_0123456789secret"
+PUSH_AND_LOAD = """
+import json
+from eliq.critic import Critic, CriticConfig
+config = CriticConfig(crops=1, dim=32, decoder_layers=1)
+first, second = (Critic.from_config(config, "cpu", seed=seed) for seed in (0, 1))
+pinned = first.push_to_hub("team/critic")
+second.push_to_hub("team/critic")
+latest = Critic.from_pretrained("team/critic", "cpu")
+old = Critic.from_pretrained("team/critic", "cpu", revision=pinned)
+print(json.dumps({"pinned": pinned, "first": first.version, "second": second.version,
+                  "latest": latest.version, "old": old.version}))
+"""
+OFFLINE = """
+import json, sys
+from eliq.critic import Critic
+print(Critic.from_pretrained("team/critic", "cpu", revision=sys.argv[1]).version)
+try:
+    Critic.from_pretrained("team/elsewhere", "cpu")
+except FileNotFoundError as error:
+    print(error)
+"""
+
+
+@pytest.fixture
+def hub(httpserver):
+    local = LocalHub(TOKEN)
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(local)
+    return local, httpserver.url_for("").rstrip("/")
+
+
+def run(code, tmp_path, endpoint, *arguments, offline=False):
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": endpoint,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_TOKEN": TOKEN,
+        "HF_HUB_OFFLINE": "1" if offline else "0",
+        "HF_HUB_DISABLE_XET": "1",
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_push_then_load_by_repo_id_pinned_to_a_commit_and_offline_from_the_cache(hub, tmp_path):
+    local, endpoint = hub
+    pushed = run(PUSH_AND_LOAD, tmp_path, endpoint)
+    assert pushed.returncode == 0, pushed.stderr[-3000:]
+    seen = json.loads(pushed.stdout.strip().splitlines()[-1])
+    assert seen["first"] != seen["second"]
+    assert seen["latest"] == seen["second"]  # main is the newest commit
+    assert seen["old"] == seen["first"]  # a revision pins the commit it names
+    ((sha, tree), _) = local.repos["team/critic"]
+    assert sha == seen["pinned"]
+    assert set(tree) == {"config.json", "model.safetensors"}  # the checkpoint, nothing else
+    assert TOKEN not in pushed.stdout + pushed.stderr
+
+    offline = run(OFFLINE, tmp_path, endpoint, seen["pinned"], offline=True)
+    assert offline.returncode == 0, offline.stderr[-3000:]
+    version, missing = offline.stdout.strip().splitlines()[-2:]
+    assert version == seen["first"]  # from the cache, with the hub out of reach
+    assert "'team/elsewhere' at main is not in the local hub cache" in missing
+
+
+def test_a_revision_pins_only_hub_critics(tmp_path):
+    from eliq.critic import Critic
+
+    with pytest.raises(ValueError, match="revision pins a critic on the hub"):
+        Critic.from_pretrained(str(tmp_path), "cpu", revision="abc")
