@@ -21,9 +21,14 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: setup run test bench lint clean photos critic shipped-critic browser
+.PHONY: venv setup run test bench lint clean photos critic shipped-critic browser
 
-setup: $(VENV)/.installed
+# The environment alone: what `make run` needs.
+venv: $(VENV)/.installed
+
+# The environment and the shipped reference critic (built once, about 15 minutes on 2 CPU
+# cores): after it, `eliq score DIR` and `Critic.from_pretrained("reference")` work offline.
+setup: venv shipped-critic
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,17 +39,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 # The main job: the daemon on its embedded defaults (data/, SQLite, local MLflow, demo registry).
-run: setup
+run: venv
 	$(BIN)/eliq-daemon run
 
-test: setup browser shipped-critic
+test: setup browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's Chromium for the status page's browser test (playwright drives it; no download).
 browser:
 	$(call APT_ENSURE,chromium)
 
-bench: setup
+bench: venv
 	$(BIN)/python bench/pairs.py
 	$(BIN)/python bench/critic_speed.py
 	$(BIN)/python bench/score_files.py --checkpoint $(REFERENCE)
@@ -57,7 +62,7 @@ photos:
 	$(call APT_ENSURE,$(PHOTO_PACKAGES))
 
 # The reference critic, trained label-free (see recipes/critic-reference/README.md).
-critic: setup photos
+critic: venv photos
 	$(BIN)/eliq pairs build --manifest $(AGIQA)/scores.csv --images $(AGIQA)/images \
 		--image-column name --per-positive 4 --limit 1000 --out artifacts/pairs/agiqa3k
 	$(BIN)/eliq pairs demo --out artifacts/demo
@@ -82,7 +87,7 @@ $(SHIPPED)/model.safetensors: recipes/critic-reference/critic.json recipes/criti
 	cp $(addprefix $(REFERENCE)/,config.json scale.json training.json) $(SHIPPED)/
 	cp $(REFERENCE)/model.safetensors $@
 
-lint: setup
+lint: venv
 	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench
 
 clean:

@@ -1,7 +1,7 @@
 """Critics by name: the reference critic ships with the package, so an install scores
 offline with no checkpoint of its own; third-party packages add theirs.
 
-Its weights are a build output, not a file in git: ``make shipped-critic`` trains them
+Its weights are a build output, not a file in git: ``make setup`` trains them
 from the committed recipe (``recipes/critic-reference``) into the package's data folder.
 
 ``Critic.from_pretrained("reference")`` loads the shipped one. A package adds a named
@@ -31,7 +31,7 @@ def critic_folder(name: str) -> Path:
     folder = Path(entry() if callable(entry) else entry)
     if name == DEFAULT_CRITIC and not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(
-            f"the {name} critic is not built in {folder}: run `make shipped-critic` (it trains "
-            "it from recipes/critic-reference, about 15 minutes on 2 CPU cores, once)"
+            f"the {name} critic is not built in {folder}: run `make setup` (it trains it "
+            "from recipes/critic-reference, about 15 minutes on 2 CPU cores, once)"
         )
     return folder
