@@ -174,7 +174,8 @@ def _histogram(scored: Sequence[dict], axis: str) -> str:
 
 def _extremes(scored: Sequence[dict], axis: str, count: int) -> str:
     ranked = sorted((r for r in scored if _finite(r.get(axis))), key=lambda r: r[axis])
-    count = min(count, len(ranked) // 2) or min(count, len(ranked))
+    # no image among both the best and the worst, unless there is only one
+    count = max(min(count, len(ranked) // 2), min(len(ranked), 1))
     best, worst = ranked[::-1][:count], ranked[:count]
     return (
         f"<h2>{axis.capitalize()}: best and worst</h2>"
