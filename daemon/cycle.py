@@ -307,10 +307,9 @@ class Cycle:
         champion = self.store.champion()
         init = Path(champion.checkpoint) if champion else retune.initial_checkpoint
         config = self._critic_config() if init is None else None
-        earlier = list(self._pair_sets(self._earlier(release)).items())
+        earlier = self._earlier(release)
         replayed = earlier[-retune.replay_releases :] if retune.replay_releases else []
-        replay = [root for _, (root, _) in replayed]
-        replay_ids = {release_id for release_id, _ in replayed}
+        replay = [Path(self._pair_set(r).path) for r in replayed]
         out = self.folder(release) / "critic"
         settings = TrainSettings(
             steps=retune.steps,
@@ -361,9 +360,7 @@ class Cycle:
                 mode="json", include={"steps", "batch_pairs", "learning_rate", "seed"}
             ),
             "pairs": self._pair_set(release).pairs,
-            "replay_pairs": sum(
-                self._pair_set(r).pairs for r in self._earlier(release) if r.id in replay_ids
-            ),
+            "replay_pairs": sum(self._pair_set(r).pairs for r in replayed),
         }
         self._advance_state(release, version)
 
