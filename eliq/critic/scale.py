@@ -47,7 +47,14 @@ class ScoreScale:
         raw_points, percentiles = knots
         if len(raw_points) == 1:
             return 50.0 if raw == raw_points[0] else (0.0 if raw < raw_points[0] else 100.0)
-        return float(np.interp(raw, raw_points, percentiles))
+        if raw <= raw_points[0] or raw >= raw_points[-1]:
+            return float(percentiles[0] if raw <= raw_points[0] else percentiles[-1])
+        high = int(np.searchsorted(raw_points, raw, side="right"))
+        low = high - 1
+        with np.errstate(over="ignore"):  # a gap of subnormal width overflows (np.interp: inf)
+            fraction = (raw - raw_points[low]) / (raw_points[high] - raw_points[low])
+        fraction = min(1.0, max(0.0, float(fraction)))
+        return float(percentiles[low] + fraction * (percentiles[high] - percentiles[low]))
 
     @cached_property
     def _knots(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
