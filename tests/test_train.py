@@ -11,6 +11,8 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
 from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train import trainer as trainer_module
+from eliq.train.data import FeatureStore, load_pairs
+from eliq.train.metrics import pair_outcomes, stored_scores
 
 FROZEN_VISION = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
@@ -325,3 +327,22 @@ def test_training_runs_deterministic_kernels_and_restores_the_setting(
     train([pair_sets[0]], tmp_path, QUICK, config=FROZEN_VISION, progress=False)
     assert seen and all(seen)
     assert not torch.are_deterministic_algorithms_enabled()
+
+
+def test_pair_outcomes_score_each_image_and_prompt_once_as_one_by_one(pair_sets):
+    """Scoring each distinct (image, prompt) once changes nothing: each side of each pair
+    scores as the critic scores that image and prompt alone."""
+    critic = Critic.from_config(FROZEN_VISION, device="cpu", seed=0)
+    pairs = load_pairs([pair_sets[0]], "test")
+    store = FeatureStore(critic.model, critic.device)
+    images = [*pairs["positive"], *pairs["negative"]]
+    prompts = [*pairs["positive_prompt"], *pairs["negative_prompt"]]
+    assert len(set(zip(images, prompts, strict=True))) < len(images)  # sides repeat
+    together = stored_scores(critic, store, images, prompts)
+    alone = [critic.score(image, prompt) for image, prompt in zip(images, prompts, strict=True)]
+    expected = torch.tensor([[s.quality, s.alignment] for (s,) in alone])
+    assert torch.allclose(together, expected, atol=1e-4)
+    outcomes = pair_outcomes(critic, pairs, store)
+    rows, axis = torch.arange(len(pairs)), torch.as_tensor(pairs["axis"].to_numpy())
+    n = len(pairs)
+    assert list(outcomes["right"]) == (together[:n][rows, axis] > together[n:][rows, axis]).tolist()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 import torch
 
-from eliq.critic.critic import Critic, encode_each, prompt_key, stack_text
-from eliq.critic.model import CriticModel, TextFeatures
+from eliq.critic.critic import Critic, prompt_key
 from eliq.critic.scale import ScoreScale
 from eliq.train.data import FeatureStore
 
@@ -15,57 +16,61 @@ BATCH = 64
 
 
 @torch.inference_mode()
+def stored_scores(
+    critic: Critic, store: FeatureStore, images: Sequence[str], prompts: Sequence[str | None]
+) -> torch.Tensor:
+    """``(N, 2)`` scores of each image with its prompt, vision features from ``store`` and
+    text through the critic's cache. Each distinct (image, prompt) is scored once: a pair
+    set's positive stands beside each of its negatives, and a release history renders one
+    prompt suite again and again, so what a critic ranks repeats far more than it differs."""
+    keys = [(image, prompt_key(prompt)) for image, prompt in zip(images, prompts, strict=True)]
+    distinct = list(dict.fromkeys(keys))
+    rows = [
+        critic.model.score_features(
+            store.features([image for image, _ in chunk]),
+            critic.encode_prompts([prompt or None for _, prompt in chunk]),
+        ).cpu()
+        for chunk in (distinct[i : i + BATCH] for i in range(0, len(distinct), BATCH))
+    ]
+    where = {key: i for i, key in enumerate(distinct)}
+    table = torch.cat(rows) if rows else torch.empty(0, 2)
+    return table[[where[key] for key in keys]]
+
+
 def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> pd.DataFrame:
     """Per pair (columns ``pair_id``, ``family``, ``right``): did the critic rank its
     positive above its negative on the pair's own axis? Label-free."""
-    model = critic.model
-    texts = _each_prompt(model, [*pairs["positive_prompt"], *pairs["negative_prompt"]])
-    right: list[bool] = []
-    for start in range(0, len(pairs), BATCH):
-        batch = pairs.iloc[start : start + BATCH]
-        sides = []
-        for side in ("positive", "negative"):
-            text = stack_text([texts[prompt_key(p)] for p in batch[f"{side}_prompt"]])
-            sides.append(model.score_features(store.features(list(batch[side])), text))
-        rows = torch.arange(len(batch))
-        axis = torch.as_tensor(batch["axis"].to_numpy())
-        right += (sides[0][rows, axis] > sides[1][rows, axis]).tolist()
+    scores = stored_scores(
+        critic,
+        store,
+        [*pairs["positive"], *pairs["negative"]],
+        [*pairs["positive_prompt"], *pairs["negative_prompt"]],
+    )
+    rows = torch.arange(len(pairs))
+    axis = torch.as_tensor(pairs["axis"].to_numpy(), dtype=torch.long)
+    positive, negative = scores[: len(pairs)], scores[len(pairs) :]
+    right = (positive[rows, axis] > negative[rows, axis]).tolist()
     return pd.DataFrame(
         {"pair_id": list(pairs["pair_id"]), "family": list(pairs["family"]), "right": right}
     )
 
 
-@torch.inference_mode()
 def fit_scale(critic: Critic, positives: pd.DataFrame, store: FeatureStore) -> ScoreScale:
     """The critic's 0-100 scale (:mod:`eliq.critic.scale`) anchored on ``positives``
     (columns ``positive``, ``positive_prompt``; each distinct image and prompt once): the
     clean images it was trained on, scored with their own prompts. Label-free."""
     anchors = positives[["positive", "positive_prompt"]].drop_duplicates()
-    model = critic.model
-    texts = _each_prompt(model, list(anchors["positive_prompt"]))
-    quality: list[float] = []
-    alignment: list[float | None] = []
-    for start in range(0, len(anchors), BATCH):
-        batch = anchors.iloc[start : start + BATCH]
-        prompts = list(batch["positive_prompt"])
-        text = stack_text([texts[prompt_key(p)] for p in prompts])
-        scores = model.score_features(store.features(list(batch["positive"])), text).cpu()
-        quality += scores[:, 0].tolist()
-        paired = zip(scores[:, 1].tolist(), prompts, strict=True)
-        alignment += [value if prompt_key(prompt) else None for value, prompt in paired]
+    prompts = list(anchors["positive_prompt"])
+    scores = stored_scores(critic, store, list(anchors["positive"]), prompts)
+    alignment = [
+        value if prompt_key(prompt) else None
+        for value, prompt in zip(scores[:, 1].tolist(), prompts, strict=True)
+    ]
     return ScoreScale.fit(
-        quality, alignment, f"{len(anchors)} training positives, scored with their prompts"
+        scores[:, 0].tolist(),
+        alignment,
+        f"{len(anchors)} training positives, scored with their prompts",
     )
-
-
-def _each_prompt(model: CriticModel, prompts: list[str | None]) -> dict[str, TextFeatures]:
-    """Each distinct prompt encoded once for all the pairs: most negatives share their
-    positive's prompt, and a release history renders one prompt suite again and again."""
-    keys = list(dict.fromkeys(prompt_key(p) for p in prompts))
-    texts: dict[str, TextFeatures] = {}
-    for start in range(0, len(keys), BATCH):
-        texts.update(encode_each(model, keys[start : start + BATCH]))
-    return texts
 
 
 def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
