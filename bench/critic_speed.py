@@ -7,9 +7,10 @@ Prints a Markdown table to paste. Scoring runs end to end from decoded 512x512 t
 vision backbone on the same views, as the critic runs it, the floor the critic should
 approach. Single runs on a shared machine are noisy, so each rate is the median of
 ``--repeats`` interleaved runs (critic, backbone, critic, ...) after a warm-up, with their
-range. On a CPU the same repeats also score through ONNX Runtime (``runtime="onnxruntime"``),
-and the line before the last gives its speed-up over eager torch at batch 32 and the largest
-score difference between the two on these images. Peak memory is the process's resident-set
+range. On a CPU the same repeats also score through the exported runtimes that are installed
+(``runtime="onnxruntime"``), and the lines before the last give each one's
+speed-up over eager torch at batch 32 and the largest score difference from eager torch on
+these images. Peak memory is the process's resident-set
 high-water mark (reset before each row) on the CPU, and ``torch.cuda.max_memory_allocated``
 on a GPU. The last line is the ratio of the critic's time to the backbone's per batch size.
 """
@@ -17,6 +18,7 @@ on a GPU. The last line is the ratio of the critic's time to the backbone's per 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import platform
 import statistics
 import time
@@ -79,7 +81,11 @@ def main() -> None:
         else Critic.from_config(CriticConfig(), args.device)
     )
     device = critic.device
-    onnx = Critic(critic.model, device, "onnxruntime") if device.type == "cpu" else None
+    exported = {
+        runtime: Critic(critic.model, device, runtime)
+        for runtime in ("onnxruntime",)
+        if device.type == "cpu" and importlib.util.find_spec(runtime) is not None
+    }
     folder = Path("data/bench-photos")
     write_demo_positives(folder)
     photos = [load_image(folder / name) for name in DEMO_PHOTOS]
@@ -105,8 +111,8 @@ def main() -> None:
             "critic.score": lambda b=batch: critic.score(images, prompts, b),
             "vision backbone only": backbone,
         }
-        if onnx is not None:
-            runs["critic.score, onnxruntime"] = lambda b=batch: onnx.score(images, prompts, b)
+        for runtime, other in exported.items():
+            runs[f"critic.score, {runtime}"] = lambda b=batch, c=other: c.score(images, prompts, b)
         for run in runs.values():  # warm-up
             run()
         times: dict[str, list[float]] = {label: [] for label in runs}
@@ -120,15 +126,16 @@ def main() -> None:
             rows.append((f"{label}, batch {batch}", statistics.median(rates), rates, memory))
         median = {label: statistics.median(t) for label, t in times.items()}
         ratios.append(median["critic.score"] / median["vision backbone only"])
-        if onnx is not None:
-            speedup = median["critic.score"] / median["critic.score, onnxruntime"]
+        speedups = {r: median["critic.score"] / median[f"critic.score, {r}"] for r in exported}
 
-    if onnx is not None:  # before the training step below puts the model in training mode
-        eager, exported = critic.score(images, prompts, 32), onnx.score(images, prompts, 32)
-        difference = max(
+    eager = critic.score(images, prompts, 32)  # before the training step below trains it
+    differences = {
+        runtime: max(
             max(abs(a.quality - b.quality), abs(a.alignment - b.alignment))
-            for a, b in zip(eager, exported, strict=True)
+            for a, b in zip(eager, other.score(images, prompts, 32), strict=True)
         )
+        for runtime, other in exported.items()
+    }
     positives = write_demo_positives(Path("data/bench-pairs/positives"))
     pair_set = PairFactory(PairSettings(per_positive=8)).build(
         read_positives(positives), Path("data/bench-pairs/pairs"), progress=False
@@ -159,10 +166,11 @@ def main() -> None:
     for what, rate, rates, memory in rows:
         unit = "pairs" if "training" in what else "images"
         print(f"| {what} | {rate:.1f} {unit} | {rates[0]:.1f}–{rates[-1]:.1f} | {memory:.0f} |")
-    if onnx is not None:
+    print()
+    for runtime in exported:
         print(
-            f"\nonnxruntime vs eager torch at batch 32: {speedup:.2f}x the images/s, "
-            f"largest score difference {difference:.1e}"
+            f"{runtime} vs eager torch at batch 32: {speedups[runtime]:.2f}x the images/s, "
+            f"largest score difference {differences[runtime]:.1e}"
         )
     print(
         "\ncritic/backbone time ratio: "

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from eliq.critic import Critic, CriticConfig
+from eliq.critic.exported_vision import ExportedVision
 from eliq.critic.model import embedded_concepts
-from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.statistics import immerkaer, laplacian, variance, view_statistics
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError, load_image
@@ -390,15 +390,20 @@ def test_onnx_runtime_scores_as_eager_torch_does_and_exports_once(critic, tmp_pa
     assert model.stat().st_mtime_ns == written  # kept, not exported again
 
 
-def test_an_onnx_model_that_disagrees_with_eager_torch_is_refused(critic, tmp_path):
+def test_an_export_that_disagrees_with_eager_torch_is_refused(critic, tmp_path):
     """A stale export (another critic's vision weights under this fingerprint) is caught by
     the probe before it scores anything."""
     other = Critic.from_config(SMALL, device="cpu")
     with torch.no_grad():
         next(other.model.vision.parameters()).mul_(1.5)
-    OnnxVision(other.model, "stale", tmp_path)
+    ExportedVision(other.model, "stale", "onnxruntime", tmp_path)
     with pytest.raises(RuntimeError, match="differ from eager torch"):
-        OnnxVision(critic.model, "stale", tmp_path)
+        ExportedVision(critic.model, "stale", "onnxruntime", tmp_path)
+
+
+def test_an_exported_runtime_runs_on_the_cpu_only(critic):
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        Critic(critic.model, "meta", runtime="onnxruntime")
 
 
 def test_a_runtime_is_checked_when_the_critic_is_made(critic):

@@ -178,6 +178,10 @@ def test_incremental_training_starts_from_a_checkpoint_with_replay(pair_sets, tm
         progress=False,
     )
     assert not equal_states(state(first.critic), state(second.critic))
+    # what the critic derived from its starting weights (the version logged when it was
+    # loaded) is of the weights it trained to, as a fresh load of them says
+    saved = Critic.from_pretrained(tmp_path / "v2", device="cpu")
+    assert second.critic.version == saved.version != first.critic.version
     summary = json.loads((tmp_path / "v2" / "training.json").read_text())
     assert summary["init"] == str(tmp_path / "v1") and summary["replay"] == [str(pair_sets[0])]
 

@@ -27,9 +27,9 @@ from eliq.config import ImageLimits
 from eliq.critic import hub
 from eliq.critic.config import CriticConfig
 from eliq.critic.encoders import load_encoders
+from eliq.critic.exported_vision import ExportedVision
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
-from eliq.critic.onnx_vision import OnnxVision
 from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.shipped import critic_folder
 from eliq.critic.views import make_views
@@ -64,8 +64,9 @@ class Critic:
     """A :class:`CriticModel` on a device, with a cache of encoded instruction texts.
 
     ``runtime`` runs the vision side (backbone and statistics) in eager ``"torch"`` (the
-    reference, any device) or ``"onnxruntime"`` (CPU only, faster there; it checks its
-    scores against eager torch when first used, see :mod:`eliq.critic.onnx_vision`)."""
+    reference, any device), or exported to ONNX in ``"onnxruntime"`` (CPU only, faster
+    there on some machines; it checks its scores against eager torch when first used, see
+    :mod:`eliq.critic.exported_vision`)."""
 
     def __init__(
         self, model: CriticModel, device: str | torch.device = "auto", runtime: Runtime = "torch"
@@ -73,14 +74,14 @@ class Critic:
         self.device = resolve_device(device) if isinstance(device, str) else device
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
-        if runtime == "onnxruntime" and self.device.type != "cpu":
-            raise ValueError(f"runtime 'onnxruntime' runs on the CPU; on {self.device} use 'torch'")
+        if runtime != "torch" and self.device.type != "cpu":
+            raise ValueError(f"runtime {runtime!r} runs on the CPU; on {self.device} use 'torch'")
         self.runtime = runtime
         self.model = model.to(self.device).eval()
         self.config = model.config
         self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
         self.text_cache_size = 4096
-        self._onnx_vision: OnnxVision | None = None
+        self._exported_vision: ExportedVision | None = None
         self.scale: ScoreScale | None = None
         self._version: str | None = None
 
@@ -179,10 +180,16 @@ class Critic:
                 f"unexpected {unexpected[:3]}, other shapes {misshapen[:3]}"
             )
         self.model.load_state_dict(state, strict=False)
-        self.scale = None  # it was made for the weights the critic had
+        self.weights_changed()
+
+    def weights_changed(self) -> None:
+        """Forget what was derived from the weights the critic had: its scale, version,
+        encoded texts and exported vision side. Called after loading weights, and by
+        whatever trains :attr:`model` in place."""
+        self.scale = None
         self._version = None
         self._text_cache.clear()
-        self._onnx_vision = None  # exported from the weights it had
+        self._exported_vision = None
 
     def fingerprint(self) -> str:
         """What this critic's scores depend on: its config and every weight (backbones,
@@ -212,10 +219,10 @@ class Critic:
         """:meth:`CriticModel.vision_features` in the critic's runtime."""
         if self.runtime == "torch":
             return self.model.vision_features(views)
-        if self._onnx_vision is None:
+        if self._exported_vision is None:
             fingerprint = vision_fingerprint(self.model)
-            self._onnx_vision = OnnxVision(self.model, fingerprint)
-        return self._onnx_vision(views)
+            self._exported_vision = ExportedVision(self.model, fingerprint, self.runtime)
+        return self._exported_vision(views)
 
     def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
         """Text features for each prompt (None: quality only), through a cache: prompts

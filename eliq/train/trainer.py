@@ -185,6 +185,7 @@ def train(
             )
             break
     model.eval()
+    critic.weights_changed()
     accuracy = pair_accuracy(critic, held_out, store)
     trained_on = pd.concat([new_pairs] + ([replay_pairs] if replay_pairs is not None else []))
     critic.scale = fit_scale(critic, trained_on, store)

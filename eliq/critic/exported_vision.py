@@ -1,20 +1,23 @@
-"""The critic's vision side under ONNX Runtime, for scoring on a CPU.
+"""The critic's vision side exported to ONNX and run by an optimised CPU runtime.
 
 What an image's views become before any trainable head sees them (the vision backbone's
 pooled levels and the low-level statistics) is a fixed function of the views once the
 critic is loaded: LoRA adapters, if any, are traced in with their current weights. That
 function is exported to ONNX once per vision fingerprint, kept in a cache folder, and run
-by ONNX Runtime, whose fused CPU kernels run it faster than eager torch. Eager torch stays
-the reference: each session checks, when it is built, that the critic's scores through it
-match eager torch's on a fixed probe within ``tolerance``, and refuses to run otherwise.
+by ONNX Runtime, compiled for one image's views (a fixed shape); ``SESSIONS`` is where
+another runtime would open the same file (OpenVINO did, and was taken out: see the README).
+Eager torch stays the reference: each session checks, when it is built, that the critic's
+scores through it match eager torch's on a fixed probe within ``tolerance``, and refuses to
+run otherwise.
 """
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
@@ -49,43 +52,68 @@ class _VisionSide(nn.Module):
         return (*self.vision(views), view_statistics(views))
 
 
-class OnnxVision:
-    """``OnnxVision(model, vision_fingerprint(model))(views)`` is
+Session = Callable[[np.ndarray], list[np.ndarray]]
+"""One image's ``(V, 3, S, S)`` views -> the exported outputs, as arrays."""
+
+
+def _extra(module: str, extra: str):
+    """The optional module a runtime needs, or an ImportError naming the extra to install."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as error:
+        raise ImportError(f"{module} is an optional extra: pip install 'eliq[{extra}]'") from error
+
+
+def onnxruntime_session(path: Path, views_shape: tuple[int, ...]) -> Session:
+    """An ONNX Runtime CPU session on as many threads as torch uses, its number of views
+    fixed so that its graph is optimised for one shape."""
+    onnxruntime = _extra("onnxruntime", extra="onnx")
+    options = onnxruntime.SessionOptions()
+    options.add_free_dimension_override_by_name("views", views_shape[0])
+    options.intra_op_num_threads = torch.get_num_threads()
+    options.inter_op_num_threads = 1
+    # idle threads would spin between runs, taking the cores torch's heads run on next
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return lambda views: session.run(None, {name: views})
+
+
+SESSIONS: dict[str, Callable[[Path, tuple[int, ...]], Session]] = {
+    "onnxruntime": onnxruntime_session,
+}
+"""Runtime name -> how to open a session on the exported file for views of a shape."""
+
+
+class ExportedVision:
+    """``ExportedVision(model, vision_fingerprint(model), runtime)(views)`` is
     ``model.vision_features(views)`` within float error, on the CPU."""
 
     def __init__(
         self,
         model: CriticModel,
         fingerprint: str,
+        runtime: str = "onnxruntime",
         cache_dir: Path | None = None,
         tolerance: float = TOLERANCE,
     ) -> None:
-        try:
-            import onnxruntime
-        except ImportError as error:  # an optional extra
-            raise ImportError(
-                "runtime 'onnxruntime' needs the onnx extra: pip install 'eliq[onnx]'"
-            ) from error
+        if runtime not in SESSIONS:
+            raise ValueError(f"exported runtimes are {sorted(SESSIONS)}, not {runtime!r}")
         self.model = model
+        self.runtime = runtime
         path = (cache_dir or default_cache_dir()) / f"vision-{fingerprint}.onnx"
         if not path.is_file():
             self._export(path)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
-        options.inter_op_num_threads = 1
-        # idle threads would spin between runs, taking the cores torch's heads run on next
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-        self.input = self.session.get_inputs()[0].name
+        config = model.config
+        shape = (1 + config.crops, 3, config.view_size, config.view_size)
+        self.session = SESSIONS[runtime](path, shape)
         difference = self.probe_difference()
         if not difference <= tolerance:
             raise RuntimeError(
-                f"ONNX Runtime's scores differ from eager torch's by {difference:.2e} on the "
+                f"{runtime}'s scores differ from eager torch's by {difference:.2e} on the "
                 f"probe (tolerance {tolerance:.0e}); score with runtime='torch'"
             )
-        log.info("ONNX Runtime vision side %s: scores within %.1e of eager torch", path, difference)
+        log.info("%s vision side %s: scores within %.1e of eager torch", runtime, path, difference)
 
     def _export(self, path: Path) -> None:
         """Trace the vision side with a dynamic number of views; written aside, renamed."""
@@ -113,10 +141,7 @@ class OnnxVision:
         go through per call, as for eager torch on a CPU (see
         :meth:`CriticModel.backbone_levels`): their activations stay in the caches."""
         batch, count = views.shape[:2]
-        per_image = [
-            self.session.run(None, {self.input: image.contiguous().numpy()})
-            for image in views.cpu()
-        ]
+        per_image = [self.session(image.contiguous().numpy()) for image in views.cpu()]
         return [
             torch.from_numpy(np.stack([outputs[i] for outputs in per_image])).reshape(
                 batch, count, -1
