@@ -434,3 +434,20 @@ def test_the_concept_labels_are_embedded_once_per_text_backbone(critic):
         next(p for n, p in text.named_parameters() if "lora" not in n).add_(0.5)
     changed = embedded_concepts(text, labels, 16)
     assert changed is not first and not torch.allclose(changed, first)
+
+
+def test_critics_of_one_text_backbone_embed_a_bare_prompt_once(critic):
+    """The prompt's own sentence embedding comes from the frozen text backbone, so a second
+    critic on it (a challenger beside its champion, the next cycle's critic) reuses the
+    first one's instead of running the backbone again."""
+    critic.model.text_features(["a lighthouse on a cliff at dusk"])
+    again = Critic.from_config(SMALL, device="cpu")
+    expected = critic.model.text_features(["a lighthouse on a cliff at dusk"]).sentence
+
+    def refuse(texts, max_tokens):
+        raise AssertionError(f"embedded again: {texts}")
+
+    again.model.text.sentence = refuse
+    assert torch.equal(
+        again.model.text_features(["a lighthouse on a cliff at dusk"]).sentence, expected
+    )

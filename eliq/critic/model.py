@@ -203,13 +203,25 @@ class AlignmentResidual(_Standardised):
 
 
 _CONCEPT_BANKS: dict[str, torch.Tensor] = {}
+_SENTENCES: dict[str, dict[str, torch.Tensor]] = {}
+"""Bare prompts' embeddings per :func:`text_backbone_key`, shared by every critic of the
+process: they come from the text backbone with its adapters off, so a champion, its
+challengers and the next cycle's critics embed one prompt suite once."""
 
 
-def embedded_concepts(text: TextEncoder, labels: list[str], max_tokens: int) -> torch.Tensor:
+def text_backbone_key(text: TextEncoder, max_tokens: int) -> str:
+    """What the text backbone's own embeddings depend on: its weights and the token limit."""
+    return state_digest(f"{max_tokens}|", text.state_dict())
+
+
+def embedded_concepts(
+    text: TextEncoder, labels: list[str], max_tokens: int, text_key: str | None = None
+) -> torch.Tensor:
     """``(len(labels), sentence_dim)`` the text backbone's embeddings of the concept labels,
-    computed once per process for each text backbone's weights: embedding the 1,000
-    ImageNet class names took 1.3-2 s of every critic's load, twice per evaluation step."""
-    key = state_digest(f"{max_tokens}|" + "\n".join(labels), text.state_dict())
+    computed once per process for each text backbone's weights (``text_key``, else
+    computed): embedding the 1,000 ImageNet class names took 1.3-2 s of every critic's
+    load, twice per evaluation step."""
+    key = (text_key or text_backbone_key(text, max_tokens)) + "|" + "\n".join(labels)
     if key not in _CONCEPT_BANKS:
         with torch.no_grad():
             _CONCEPT_BANKS[key] = torch.cat(
@@ -229,12 +241,13 @@ class CriticModel(nn.Module):
         for parameter in [*vision.parameters(), *text.parameters()]:
             parameter.requires_grad_(False)
         concept_bank = None
-        if vision.concept_labels is not None:  # embedded before LoRA: the backbone's own space
-            concept_bank = embedded_concepts(text, vision.concept_labels, config.max_prompt_tokens)
+        limit = config.max_prompt_tokens
+        self._text_key = text_backbone_key(text, limit)  # before LoRA: the backbone's own
+        if vision.concept_labels is not None:
+            concept_bank = embedded_concepts(text, vision.concept_labels, limit, self._text_key)
         self.register_buffer("concept_bank", concept_bank, persistent=False)
         with torch.no_grad():
-            self.sentence_dim = text.sentence(["an image"], config.max_prompt_tokens).shape[-1]
-        self._sentence_cache: dict[str, torch.Tensor] = {}
+            self.sentence_dim = text.sentence(["an image"], limit).shape[-1]
         _add_lora(vision, config.vision_lora, vision.default_lora_targets)
         _add_lora(text, config.text_lora, text.default_lora_targets)
         dim = config.dim
@@ -318,18 +331,18 @@ class CriticModel(nn.Module):
 
     def _sentences(self, prompts: list[str | None], limit: int, like: torch.Tensor) -> torch.Tensor:
         """The backbone's own embedding of each prompt (zeros for none), so it stays in the
-        concepts' space; cached, as neither the backbone nor the prompt changes."""
-        missing = [p for p in prompts if p is not None and p not in self._sentence_cache]
+        concepts' space; cached for the process (:data:`_SENTENCES`), as neither the
+        backbone nor the prompt changes."""
+        cache = _SENTENCES.setdefault(self._text_key, {})
+        missing = [p for p in prompts if p is not None and p not in cache]
         if missing:
-            if len(self._sentence_cache) > SENTENCE_CACHE_SIZE:
-                self._sentence_cache.clear()
+            if len(cache) > SENTENCE_CACHE_SIZE:
+                cache.clear()
             with torch.no_grad(), _adapters_disabled(self.text):
                 embedded = self.text.sentence(missing, limit)
-            self._sentence_cache.update(zip(missing, embedded, strict=True))
+            cache.update(zip(missing, embedded, strict=True))
         none = like.new_zeros(self.sentence_dim)
-        return torch.stack(
-            [none if p is None else self._sentence_cache[p].to(like.device) for p in prompts]
-        )
+        return torch.stack([none if p is None else cache[p].to(like.device) for p in prompts])
 
     def concept_similarity(self, concepts: torch.Tensor, sentence: torch.Tensor):
         """``(B,)`` how well what the views show (``concepts``, see
