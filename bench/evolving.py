@@ -1,6 +1,7 @@
 """AGIQA-3K replayed as a release history through the daemon's real cycle, label-free.
 
     python bench/evolving.py [--per-release N] [--out DIR] [--config daemon.yaml]
+                             [--repeats R]
 
 Each generator group becomes one release, in the order the generators appeared (AttnGAN,
 GLIDE, DALL-E 2, then the SD1.5 variants). The daemon sees only image names, prompts and the
@@ -8,6 +9,13 @@ generator column (a manifest written without any score column); human scores are
 afterwards, to evaluate. Prints one Markdown table, a row per critic version: SRCC against
 ``mos_quality`` and ``mos_align`` on the next release (prequential: images the critic has
 not seen) and on all releases so far, then the wall time of each cycle step.
+
+A single step's wall time on a shared machine is noisy, so the evaluate step, whose cost
+must not grow with the history, is then timed again: the daemon's state (SQLite) is copied
+just before each release's evaluate step, and ``--repeats`` interleaved rounds run that step
+again on a copy of each release's snapshot (release 1, 2, ..., 7, then again). A second
+table gives each release's median and range, and the last line the ratio of release 7's
+median to release 2's.
 """
 
 from __future__ import annotations
@@ -17,8 +25,11 @@ import logging
 import os
 import platform
 import shutil
+import sqlite3
+import statistics
 import sys
 import tempfile
+import time
 from datetime import date
 from pathlib import Path
 
@@ -26,9 +37,10 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from daemon.cycle import Cycle  # noqa: E402
 from daemon.service import Service  # noqa: E402
 from daemon.settings import DaemonSettings, RegistrySpec  # noqa: E402
-from daemon.state import JobRun  # noqa: E402
+from daemon.state import JobRun, ReleaseState  # noqa: E402
 from eliq.config import load_settings  # noqa: E402
 from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, score_table  # noqa: E402
@@ -72,6 +84,40 @@ def history_manifest(root: Path, per_release: int | None, folder: Path) -> pd.Da
     return frame
 
 
+def copy_sqlite(source: Path, target: Path) -> None:
+    """A consistent copy of a SQLite database, even while another connection has it open."""
+    with sqlite3.connect(source) as reading, sqlite3.connect(target) as writing:
+        reading.backup(writing)
+
+
+def run_release(service: Service, snapshot: Path) -> None:
+    """What ``service.once()`` does for one new release, with the state copied to
+    ``snapshot`` just before the release's evaluate step."""
+    if not service.poll_all():
+        raise SystemExit("polling the registry failed")
+    cycle = service.cycle
+    while pending := cycle.pending():
+        release = pending[0]
+        if release.state == ReleaseState.registered:  # the next step is evaluate
+            copy_sqlite(cycle.settings.data_dir / "state.db", snapshot)
+        if not cycle.advance(release):
+            raise SystemExit(f"{release.id}: {release.state} failed; see {cycle.settings.data_dir}")
+    service.watch()
+
+
+def evaluate_seconds(settings: DaemonSettings, snapshot: Path, scratch: Path) -> float:
+    """The evaluate step's wall time on a copy of ``snapshot`` (the state just before it)."""
+    copy_sqlite(snapshot, scratch)
+    cycle = Cycle(settings.model_copy(update={"database_url": f"sqlite:///{scratch}"}))
+    (release,) = cycle.store.releases([ReleaseState.registered])
+    assert cycle.mlflow is not None  # connected before the clock starts, as in the daemon
+    start = time.perf_counter()
+    cycle.evaluate(release)
+    seconds = time.perf_counter() - start
+    cycle.engine.dispose()
+    return seconds
+
+
 def srcc(critic: Critic, frame: pd.DataFrame) -> dict[str, float]:
     scored = score_table(critic, frame, progress=False)
     return {
@@ -85,6 +131,9 @@ def main() -> None:
     parser.add_argument("--per-release", type=int, default=60, help="images per release")
     parser.add_argument("--out", type=Path, help="data directory (default: a temporary one)")
     parser.add_argument("--config", type=Path, help="daemon settings (YAML/TOML)")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="interleaved re-timings of each evaluate step"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     out = args.out or Path(tempfile.mkdtemp(prefix="eliq-evolving-"))
@@ -105,11 +154,16 @@ def main() -> None:
     settings = load_settings(
         args.config, DaemonSettings, data_dir=out / "data", registries=[registry]
     )
+    if settings.database_url is not None:
+        raise SystemExit(
+            "the evaluate step is re-timed on copies of the SQLite state: no database_url"
+        )
     service = Service(settings)
+    snapshots = out / "before-evaluate"
+    snapshots.mkdir(exist_ok=True)
     rows = []
     for index, generator in enumerate(ORDER):
-        if service.once() != 0:
-            raise SystemExit(f"the cycle failed on {generator}; see {settings.data_dir}")
+        run_release(service, snapshots / f"{index + 1}.db")
         release = service.cycle.store.releases()[-1]
         version = service.cycle.store.critic_for(release.id)
         critic = Critic.from_pretrained(version.checkpoint, settings.retune.device)
@@ -134,6 +188,21 @@ def main() -> None:
         f"{date.today()}, {platform.machine()} CPU x{os.cpu_count()}\n"
     )
     print(table.to_markdown(index=False, floatfmt=".3f"))
+
+    seconds: dict[str, list[float]] = {generator: [] for generator in ORDER}
+    for _ in range(args.repeats):
+        for index, generator in enumerate(ORDER):
+            snapshot = snapshots / f"{index + 1}.db"
+            seconds[generator].append(evaluate_seconds(settings, snapshot, out / "scratch.db"))
+    median = {generator: statistics.median(times) for generator, times in seconds.items()}
+    print(
+        f"\nThe evaluate step again, {args.repeats} interleaved rounds from each release's state\n"
+    )
+    print("| release | evaluate s (median) | range |\n|---|---|---|")
+    for generator, times in seconds.items():
+        print(f"| {generator} | {median[generator]:.3f} | {min(times):.3f}–{max(times):.3f} |")
+    ratio = median[ORDER[-1]] / median[ORDER[1]]
+    print(f"\nevaluate step, release 7 / release 2: {ratio:.2f} (medians of {args.repeats})")
 
 
 if __name__ == "__main__":
