@@ -51,6 +51,7 @@ from daemon.gate import gate_decision
 from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
+    NEXT_STEP,
     PIPELINE,
     CriticVersion,
     DriftCheck,
@@ -60,6 +61,7 @@ from daemon.state import (
     ReleaseRecord,
     ReleaseState,
     SampleSet,
+    Step,
     Store,
     make_engine,
     migrate,
@@ -104,15 +106,15 @@ class Cycle:
         self.alerter = Alerter(self.store, build_channels(settings))
         self._mlflow: CriticRegistry | None = None
         self._workspace: DriftWorkspace | None = None
-        self.steps: dict[str, Callable[[ReleaseRecord], None]] = {
-            ReleaseState.discovered: self.sample,
-            ReleaseState.sampled: self.build_pairs,
-            ReleaseState.paired: self.retune,
-            ReleaseState.trained: self.register,
-            ReleaseState.registered: self.evaluate,
-            ReleaseState.evaluated: self.check_drift,
-            ReleaseState.drift_checked: self.decide,
-            ReleaseState.decided: self.announce,
+        self.steps: dict[Step, Callable[[ReleaseRecord], None]] = {
+            Step.sample: self.sample,
+            Step.build_pairs: self.build_pairs,
+            Step.retune: self.retune,
+            Step.register: self.register,
+            Step.evaluate: self.evaluate,
+            Step.check_drift: self.check_drift,
+            Step.decide: self.decide,
+            Step.announce: self.announce,
         }
 
     @property
@@ -173,18 +175,18 @@ class Cycle:
 
     def advance(self, release: ReleaseRecord) -> bool:
         """Run the step that follows ``release``'s state; True when it completed."""
-        step = self.steps[release.state]
-        run = self.store.add(JobRun(job=f"{step.__name__}:{release.id}"))
-        log.info("%s: %s", release.id, step.__name__)
+        step = NEXT_STEP[ReleaseState(release.state)]
+        run = self.store.add(JobRun(job=f"{step}:{release.id}"))
+        log.info("%s: %s", release.id, step)
         try:
-            step(release)
+            self.steps[step](release)
         except Stopping:
             run.finished_at, run.ok, run.detail = utcnow(), False, "stopped"
             self.store.save(run)
             return False
         except Exception as error:  # noqa: BLE001 - any failure is recorded and retried
-            log.exception("%s: %s failed", release.id, step.__name__)
-            self._failed(release, step.__name__, error)
+            log.exception("%s: %s failed", release.id, step)
+            self._failed(release, step, error)
             run.finished_at, run.ok, run.detail = utcnow(), False, redact_url(f"{error}")[:2000]
             self.store.save(run)
             return False
@@ -202,13 +204,12 @@ class Cycle:
         if self.stop.is_set():
             raise Stopping
 
-    def _failed(self, release: ReleaseRecord, step: str, error: Exception) -> None:
+    def _failed(self, release: ReleaseRecord, step: Step, error: Exception) -> None:
         release.attempts += 1
         release.last_error = redact_url(f"{step}: {type(error).__name__}: {error}")[:4000]
         release.updated_at = utcnow()
         if release.attempts >= self.settings.max_attempts:
-            release.state = ReleaseState.parked
-            release.meta = {**release.meta, "parked_at_step": step}
+            release.state, release.parked_step = ReleaseState.parked, step
             self.store.save(release)
             self.alerter.send(
                 Alert(
@@ -226,13 +227,14 @@ class Cycle:
         self.store.save(release)
 
     def retry(self, release_id: str) -> None:
-        """Put a parked release back at the step that failed."""
+        """Put a parked release back at the step that failed (at sampling when that is not
+        known: every step is idempotent, so starting over costs time, never results)."""
         release = self.store.release(release_id)
         if release.state != ReleaseState.parked:
             raise ValueError(f"{release_id} is {release.state}, not parked")
-        step = release.meta.get("parked_at_step", "sample")
-        state = next(s for s, f in self.steps.items() if f.__name__ == step)
-        release.state, release.attempts, release.next_attempt_at = state, 0, None
+        step = Step(release.parked_step or Step.sample)
+        release.state = next(state for state, next_step in NEXT_STEP.items() if next_step is step)
+        release.attempts, release.next_attempt_at, release.parked_step = 0, None, None
         self.store.save(release)
 
     # -- the steps ------------------------------------------------------------------------

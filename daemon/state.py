@@ -49,6 +49,25 @@ class ReleaseState(StrEnum):
 PIPELINE = [s for s in ReleaseState if s is not ReleaseState.parked]
 
 
+class Step(StrEnum):
+    """A step of the release cycle. Its value is what the database keeps (where a parked
+    release failed, the name of a job run), so the code that runs a step may be renamed
+    or moved without stranding a stored release."""
+
+    sample = "sample"
+    build_pairs = "build_pairs"
+    retune = "retune"
+    register = "register"
+    evaluate = "evaluate"
+    check_drift = "check_drift"
+    decide = "decide"
+    announce = "announce"
+
+
+NEXT_STEP: dict[ReleaseState, Step] = dict(zip(PIPELINE[:-1], Step, strict=True))
+"""The step a release in each state waits for (``done`` waits for none)."""
+
+
 class ReleaseRecord(SQLModel, table=True):
     __tablename__ = "releases"
 
@@ -65,6 +84,9 @@ class ReleaseRecord(SQLModel, table=True):
     attempts: int = 0
     last_error: str | None = None
     next_attempt_at: datetime | None = None
+    parked_step: str | None = Field(
+        default=None, description="The Step a parked release failed at; retry resumes there."
+    )
     updated_at: datetime = Field(default_factory=utcnow)
 
 

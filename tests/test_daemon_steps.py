@@ -1,0 +1,164 @@
+"""The release cycle's steps as the database knows them: a fixed vocabulary, a parked
+release that resumes where it failed, and the migration from method names in metadata."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from sqlmodel import SQLModel
+
+from daemon.cycle import Cycle
+from daemon.state import (
+    MIGRATIONS,
+    NEXT_STEP,
+    PIPELINE,
+    JobRun,
+    ReleaseRecord,
+    ReleaseState,
+    Step,
+    make_engine,
+    migrate,
+)
+from tests.daemon_helpers import fast_settings
+from tests.postgres import fresh_database
+
+
+def test_the_stored_step_names_stay_what_they_are():
+    """These strings are in operators' databases: changing one needs a migration."""
+    assert [step.value for step in Step] == [
+        "sample",
+        "build_pairs",
+        "retune",
+        "register",
+        "evaluate",
+        "check_drift",
+        "decide",
+        "announce",
+    ]
+    assert list(NEXT_STEP) == PIPELINE[:-1] and list(NEXT_STEP.values()) == list(Step)
+
+
+def release_row(release_id: str, state: ReleaseState, **fields) -> ReleaseRecord:
+    return ReleaseRecord(
+        id=release_id,
+        registry_name="team",
+        source="local",
+        name="gen",
+        appeared_at=datetime(2026, 12, 1, tzinfo=UTC),
+        sequence=1,
+        loader={"kind": "local"},
+        state=state,
+        **fields,
+    )
+
+
+def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
+    cycle = Cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
+    release = cycle.store.add(release_row("team:gen@1", ReleaseState.registered))
+
+    def unreachable_store(_: ReleaseRecord) -> None:
+        raise ConnectionError("the tracking server went away")
+
+    cycle.steps[Step.evaluate] = unreachable_store
+    assert not cycle.advance(release)
+    parked = cycle.store.release(release.id)
+    assert parked.state == ReleaseState.parked and parked.parked_step == Step.evaluate
+    assert "evaluate: ConnectionError" in parked.last_error
+    (run,) = cycle.store.rows(JobRun)
+    assert run.job == "evaluate:team:gen@1" and run.ok is False
+
+    cycle.retry(release.id)
+    back = cycle.store.release(release.id)
+    assert back.state == ReleaseState.registered and back.attempts == 0
+    assert back.parked_step is None
+    with pytest.raises(ValueError, match="not parked"):
+        cycle.retry(release.id)
+
+
+def test_a_release_parked_where_no_step_is_known_starts_over(tmp_path):
+    cycle = Cycle(fast_settings(tmp_path, tmp_path / "registry"))
+    cycle.store.add(release_row("team:gen@1", ReleaseState.parked))
+    cycle.retry("team:gen@1")
+    assert cycle.store.release("team:gen@1").state == ReleaseState.discovered
+
+
+@contextmanager
+def database(kind: str, tmp_path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        with fresh_database() as url:
+            yield url
+
+
+def alembic_config(connection: sa.Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+RELEASES_0005 = sa.table(
+    "releases",
+    *map(sa.column, ("id", "registry_name", "source", "name", "sequence", "state", "attempts")),
+    *(sa.column(name, sa.DateTime(timezone=True)) for name in ("appeared_at", "discovered_at")),
+    sa.column("updated_at", sa.DateTime(timezone=True)),
+    sa.column("loader", sa.JSON()),
+    sa.column("meta", sa.JSON()),
+)
+RELEASES = sa.table(
+    "releases", sa.column("id"), sa.column("parked_step"), sa.column("meta", sa.JSON())
+)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_the_migration_moves_parked_steps_out_of_the_metadata_and_back(kind, tmp_path):
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    old = [
+        ("parked", {"parked_at_step": "retune", "kept": 1}),
+        ("parked", {"parked_at_step": "a_method_since_renamed"}),
+        ("paired", {}),
+    ]
+    with database(kind, tmp_path) as url:
+        engine = make_engine(url)
+        with engine.begin() as connection:
+            command.upgrade(alembic_config(connection), "0005")
+            connection.execute(
+                sa.insert(RELEASES_0005),
+                [
+                    {
+                        "id": f"r{index}",
+                        "registry_name": "team",
+                        "source": "local",
+                        "name": "gen",
+                        "sequence": index,
+                        "state": state,
+                        "attempts": 3,
+                        "appeared_at": now,
+                        "discovered_at": now,
+                        "updated_at": now,
+                        "loader": {},
+                        "meta": meta,
+                    }
+                    for index, (state, meta) in enumerate(old)
+                ],
+            )
+        migrate(engine)
+        with engine.connect() as connection:
+            rows = {r.id: (r.parked_step, r.meta) for r in connection.execute(sa.select(RELEASES))}
+            assert not compare_metadata(MigrationContext.configure(connection), SQLModel.metadata)
+        assert rows == {"r0": ("retune", {"kept": 1}), "r1": (None, {}), "r2": (None, {})}
+
+        with engine.begin() as connection:
+            command.downgrade(alembic_config(connection), "0005")
+            restored = connection.execute(
+                sa.select(RELEASES.c.meta).where(RELEASES.c.id == "r0")
+            ).scalar_one()
+        assert restored == {"kept": 1, "parked_at_step": "retune"}
+        engine.dispose()
