@@ -33,9 +33,12 @@ from typing import Any
 
 import pandas as pd
 from mlflow.entities import Metric
+from PIL import Image
 
-from adapters import create_generator, create_registry
+from adapters import GENERATORS, create_generator, create_registry
 from adapters.alerts.base import Alert
+from adapters.executors import Executor, create_executor
+from adapters.executors.local import LocalExecutor
 from adapters.registries.base import Release
 from daemon.alerting import Alerter, build_channels
 from daemon.critic_registry import CHALLENGER, CHAMPION, CriticRegistry, RegisteredCritic
@@ -49,6 +52,7 @@ from daemon.drift import (
 )
 from daemon.gate import gate_decision
 from daemon.registry_check import registry_problems
+from daemon.sampling import release_generators, render_shard, shard_suite
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
     NEXT_STEP,
@@ -81,6 +85,7 @@ from eliq.train.data import FeatureStore
 
 log = logging.getLogger(__name__)
 RETUNE_SEED = 0
+ON_EXECUTOR = frozenset({Step.sample})  # the steps whose work the executor runs; the rest here
 
 
 class Stopping(Exception):
@@ -95,9 +100,17 @@ def release_folder(settings: DaemonSettings, release_id: str) -> Path:
 
 
 class Cycle:
-    def __init__(self, settings: DaemonSettings, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        stop: threading.Event | None = None,
+        executor: Executor | None = None,
+    ) -> None:
         self.settings = settings
         self.stop = stop or threading.Event()
+        self.executor = executor or create_executor(
+            settings.executor.kind, **settings.executor.model_dump(exclude={"kind"})
+        )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.engine = make_engine(settings.state_url)
         migrate(self.engine)
@@ -176,7 +189,10 @@ class Cycle:
     def advance(self, release: ReleaseRecord) -> bool:
         """Run the step that follows ``release``'s state; True when it completed."""
         step = NEXT_STEP[ReleaseState(release.state)]
-        run = self.store.add(JobRun(job=f"{step}:{release.id}"))
+        executor = self.executor if step in ON_EXECUTOR else LocalExecutor()
+        run = self.store.add(
+            JobRun(job=f"{step}:{release.id}", executor=executor.name, workers=executor.workers)
+        )
         log.info("%s: %s", release.id, step)
         try:
             self.steps[step](release)
@@ -252,24 +268,22 @@ class Cycle:
             options.setdefault("revision", loader["revision"])
         if options.get("single_file"):  # a checkpoint downloaded once, kept with the release
             options.setdefault("download_dir", str(self.folder(release) / "weights"))
-        generator = create_generator(loader["kind"], ref=loader["ref"], **options)
-        if getattr(generator, "renders", True):
-            sampling = self.settings.sampling
-            suite = load_suite(sampling.suite) if sampling.suite else load_suite()
-            prompts = [record.text for record in suite[: sampling.prompts]]
-            seeds = [sampling.seed + i for i in range(len(prompts))]
-            outputs = generator.sample(prompts, seeds)
-        else:
-            outputs = generator.sample()
+        if getattr(GENERATORS.get(loader["kind"]), "renders", True):
+            outputs = self._render(loader["kind"], str(loader["ref"]), options)
+        else:  # stored outputs: read here, named by their place in the release
+            generator = create_generator(loader["kind"], ref=loader["ref"], **options)
+            outputs = (
+                (f"{index:05d}.png", prompt, seed, image)
+                for index, (prompt, seed, image) in enumerate(generator.sample())
+            )
         target = self.folder(release) / "samples"
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".samples-", dir=target.parent))
         rows = []
-        for index, (prompt, seed, image) in enumerate(outputs):
+        for name, prompt, seed, image in outputs:
             if self.stop.is_set():
                 shutil.rmtree(scratch)
                 raise Stopping
-            name = f"{index:05d}.png"
             save_image(from_pil(image), scratch / name)
             rows.append(
                 {"image": name, "prompt": prompt or "", "seed": "" if seed is None else seed}
@@ -287,6 +301,25 @@ class Cycle:
         self._advance_state(
             release, SampleSet(release_id=release.id, folder=str(target), images=len(rows))
         )
+
+    def _render(
+        self, kind: str, ref: str, options: dict[str, Any]
+    ) -> list[tuple[str, str, int, Image.Image]]:
+        """The prompt suite rendered in shards on the executor, in the suite's order."""
+        sampling = self.settings.sampling
+        suite = load_suite(sampling.suite) if sampling.suite else load_suite()
+        prompts = [record.text for record in suite[: sampling.prompts]]
+        shards = shard_suite(
+            kind, ref, options, prompts, sampling.seed, sampling.shard_prompts, sampling.cpu_threads
+        )
+        try:
+            rendered = self.executor.map(render_shard, shards, self.stop.is_set)
+        except InterruptedError as stopped:
+            raise Stopping from stopped
+        finally:
+            release_generators()
+        images = sorted((image for shard in rendered for image in shard), key=lambda i: i.index)
+        return [(i.name, i.prompt, i.seed, Image.fromarray(i.pixels)) for i in images]
 
     def build_pairs(self, release: ReleaseRecord) -> None:
         samples = self.folder(release) / "samples"

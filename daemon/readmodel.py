@@ -117,6 +117,24 @@ def drift_checks(store: Store, kind: str | None = None) -> list[DriftCheck]:
         return list(session.exec(query).all())
 
 
+def release_steps(store: Store) -> dict[str, list[dict[str, Any]]]:
+    """Per release, each run of its steps, oldest first: which step, where its work ran
+    (``executor``, ``workers``), when, and whether it completed."""
+    steps: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    with store.session() as session:
+        for run in session.exec(select(JobRun).order_by(JobRun.started_at, JobRun.id)).all():
+            step, _, release = run.job.partition(":")
+            if release:
+                steps[release].append(
+                    {"step": step}
+                    | run.model_dump(
+                        mode="json",
+                        include={"executor", "workers", "started_at", "finished_at", "ok"},
+                    )
+                )
+    return dict(steps)
+
+
 def step_durations(store: Store) -> dict[str, dict[str, float]]:
     """Per step (``retune``, ``watch``, ...): finished runs, their total seconds, failures."""
     stats: dict[str, dict[str, float]] = defaultdict(

@@ -89,6 +89,7 @@ class Service:
                 log.error("%s: %s (%s)", release.id, release.state, release.last_error)
             return 0 if polled and not troubled else 1
         finally:
+            self.cycle.executor.close()
             self.lock.release()
 
     def registry_agrees(self) -> bool:
@@ -204,6 +205,7 @@ class Service:
         try:
             return self._lead()
         finally:
+            self.cycle.executor.close()
             if api is not None:
                 api.should_exit = True
 

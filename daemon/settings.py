@@ -44,6 +44,30 @@ class SamplingSettings(BaseModel):
     suite: Path | None = Field(default=None, description="Prompt suite; None: the bundled one.")
     prompts: int = Field(default=24, ge=1, description="Prompts rendered per release.")
     seed: int = Field(default=0, description="Image i is rendered with seed + i.")
+    shard_prompts: int = Field(
+        default=8,
+        ge=1,
+        description="Prompts per unit of work the executor runs; a multiple of the "
+        "generator's batch size keeps the images the same as unsharded.",
+    )
+    cpu_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Torch CPU threads per shard, fixed so that a release's samples are the "
+        "same bytes on any machine and executor; the executor runs shards side by side.",
+    )
+
+
+class ExecutorSettings(BaseModel):
+    """Where sampling runs: in the daemon (``local``) or on Ray (``ray``; no ``address``
+    starts a Ray instance on this machine with ``workers`` CPUs)."""
+
+    kind: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        default=None, description="Ray cluster: 'auto', 'ray://head:10001'; None: start one."
+    )
+    workers: int = Field(default=2, ge=1, description="CPUs of a Ray instance started here.")
+    gpus_per_worker: float = Field(default=0.0, ge=0, description="GPUs per Ray task.")
 
 
 class RetuneSettings(BaseModel):
@@ -167,6 +191,7 @@ class DaemonSettings(EliqSettings):
         description="Channels; a log channel writes data_dir/alerts.jsonl unless given a path.",
     )
     sampling: SamplingSettings = SamplingSettings()
+    executor: ExecutorSettings = ExecutorSettings()
     retune: RetuneSettings = RetuneSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()

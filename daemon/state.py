@@ -253,6 +253,10 @@ class JobRun(SQLModel, table=True):
     finished_at: datetime | None = None
     ok: bool | None = None
     detail: str | None = None
+    executor: str | None = Field(
+        default=None, description="Where a release step's work ran: local or ray."
+    )
+    workers: int | None = Field(default=None, description="The executor's workers.")
 
 
 def make_engine(url: str) -> Engine:

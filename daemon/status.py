@@ -10,6 +10,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 
+from daemon.readmodel import release_steps
 from daemon.registry_check import RegistryUnreachable, registry_problems
 from daemon.settings import DaemonSettings
 from daemon.state import StateMissing, Store, read_only_engine
@@ -41,10 +42,12 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
             problems = [str(down)]
         if not problems:
             by_version = _aliases(settings)
+    steps = release_steps(store)
     return where | {
         "registry_problems": problems,
         "releases": [
-            r.model_dump(mode="json", exclude={"loader"}) | {"loader": r.loader.get("kind")}
+            r.model_dump(mode="json", exclude={"loader"})
+            | {"loader": r.loader.get("kind"), "steps": steps.get(r.id, [])}
             for r in store.releases()
         ],
         "critic_versions": [
