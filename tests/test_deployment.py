@@ -12,7 +12,12 @@ import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SECRETS = {"POSTGRES_PASSWORD": "pw-for-the-test", "GRAFANA_ADMIN_PASSWORD": "admin-pw"}
+SECRETS = {
+    "POSTGRES_PASSWORD": "pw-for-the-test",
+    "GRAFANA_ADMIN_PASSWORD": "admin-pw",
+    "RAY_AUTH_TOKEN": "ray-token-for-the-test",
+}
+PROFILES = ("--profile", "gpu", "--profile", "observability", "--profile", "ray")
 
 
 def compose_binary() -> Path:
@@ -37,9 +42,7 @@ def compose(*args: str, env: dict[str, str] | None = None) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def resolved() -> dict:
     """The whole file, every profile on, as Compose resolves it."""
-    result = compose(
-        "--profile", "gpu", "--profile", "observability", "config", "--format", "json", env=SECRETS
-    )
+    result = compose(*PROFILES, "config", "--format", "json", env=SECRETS)
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -54,14 +57,15 @@ def test_compose_config_is_valid_and_needs_its_secrets():
 def test_default_services_and_profiles():
     plain = compose("config", "--services", env=SECRETS)
     assert set(plain.stdout.split()) == {"postgres", "mlflow", "daemon", "evidently"}
-    everything = compose(
-        "--profile", "gpu", "--profile", "observability", "config", "--services", env=SECRETS
-    )
+    everything = compose(*PROFILES, "config", "--services", env=SECRETS)
     assert set(everything.stdout.split()) == {
         "postgres",
         "mlflow",
         "daemon",
         "daemon-gpu",
+        "daemon-ray",
+        "ray-head",
+        "ray-worker",
         "evidently",
         "prometheus",
         "grafana",
@@ -150,3 +154,24 @@ def test_prometheus_scrapes_the_daemon_service():
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     assert job["static_configs"][0]["targets"] == ["daemon:8750"]
+
+
+def test_the_ray_profile_is_a_cluster_the_daemon_joins_with_a_shared_token(resolved):
+    services = resolved["services"]
+    for name in ("ray-head", "ray-worker", "daemon-ray"):
+        service = services[name]
+        assert service["environment"]["RAY_AUTH_MODE"] == "token", name
+        assert [s["source"] for s in service["secrets"]] == ["ray_auth_token"], name
+        assert service["environment"]["RAY_AUTH_TOKEN_PATH"] == "/run/secrets/ray_auth_token"
+        assert "ray-token-for-the-test" not in json.dumps(service), name  # a secret, not env
+    assert "--head" in services["ray-head"]["command"]
+    assert "--address=ray-head:6379" in services["ray-worker"]["command"]
+    daemon = services["daemon-ray"]
+    assert daemon["environment"]["ELIQ_EXECUTOR__KIND"] == "ray"
+    assert daemon["environment"]["ELIQ_EXECUTOR__ADDRESS"] == "auto"
+    assert (
+        daemon["environment"]["ELIQ_DATABASE_URL"]
+        == services["daemon"]["environment"]["ELIQ_DATABASE_URL"]
+    )
+    assert daemon["depends_on"]["ray-head"]["condition"] == "service_healthy"
+    assert "eliq-daemon run" in " ".join(daemon["command"])
