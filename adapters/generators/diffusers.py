@@ -16,17 +16,16 @@ folder or hub id of the same architecture, by default the reference model of its
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from adapters.http import HttpClient
+from adapters.hub import HUB_ID
 from eliq.generation import DiffusersSampler, UnsafeCheckpointError
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
-HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]  # never a pickle
 
 

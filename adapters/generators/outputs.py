@@ -14,9 +14,8 @@ from typing import Any
 
 from PIL import Image
 
-from adapters.registries.local import split_manifest
 from eliq.imageio import ImageLoadError, load_image, to_pil
-from eliq.pairs.positives import ManifestColumns, read_positives
+from eliq.pairs.positives import ManifestColumns, read_positives, split_manifest
 
 log = logging.getLogger(__name__)
 

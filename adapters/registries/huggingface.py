@@ -22,8 +22,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.generators.diffusers import HUB_ID
 from adapters.http import HttpClient, MalformedResponse
+from adapters.hub import HUB_ID
 from adapters.registries.base import Cursor, Loader, Release, selected
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from adapters.registries.base import Cursor, Loader, Release
-from eliq.pairs.positives import ManifestError, read_manifest
+from eliq.pairs.positives import split_manifest
 
 MANIFESTS = ("manifest.csv", "manifest.jsonl")
 
@@ -124,15 +124,3 @@ class LocalFolderRegistry:
                 )
             )
         return releases
-
-
-def split_manifest(manifest: Path, image_column: str, split_column: str) -> dict[str, list[str]]:
-    """Image paths of ``manifest`` per value of ``split_column``, in order of first appearance.
-    Reads only those two columns."""
-    groups: dict[str, list[str]] = {}
-    for line, row in read_manifest(manifest, (image_column, split_column)):
-        value = row.get(split_column)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            raise ManifestError(f"{manifest}:{line}: no {split_column!r} value")
-        groups.setdefault(str(value), []).append(str(row.get(image_column, "")))
-    return groups

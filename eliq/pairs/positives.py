@@ -186,3 +186,15 @@ def _seed(value: Any, manifest: Path, line: int) -> int | None:
         return int(value)
     except ValueError:
         raise ManifestError(f"{manifest}:{line}: seed {value!r} is not an integer") from None
+
+
+def split_manifest(manifest: Path, image_column: str, split_column: str) -> dict[str, list[str]]:
+    """Image paths of ``manifest`` per value of ``split_column``, in order of first appearance.
+    Reads only those two columns."""
+    groups: dict[str, list[str]] = {}
+    for line, row in read_manifest(manifest, (image_column, split_column)):
+        value = row.get(split_column)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise ManifestError(f"{manifest}:{line}: no {split_column!r} value")
+        groups.setdefault(str(value), []).append(str(row.get(image_column, "")))
+    return groups
