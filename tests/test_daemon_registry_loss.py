@@ -19,7 +19,7 @@ from daemon.critic_registry import CriticRegistry
 from daemon.cycle import Cycle
 from daemon.registry_check import RegistryUnreachable, registry_problems
 from daemon.service import REGISTRY_MISMATCH
-from daemon.state import CriticVersion, ReleaseState
+from daemon.state import CriticVersion, ReleaseState, Step
 from tests.daemon_helpers import (
     DAEMON_ENV,
     api_answers,
@@ -174,7 +174,7 @@ def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(t
     def sample(release):
         raise RuntimeError("could not reach postgresql://eliq:hunter2@db:5432/eliq")
 
-    cycle.steps[ReleaseState.discovered] = sample
+    cycle.steps[Step.sample] = sample
     (release,) = cycle.pending()
     assert not cycle.advance(release)
     parked = cycle.store.release(release.id)
