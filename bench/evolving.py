@@ -166,7 +166,7 @@ def main() -> None:
         run_release(service, snapshots / f"{index + 1}.db")
         release = service.cycle.store.releases()[-1]
         version = service.cycle.store.critic_for(release.id)
-        critic = Critic.from_pretrained(version.checkpoint, settings.retune.device)
+        critic = Critic.from_pretrained(version.checkpoint, settings.device)
         seen = frame[frame["generator"].isin(ORDER[: index + 1])]
         row = {"release": generator, "critic": f"v{version.mlflow_version} ({version.status})"}
         if index + 1 < len(ORDER):

@@ -80,11 +80,10 @@ from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
 from eliq.redaction import redact_url
-from eliq.train import TrainingStopped, TrainSettings, train
+from eliq.train import TrainingStopped, train
 from eliq.train.data import FeatureStore
 
 log = logging.getLogger(__name__)
-RETUNE_SEED = 0
 ON_EXECUTOR = frozenset({Step.sample})  # the steps whose work the executor runs; the rest here
 
 
@@ -346,15 +345,7 @@ class Cycle:
         replayed = earlier[-retune.replay_releases :] if retune.replay_releases else []
         replay = [Path(self._pair_set(r).path) for r in replayed]
         out = self.folder(release) / "critic"
-        settings = TrainSettings(
-            steps=retune.steps,
-            batch_pairs=retune.batch_pairs,
-            learning_rate=retune.learning_rate,
-            time_budget_s=retune.time_budget_s,
-            held_out_fraction=retune.held_out_fraction,
-            device=retune.device,
-            seed=RETUNE_SEED,
-        )
+        settings = retune.train  # on the daemon's device
         pairs = Path(self._pair_set(release).path)
         try:
             result = train(
@@ -375,9 +366,9 @@ class Cycle:
             log.warning(
                 "%s: the retune's time budget (%.0f s) stopped it after %d of %d steps",
                 release.id,
-                retune.time_budget_s,
+                settings.time_budget_s,
                 result.steps,
-                retune.steps,
+                settings.steps,
             )
         version = self.store.critic_for(release.id) or CriticVersion(
             release_id=release.id, checkpoint=str(out)
@@ -469,12 +460,12 @@ class Cycle:
         releases both rank the same bounded sample (``gate.forgetting_pairs``), so a
         challenger's cost does not grow with the history."""
         version = self.store.critic_for(release.id)
-        fraction = self.settings.retune.held_out_fraction
+        training = self.settings.retune.train
         scopes = {
             "new": self._pair_sets([release]),
             "earlier": self._pair_sets(self._earlier(release)),
         }
-        device = self.settings.retune.device
+        device = self.settings.device
         contenders = {
             "challenger": Critic.from_pretrained(version.checkpoint, device),
             "baseline": self._starting_critic(version),
@@ -490,7 +481,9 @@ class Cycle:
                 known = self.store.pair_outcomes(fingerprint, digests)
                 roots = {name: root for name, (root, _) in pair_sets.items()}
                 limit = self.settings.gate.forgetting_pairs if scope == "earlier" else None
-                accuracy = held_out_accuracy(critic, roots, fraction, 0, known, store, limit)
+                accuracy = held_out_accuracy(
+                    critic, roots, training.held_out_fraction, training.seed, known, store, limit
+                )
                 self.store.keep_pair_outcomes(fingerprint, digests, accuracy.outcomes)
                 log.info(
                     "%s: %s on %s pairs: %d held out, %d scored now",
@@ -520,7 +513,7 @@ class Cycle:
         """Critic drift (the critic the retune started from vs the challenger, ranking the
         anchor set) and generator shift (this release's scores vs the earlier releases')."""
         version = self.store.critic_for(release.id)
-        drift, device = self.settings.drift, self.settings.retune.device
+        drift, device = self.settings.drift, self.settings.device
         out = self.folder(release) / "drift"
         challenger = Critic.from_pretrained(version.checkpoint, device)
         anchors = self._anchors(release)
@@ -734,11 +727,13 @@ class Cycle:
         """The critic ``version`` was retuned from: a checkpoint, or the backbones alone
         with untrained parts initialised as the retune's seed initialised them (the same
         critic every time, so what it ranked once is reused)."""
-        device = self.settings.retune.device
+        device = self.settings.device
         init = version.training.get("init")
         if init:
             return Critic.from_pretrained(init, device)
-        return Critic.from_config(self._critic_config(), device, seed=RETUNE_SEED)
+        return Critic.from_config(
+            self._critic_config(), device, seed=self.settings.retune.train.seed
+        )
 
     def _critic_config(self) -> CriticConfig | None:
         path = self.settings.retune.critic_config

@@ -9,13 +9,14 @@ and alert channels. Every path the daemon writes on its embedded defaults sits u
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from eliq.config import EliqSettings
-from eliq.train.settings import RETUNE_DEFAULTS
+from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 
 DEMO_REGISTRY = "demo"
 
@@ -70,8 +71,14 @@ class ExecutorSettings(BaseModel):
     gpus_per_worker: float = Field(default=0.0, ge=0, description="GPUs per Ray task.")
 
 
+def _retune_training() -> TrainSettings:
+    return RETUNE_DEFAULTS.model_copy(update={"time_budget_s": 300.0})
+
+
 class RetuneSettings(BaseModel):
-    """Incremental retuning of the critic on each release's pairs."""
+    """Incremental retuning of the critic on each release's pairs: where it starts, what it
+    replays, and how it trains (``train``: the library's own :class:`TrainSettings`, whose
+    ``seed`` and ``held_out_fraction`` also choose the pairs that evaluation holds out)."""
 
     initial_checkpoint: Path | None = Field(
         default=None, description="Start of the first release (e.g. artifacts/critic-reference)."
@@ -79,17 +86,43 @@ class RetuneSettings(BaseModel):
     critic_config: Path | None = Field(
         default=None, description="CriticConfig JSON for a critic built from the backbones."
     )
-    steps: int = Field(default=RETUNE_DEFAULTS.steps, ge=1)
-    batch_pairs: int = Field(default=RETUNE_DEFAULTS.batch_pairs, ge=2)
-    learning_rate: float = RETUNE_DEFAULTS.learning_rate
-    time_budget_s: float | None = Field(
-        default=300.0,
-        description="Cut a retune short after this long (logged, and recorded on the critic "
-        "version); None: always train every step.",
-    )
     replay_releases: int = Field(default=8, ge=0, description="Earlier pair sets replayed.")
-    held_out_fraction: float = Field(default=RETUNE_DEFAULTS.held_out_fraction, gt=0, lt=1)
-    device: str = "auto"
+    train: TrainSettings = Field(
+        default_factory=_retune_training,
+        description="120 steps of 24 pairs, 20% of positives held out, cut short after 300 s "
+        "(time_budget_s: null always trains every step); device: the daemon's `device`.",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _training_keys_moved_into_train(cls, data: Any) -> Any:
+        """Settings written before ``train`` nested TrainSettings gave its fields here
+        (``retune.steps``): they are moved in, with a warning naming the new place."""
+        if not isinstance(data, dict):
+            return data
+        flat = [k for k in data if k in TrainSettings.model_fields and k != "device"]
+        if not flat:
+            return data
+        warnings.warn(
+            f"{', '.join(f'retune.{k}' for k in flat)}: now "
+            f"{', '.join(f'retune.train.{k}' for k in flat)} (the library's TrainSettings)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        data = dict(data)
+        train = data.get("train", {})
+        if isinstance(train, dict):
+            data["train"] = {k: data.pop(k) for k in flat} | train  # the nested value wins
+        return data
+
+    @model_validator(mode="after")
+    def _evaluation_holds_pairs_out(self) -> RetuneSettings:
+        if self.train.held_out_fraction <= 0:
+            raise ValueError(
+                "retune.train.held_out_fraction must be > 0: the gate tests a challenger on "
+                "the pairs its retune held out"
+            )
+        return self
 
 
 class GateSettings(BaseModel):
@@ -192,6 +225,11 @@ class DaemonSettings(EliqSettings):
     )
     sampling: SamplingSettings = SamplingSettings()
     executor: ExecutorSettings = ExecutorSettings()
+    device: str = Field(
+        default="auto",
+        description="Where critics train and score in every step: auto (CUDA when present), "
+        "cpu, cuda, cuda:1, ...",
+    )
     retune: RetuneSettings = RetuneSettings()
     gate: GateSettings = GateSettings()
     drift: DriftSettings = DriftSettings()
@@ -216,6 +254,37 @@ class DaemonSettings(EliqSettings):
     housekeeping_interval_s: float = Field(default=24 * 3600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Tries of a step before parking.")
     retry_backoff_s: float = Field(default=60.0, ge=0, description="Doubles with each try.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_device(cls, data: Any) -> Any:
+        """``device`` is the one device setting: ``retune.device`` (the earlier shape, with
+        a warning) and ``retune.train.device`` (as a dump of these settings writes it) are
+        taken as it, and refused when they name another."""
+        if not isinstance(data, dict) or not isinstance(data.get("retune"), dict):
+            return data
+        retune, given = dict(data["retune"]), {}
+        if "device" in retune:
+            warnings.warn("retune.device: now device", FutureWarning, stacklevel=2)
+            given["retune.device"] = retune.pop("device")
+        if isinstance(retune.get("train"), dict) and "device" in retune["train"]:
+            train = dict(retune["train"])
+            given["retune.train.device"] = train.pop("device")
+            retune["train"] = train
+        data = dict(data) | {"retune": retune}
+        for where, device in given.items():
+            if data.setdefault("device", device) != device:
+                raise ValueError(
+                    f"{where} is {device!r} but device is {data['device']!r}: "
+                    "one device serves every step, set `device` alone"
+                )
+        return data
+
+    @model_validator(mode="after")
+    def _the_retune_trains_on_the_device(self) -> DaemonSettings:
+        train = self.retune.train.model_copy(update={"device": self.device})
+        self.retune = self.retune.model_copy(update={"train": train})
+        return self
 
     @property
     def state_url(self) -> str:

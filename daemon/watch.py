@@ -41,7 +41,7 @@ def watch(cycle: Cycle) -> DriftCheck | None:
     }
     unscored = [release for release in done if release.id not in scored]
     if unscored:  # loaded once, and only when something is new to it
-        critic = Critic.from_pretrained(champion.checkpoint, cycle.settings.retune.device)
+        critic = Critic.from_pretrained(champion.checkpoint, cycle.settings.device)
         for release in unscored:
             if cycle.stop.is_set():
                 return None

@@ -24,6 +24,7 @@ from daemon.settings import (
 )
 from eliq.config import PairSettings
 from eliq.critic import CriticConfig
+from eliq.train import TrainSettings
 from tests.conftest import photo_path
 
 PHOTOS = {
@@ -60,8 +61,10 @@ def fast_settings(tmp_path: Path, registry: Path, **overrides) -> DaemonSettings
         "registries": [RegistrySpec(name="team", kind="local", settings={"root": str(registry)})],
         "pairs": PairSettings(per_positive=2, batch_size=8),
         "retune": RetuneSettings(
-            critic_config=config, steps=4, batch_pairs=6, time_budget_s=None, device="cpu"
+            critic_config=config,
+            train=TrainSettings(steps=4, batch_pairs=6, held_out_fraction=0.2),
         ),
+        "device": "cpu",
         # the cycle's mechanics, not the gate (tests/test_gate.py): six photos hold out a few pairs
         "gate": GateSettings(min_gain=-1.0, forgetting_margin=1.0, min_pairs=1, min_accuracy=0),
         "drift": DriftSettings(anchor_images_per_release=4),

@@ -78,7 +78,7 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     assert any(k.startswith("eval.challenger.new") for k in run.data.metrics)
     assert any(k.startswith("train_rank") for k in run.data.metrics)
     params = run.data.params  # how it was trained
-    assert params["train.steps"] == str(settings.retune.steps)
+    assert params["train.steps"] == str(settings.retune.train.steps)
     assert params["train.seed"] == "0" and params["pairs.replay"] == "0"
     assert int(params["pairs.new"]) == version["training"]["pairs"] > 0
     assert params["lora.vision"].startswith("rank ")

@@ -1,0 +1,63 @@
+"""The daemon's retune settings nest the library's TrainSettings, and one ``device`` serves
+every step; settings written in the earlier, flat shape still load, with a warning."""
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from daemon.settings import DaemonSettings
+from eliq.config import load_settings
+from eliq.train.settings import RETUNE_DEFAULTS
+
+
+def test_the_retune_trains_with_the_librarys_settings_and_the_daemons_device():
+    settings = DaemonSettings()
+    assert settings.device == "auto"
+    train = settings.retune.train
+    assert train.model_dump(exclude={"time_budget_s"}) == RETUNE_DEFAULTS.model_dump(
+        exclude={"time_budget_s"}
+    )
+    assert train.time_budget_s == 300.0
+
+
+def test_flat_retune_keys_and_retune_device_move_with_a_warning(tmp_path):
+    config = tmp_path / "daemon.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"retune": {"steps": 30, "time_budget_s": None, "device": "cpu", "replay_releases": 2}}
+        )
+    )
+    with pytest.warns(FutureWarning, match=r"retune\.train\.steps"):
+        settings = load_settings(config, DaemonSettings)
+    assert settings.retune.train.steps == 30 and settings.retune.train.time_budget_s is None
+    assert settings.retune.replay_releases == 2 and settings.device == "cpu"
+
+
+def test_the_nested_key_wins_over_a_flat_one(monkeypatch):
+    monkeypatch.setenv("ELIQ_RETUNE__TRAIN__STEPS", "40")
+    monkeypatch.setenv("ELIQ_RETUNE__STEPS", "30")
+    with pytest.warns(FutureWarning):
+        assert DaemonSettings().retune.train.steps == 40
+
+
+def test_settings_round_trip_through_their_own_dump(tmp_path):
+    settings = DaemonSettings(device="cpu", retune={"train": {"steps": 7}})
+    assert settings.retune.train.device == "cpu"  # the retune trains where everything runs
+    config = tmp_path / "daemon.yaml"
+    config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
+    assert load_settings(config, DaemonSettings) == settings
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"retune": {"train": {"held_out_fraction": 0.0}}}, "held_out_fraction must be > 0"),
+        (
+            {"device": "cpu", "retune": {"train": {"device": "cuda"}}},
+            "retune.train.device is 'cuda' but device is 'cpu'",
+        ),
+    ],
+)
+def test_settings_the_daemon_cannot_work_with_are_refused(values, message):
+    with pytest.raises(ValidationError, match=message):
+        DaemonSettings(**values)
