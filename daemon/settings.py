@@ -75,6 +75,13 @@ def _retune_training() -> TrainSettings:
     return RETUNE_DEFAULTS.model_copy(update={"time_budget_s": 300.0})
 
 
+def _over_retune_defaults(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its ``train`` keys (when a mapping) laid over the retune's training."""
+    if isinstance(data.get("train"), dict):
+        return data | {"train": _retune_training().model_dump() | data["train"]}
+    return data
+
+
 class RetuneSettings(BaseModel):
     """Incremental retuning of the critic on each release's pairs: where it starts, what it
     replays, and how it trains (``train``: the library's own :class:`TrainSettings`, whose
@@ -97,12 +104,13 @@ class RetuneSettings(BaseModel):
     @classmethod
     def _training_keys_moved_into_train(cls, data: Any) -> Any:
         """Settings written before ``train`` nested TrainSettings gave its fields here
-        (``retune.steps``): they are moved in, with a warning naming the new place."""
+        (``retune.steps``): they are moved in, with a warning naming the new place. What
+        ``train`` leaves out keeps the retune's default, not TrainSettings' own."""
         if not isinstance(data, dict):
             return data
         flat = [k for k in data if k in TrainSettings.model_fields and k != "device"]
         if not flat:
-            return data
+            return _over_retune_defaults(data)
         warnings.warn(
             f"{', '.join(f'retune.{k}' for k in flat)}: now "
             f"{', '.join(f'retune.train.{k}' for k in flat)} (the library's TrainSettings)",
@@ -113,7 +121,7 @@ class RetuneSettings(BaseModel):
         train = data.get("train", {})
         if isinstance(train, dict):
             data["train"] = {k: data.pop(k) for k in flat} | train  # the nested value wins
-        return data
+        return _over_retune_defaults(data)
 
     @model_validator(mode="after")
     def _evaluation_holds_pairs_out(self) -> RetuneSettings:

@@ -20,6 +20,12 @@ def test_the_retune_trains_with_the_librarys_settings_and_the_daemons_device():
     assert train.time_budget_s == 300.0
 
 
+def test_what_a_config_leaves_out_keeps_the_retunes_default_not_the_librarys():
+    train = DaemonSettings(retune={"train": {"steps": 7}}).retune.train
+    assert (train.steps, train.batch_pairs, train.held_out_fraction) == (7, 24, 0.2)
+    assert train.time_budget_s == 300.0
+
+
 def test_flat_retune_keys_and_retune_device_move_with_a_warning(tmp_path):
     config = tmp_path / "daemon.yaml"
     config.write_text(
@@ -30,6 +36,7 @@ def test_flat_retune_keys_and_retune_device_move_with_a_warning(tmp_path):
     with pytest.warns(FutureWarning, match=r"retune\.train\.steps"):
         settings = load_settings(config, DaemonSettings)
     assert settings.retune.train.steps == 30 and settings.retune.train.time_budget_s is None
+    assert settings.retune.train.batch_pairs == RETUNE_DEFAULTS.batch_pairs
     assert settings.retune.replay_releases == 2 and settings.device == "cpu"
 
 
