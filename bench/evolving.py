@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from daemon.cycle import Cycle  # noqa: E402
 from daemon.service import Service  # noqa: E402
 from daemon.settings import DaemonSettings, RegistrySpec  # noqa: E402
-from daemon.state import JobRun, ReleaseState  # noqa: E402
+from daemon.state import JobRun, ReleaseState, Step  # noqa: E402
 from eliq.config import load_settings  # noqa: E402
 from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, score_table  # noqa: E402
@@ -53,16 +53,6 @@ ORDER = [
     "sd1.5_lowstep",
     "sd1.5_highcorr",
     "sd1.5_lowcorr",
-]
-STEPS = [
-    "sample",
-    "build_pairs",
-    "retune",
-    "register",
-    "evaluate",
-    "check_drift",
-    "decide",
-    "announce",
 ]
 
 
@@ -174,7 +164,7 @@ def main() -> None:
             row |= {f"next {a}": v for a, v in upcoming.items()}
         row |= {f"so far {a}": v for a, v in srcc(critic, seen).items()}
         runs = service.cycle.store.rows(JobRun)
-        for step in STEPS:
+        for step in Step:
             times = [
                 (r.finished_at - r.started_at).total_seconds()
                 for r in runs

@@ -188,9 +188,9 @@ class Cycle:
     def advance(self, release: ReleaseRecord) -> bool:
         """Run the step that follows ``release``'s state; True when it completed."""
         step = NEXT_STEP[ReleaseState(release.state)]
-        executor = self.executor if step in ON_EXECUTOR else LocalExecutor()
+        where = self.executor if step in ON_EXECUTOR else LocalExecutor
         run = self.store.add(
-            JobRun(job=f"{step}:{release.id}", executor=executor.name, workers=executor.workers)
+            JobRun(job=f"{step}:{release.id}", executor=where.name, workers=where.workers)
         )
         log.info("%s: %s", release.id, step)
         try:
