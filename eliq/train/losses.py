@@ -37,6 +37,9 @@ import torch.nn.functional as F
 
 from eliq.train.settings import LossWeights
 
+LOSS_PARTS = ("rank", "severity", "invariance", "residual", "linear", "accuracy")
+"""The parts :func:`critic_loss` reports, in this order."""
+
 
 def critic_loss(
     positive: torch.Tensor,

@@ -19,6 +19,9 @@ generator does not forget older ones. The loss is documented in :mod:`eliq.train
 * Whole positives are held out, of the new pairs and of the replayed ones alike (an earlier
   release's held-out pairs stay unseen, so they can measure forgetting); the result reports
   held-out pair accuracy per family.
+* Run in each process of a ``torch.distributed`` group (Ray Train, torchrun), it trains
+  data-parallel (:mod:`eliq.train.distributed`): each rank takes its share of every batch,
+  gradients are averaged, and only rank 0 writes the state and the critic.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from tqdm.auto import tqdm
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
 from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
+from eliq.train.distributed import World
 from eliq.train.losses import critic_loss
 from eliq.train.metrics import fit_scale, pair_accuracy
 from eliq.train.settings import LossWeights, TrainSettings
@@ -62,6 +66,8 @@ class TrainResult:
     history: list[dict]
     cut_short: bool = False
     """The time budget stopped training before its last step."""
+    processes: int = 1
+    """How many data-parallel processes trained it."""
 
 
 @contextmanager
@@ -115,11 +121,16 @@ def train(
         )
     if new_pairs.empty:
         raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
+    world = World.current()
     store = FeatureStore(model, device, cache_dir=feature_cache)
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
     every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
+    every_image = list(dict.fromkeys(every_image))
     try:
-        store.precompute(list(dict.fromkeys(every_image)), progress, stop)
+        if feature_cache is not None and world.size > 1:  # each rank its share, then all
+            store.precompute(world.share_of(every_image), progress, stop)
+            world.barrier()
+        store.precompute(every_image, progress, stop)
     except InterruptedError as stopped:
         raise TrainingStopped("stopped while extracting features") from stopped
 
@@ -148,32 +159,37 @@ def train(
     bar = tqdm(range(start_step, settings.steps), desc="train", unit="step", disable=not progress)
     step = start_step
     for step in bar:
-        if stop is not None and stop():
-            if step > start_step:
+        if world.any(stop is not None and stop()):
+            if step > start_step and world.leader:
                 _save_state(
                     state_dir, settings, critic, optimiser, schedule, step, history, skipped
                 )
             raise TrainingStopped(f"stopped at step {step} of {settings.steps}")
-        batch = next(batches)
-        loss, parts = _batch_loss(critic, store, batch, settings.loss_weights)
-        if not torch.isfinite(loss):
-            skipped += 1
-            log.warning("step %d: non-finite loss %s, skipped", step, loss.item())
-            optimiser.zero_grad(set_to_none=True)
-            continue
+        batch = world.share(next(batches))
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, parts = float("nan"), {}
+        if len(batch):
+            computed, parts = _batch_loss(critic, store, batch, settings.loss_weights)
+            loss = computed.item()
+            if math.isfinite(loss):
+                computed.backward()
+        finite, loss, parts = world.combine(parameters, len(batch), loss, parts)
+        if not finite:
+            skipped += 1
+            log.warning("step %d: non-finite loss %s, skipped", step, loss)
+            continue
         torch.nn.utils.clip_grad_norm_(parameters, 1.0)
         optimiser.step()
         schedule.step()
-        history.append({"step": step, "loss": loss.item(), **parts})
-        bar.set_postfix(loss=f"{loss.item():.3f}", acc=f"{parts['accuracy']:.2f}")
+        history.append({"step": step, "loss": loss, **parts})
+        bar.set_postfix(loss=f"{loss:.3f}", acc=f"{parts['accuracy']:.2f}")
         done = step + 1
-        out_of_time = (
+        out_of_time = world.any(
             settings.time_budget_s is not None
             and time.monotonic() - started > settings.time_budget_s
         )
-        if done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time:
+        due = done % settings.checkpoint_every == 0 or done == settings.steps or out_of_time
+        if due and world.leader:
             _save_state(state_dir, settings, critic, optimiser, schedule, done, history, skipped)
         if out_of_time and done < settings.steps:
             cut_short = True
@@ -189,7 +205,6 @@ def train(
     accuracy = pair_accuracy(critic, held_out, store)
     trained_on = pd.concat([new_pairs] + ([replay_pairs] if replay_pairs is not None else []))
     critic.scale = fit_scale(critic, trained_on, store)
-    critic.save_pretrained(out)
     summary = {
         "steps": len(history) + skipped,
         "skipped_steps": skipped,
@@ -201,9 +216,13 @@ def train(
         "replay": [str(p) for p in replay],
         "init": str(init) if init else None,
         "final_loss": history[-1]["loss"] if history else None,
+        "processes": world.size,
     }
-    (out / "training.json").write_text(json.dumps(summary, indent=2))
-    return TrainResult(critic, len(history), skipped, accuracy, history, cut_short)
+    if world.leader:
+        critic.save_pretrained(out)
+        (out / "training.json").write_text(json.dumps(summary, indent=2))
+    world.barrier()  # the critic is on disk before any rank reports the run done
+    return TrainResult(critic, len(history), skipped, accuracy, history, cut_short, world.size)
 
 
 def _without(pairs: pd.DataFrame, families: Sequence[str]) -> pd.DataFrame:
