@@ -1,7 +1,8 @@
-"""The sampling step on the local executor against Ray with 1 and 2 workers.
+"""The sampling and retune steps on the local executor against Ray with 1 and 2 workers.
 
     python bench/scale.py [--pipeline DIR] [--prompts 16] [--steps 10] [--size 128]
                           [--shard-prompts 4] [--repeats 3] [--device cpu]
+                          [--critic-config FILE] [--train-steps 24] [--skip-sampling]
 
 Renders the bundled prompt suite's first ``--prompts`` prompts through the daemon's own
 unit of work (``daemon.sampling.render_shard``, one shard of ``--shard-prompts`` prompts per
@@ -12,13 +13,21 @@ is a diffusers folder; by default a tiny randomly initialised Stable Diffusion p
 not what a real model renders at. The last line is Ray's 2-worker rate over its 1-worker
 rate, and whether every executor rendered the same bytes.
 
-The retune on Ray (Ray Train, DDP) is not built yet; this prints sampling only.
+The retune is the daemon's own unit of work (``daemon.retuning.run_retune``) on the demo
+photos' 24 corner crops and their pairs, with the retune's default batch and
+``--critic-config`` (default: the daemon's default critic), run through each executor's
+``data_parallel`` (on Ray: Ray Train, DDP over gloo). Its table gives pairs/s in the
+training loop (steps x batch pairs / the loop's seconds, what more workers speed up), the
+whole call's seconds (on Ray, with the start of the worker group) and the held-out pair
+accuracy, which should agree within noise. Vision features are cached on disk by a warm-up
+run, as a daemon's cache holds them after its first cycle.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import platform
@@ -32,8 +41,15 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.executors import Executor, create_executor  # noqa: E402
+from daemon.retuning import RetuneJob, run_retune  # noqa: E402
 from daemon.sampling import SampleShard, render_shard, shard_suite  # noqa: E402
+from eliq.config import PairSettings  # noqa: E402
+from eliq.critic import CriticConfig  # noqa: E402
+from eliq.demo import write_demo_crops  # noqa: E402
+from eliq.pairs.factory import PairFactory  # noqa: E402
+from eliq.pairs.positives import read_positives  # noqa: E402
 from eliq.prompts import load_suite  # noqa: E402
+from eliq.train import RETUNE_DEFAULTS  # noqa: E402
 
 
 def rendered_digest(executor: Executor, shards: list[SampleShard]) -> tuple[float, str]:
@@ -47,7 +63,7 @@ def rendered_digest(executor: Executor, shards: list[SampleShard]) -> tuple[floa
     return seconds, digest.hexdigest()[:16]
 
 
-def measure(executor: Executor, shards: list[SampleShard], repeats: int) -> dict:
+def sampling_rates(executor: Executor, shards: list[SampleShard], repeats: int) -> dict:
     _, digest = rendered_digest(executor, shards)  # warm-up: Ray up, pipelines loaded
     seconds = [rendered_digest(executor, shards)[0] for _ in range(repeats)]
     images = sum(len(shard.prompts) for shard in shards)
@@ -61,6 +77,70 @@ def measure(executor: Executor, shards: list[SampleShard], repeats: int) -> dict
     }
 
 
+def retune_rates(
+    executor: Executor, pairs: Path, config: CriticConfig | None, steps: int, device: str
+) -> dict:
+    """One retune through ``executor`` (after a warm-up run that fills the feature cache
+    and, on Ray, starts the workers' processes once): pairs/s in the loop and overall."""
+    work = Path(tempfile.mkdtemp(prefix="eliq-scale-retune-"))
+    settings = RETUNE_DEFAULTS.model_copy(update={"steps": steps, "device": device})
+    cache = pairs.parent / "features"
+    executor.data_parallel(
+        run_retune, RetuneJob(pairs, work / "warm-up", settings, config=config, feature_cache=cache)
+    )
+    start = time.perf_counter()
+    result = executor.data_parallel(
+        run_retune, RetuneJob(pairs, work / "critic", settings, config=config, feature_cache=cache)
+    )
+    seconds = time.perf_counter() - start
+    executor.close()
+    summary = json.loads((work / "critic" / "training.json").read_text())
+    held_out = result["held_out_accuracy"]
+    return {
+        "loop": steps * settings.batch_pairs / summary["train_seconds"],
+        "seconds": seconds,
+        "processes": result["processes"],
+        "held_out": statistics.mean(held_out.values()) if held_out else float("nan"),
+    }
+
+
+def retune_table(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="eliq-scale-pairs-"))
+    positives = read_positives(write_demo_crops(folder / "positives"))
+    pairs = PairFactory(PairSettings()).build(positives, folder / "pairs", progress=False)
+    config = (
+        CriticConfig.model_validate_json(args.critic_config.read_text())
+        if args.critic_config
+        else None
+    )
+    rows = {
+        (kind, workers): retune_rates(
+            create_executor(kind, **({"workers": workers} if kind == "ray" else {})),
+            pairs.root,
+            config,
+            args.train_steps,
+            args.device,
+        )
+        for kind, workers in (("local", 1), ("ray", 1), ("ray", 2))
+    }
+    print(
+        f"\nRetune, {len(pairs)} pairs of {len(positives)} positives (demo crops), "
+        f"{args.train_steps} steps of {RETUNE_DEFAULTS.batch_pairs} pairs, "
+        f"critic {args.critic_config or 'default'}, {args.device}\n"
+    )
+    print(
+        "| executor | workers | processes | pairs/s (loop) | call s | held-out accuracy |\n"
+        "|---|---|---|---|---|---|"
+    )
+    for (kind, workers), row in rows.items():
+        print(
+            f"| {kind} | {workers} | {row['processes']} | {row['loop']:.1f} | "
+            f"{row['seconds']:.1f} | {row['held_out']:.3f} |"
+        )
+    speedup = rows[("ray", 2)]["loop"] / rows[("ray", 1)]["loop"]
+    print(f"\nray, 2 workers / 1 worker: {speedup:.2f}x the loop's pairs/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pipeline", type=Path, help="diffusers folder (default: a tiny one)")
@@ -70,9 +150,18 @@ def main() -> None:
     parser.add_argument("--shard-prompts", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--critic-config", type=Path, help="CriticConfig JSON for the retune")
+    parser.add_argument("--train-steps", type=int, default=24)
+    parser.add_argument("--skip-sampling", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    if not args.skip_sampling:
+        sampling_table(args)
+    retune_table(args)
+
+
+def sampling_table(args: argparse.Namespace) -> None:
     pipeline = args.pipeline
     if pipeline is None:
         from tests.tiny_diffusers import build_tiny_pipeline
@@ -87,9 +176,9 @@ def main() -> None:
     prompts = [record.text for record in load_suite()[: args.prompts]]
     shards = shard_suite("diffusers", str(pipeline), options, prompts, 0, args.shard_prompts)
     rows = {
-        ("local", 1): measure(create_executor("local"), shards, args.repeats),
-        ("ray", 1): measure(create_executor("ray", workers=1), shards, args.repeats),
-        ("ray", 2): measure(create_executor("ray", workers=2), shards, args.repeats),
+        ("local", 1): sampling_rates(create_executor("local"), shards, args.repeats),
+        ("ray", 1): sampling_rates(create_executor("ray", workers=1), shards, args.repeats),
+        ("ray", 2): sampling_rates(create_executor("ray", workers=2), shards, args.repeats),
     }
     print(
         f"Sampling, {args.prompts} prompts of the bundled suite, {args.steps} steps, "

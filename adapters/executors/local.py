@@ -1,12 +1,11 @@
-"""Tasks one after another in this process: today's daemon on one machine."""
+"""Tasks one after another in this process: the daemon on one machine. Data-parallel work
+runs as a group of one, which is the single-process recipe."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
+from adapters.executors import Argument, DataParallelTask, Item, Result, Stopping
 
 
 class LocalExecutor:
@@ -26,5 +25,17 @@ class LocalExecutor:
             results.append(task(item))
         return results
 
+    def data_parallel(
+        self,
+        task: DataParallelTask[Argument, Result],
+        argument: Argument,
+        stopping: Stopping | None = None,
+    ) -> Result:
+        return task(argument, stopping or _never)
+
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _never() -> bool:
+    return False

@@ -2,21 +2,26 @@
 address a Ray instance started on this machine with ``workers`` CPUs, so that one machine
 runs the same code path as a cluster.
 
-Each item becomes one Ray task with one CPU (and ``gpus_per_worker`` GPUs when set). Ray
-runs a task again when its worker process dies (``max_retries``); the results come back to
-the caller, which alone writes them, so a task run twice leaves nothing twice.
+Each item of a ``map`` becomes one Ray task with one CPU (and ``gpus_per_worker`` GPUs when
+set). Ray runs a task again when its worker process dies (``max_retries``); the results come
+back to the caller, which alone writes them, so a task run twice leaves nothing twice.
+
+``data_parallel`` runs a Ray Train ``TorchTrainer`` of ``workers`` workers (gloo on CPUs,
+NCCL on GPUs). A small actor carries the stop signal to the workers and rank 0's result
+back; a worker lost mid-run restarts the group (``max_retries`` times), and the task
+resumes from what it saved.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
+from adapters.executors import Argument, DataParallelTask, Item, Result, Stopping
 from eliq.redaction import redact_url
 
-Item = TypeVar("Item")
-Result = TypeVar("Result")
 log = logging.getLogger(__name__)
 POLL_S = 0.5  # how often a waiting map looks at the stop signal
 
@@ -75,6 +80,48 @@ class RayExecutor:
             _, waiting = ray.wait(waiting, num_returns=len(waiting), timeout=POLL_S)
         return ray.get(pending)
 
+    def data_parallel(
+        self,
+        task: DataParallelTask[Argument, Result],
+        argument: Argument,
+        stopping: Stopping | None = None,
+    ) -> Result:
+        ray = self._connect()
+        from ray.train import FailureConfig, RunConfig, ScalingConfig
+        from ray.train.torch import TorchConfig, TorchTrainer
+
+        control = ray.remote(num_cpus=0)(_RunControl).remote()
+        resources = {"CPU": 1.0} | ({"GPU": self.gpus_per_worker} if self.gpus_per_worker else {})
+        trainer = TorchTrainer(
+            _rank,
+            train_loop_config={"task": task, "argument": argument, "control": control},
+            torch_config=TorchConfig(backend="nccl" if self.gpus_per_worker else "gloo"),
+            scaling_config=ScalingConfig(
+                num_workers=self.workers,
+                use_gpu=self.gpus_per_worker > 0,
+                resources_per_worker=resources,
+            ),
+            run_config=RunConfig(failure_config=FailureConfig(max_failures=self.max_retries)),
+        )
+        failure: list[BaseException] = []
+
+        def fit() -> None:
+            try:
+                trainer.fit()
+            except BaseException as error:  # noqa: BLE001 - handed to the caller below
+                failure.append(error)
+
+        runner = threading.Thread(target=fit, name="ray-train", daemon=True)
+        runner.start()
+        while runner.is_alive():
+            if stopping is not None and stopping():
+                ray.get(control.stop.remote())
+                stopping = None  # said once; the workers save and return
+            runner.join(POLL_S)
+        if failure:
+            raise failure[0]
+        return ray.get(control.result.remote())
+
     def close(self) -> None:
         """Leave the cluster (and stop the instance this executor started)."""
         if self._started:
@@ -82,3 +129,34 @@ class RayExecutor:
 
             ray.shutdown()
             self._started = False
+
+
+class _RunControl:
+    """The stop signal the workers poll, and rank 0's result."""
+
+    def __init__(self) -> None:
+        self._stop = False
+        self._result: Any = None
+
+    def stop(self) -> None:
+        self._stop = True
+
+    def stopping(self) -> bool:
+        return self._stop
+
+    def finish(self, result: Any) -> None:
+        self._result = result
+
+    def result(self) -> Any:
+        return self._result
+
+
+def _rank(config: dict[str, Any]) -> None:
+    """One Ray Train worker: the task, with the stop signal polled from the control actor."""
+    import ray
+    import ray.train
+
+    control = config["control"]
+    result = config["task"](config["argument"], lambda: ray.get(control.stopping.remote()))
+    if ray.train.get_context().get_world_rank() == 0:
+        ray.get(control.finish.remote(result))
