@@ -17,24 +17,13 @@ import socket
 
 from sqlalchemy.exc import IntegrityError
 
-from adapters import create_alert_channel
 from adapters.alerts.base import Alert, AlertChannel
-from daemon.settings import AlertSpec, DaemonSettings
+from daemon.settings import AlertSpec
 from daemon.state import AlertRecord, Incident, Store, utcnow
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
 SEVERITIES = ["info", "warning", "error", "critical"]
-
-
-def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChannel]]:
-    channels = []
-    for spec in settings.alerts:
-        options = dict(spec.settings)
-        if spec.kind == "log":
-            options.setdefault("path", str(settings.data_dir / "alerts.jsonl"))
-        channels.append((spec, create_alert_channel(spec.kind, **options)))
-    return channels
 
 
 class Alerter:

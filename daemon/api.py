@@ -12,12 +12,9 @@ from __future__ import annotations
 import json
 from contextlib import suppress
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlparse
 
-import httpx
 import plotly
 from annotated_types import Interval
 from fastapi import FastAPI, HTTPException, Request
@@ -27,22 +24,20 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from swagger_ui_bundle import swagger_ui_path
 
+from adapters.critic_stores import CriticStore
 from daemon import readmodel
 from daemon.drift import read_scores
 from daemon.metrics import registry_for
-from daemon.registry_check import registry_problems
 from daemon.settings import DaemonSettings
-from daemon.state import DriftCheck, EvaluationRecord, ReleaseRecord, Store, make_engine
+from daemon.state import DriftCheck, EvaluationRecord, ReleaseRecord, Store
 from eliq.compare import AXES
 from eliq.redaction import redact_url
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).parent / "templates")
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 # a row id as the database stores it (a 32-bit integer): anything else is a 422, not a 500
 RowId = Annotated[int, Interval(ge=1, le=2**31 - 1)]
 DriftKind = Literal["critic", "generator", "watch"]
@@ -114,9 +109,9 @@ class Readiness(BaseModel):
     mlflow: str
 
 
-def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
-    """The API over ``settings``' database (the daemon has migrated it)."""
-    store = store or Store(make_engine(settings.state_url))
+def create_app(settings: DaemonSettings, store: Store, critics: CriticStore) -> FastAPI:
+    """The API over the daemon's state (migrated by the daemon) and its critic store
+    (:mod:`daemon.composition` builds both)."""
     metrics = registry_for(store)
     app = FastAPI(
         title="eliq-daemon",
@@ -150,9 +145,9 @@ def create_app(settings: DaemonSettings, store: Store | None = None) -> FastAPI:
     )
     def readyz() -> JSONResponse:
         database = _check(lambda: _ping_database(store))
-        mlflow = _check(lambda: _ping_mlflow(settings.tracking_uri))
+        mlflow = _check(critics.ping)
         if mlflow == "ok" and database == "ok":
-            mlflow = _check(lambda: _agrees(settings, store))
+            mlflow = _check(lambda: _agrees(critics, store))
         ready = database == "ok" and mlflow == "ok"
         body = Readiness(ready=ready, database=database, mlflow=mlflow)
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
@@ -266,11 +261,9 @@ def _check_row(store: Store, check_id: int) -> DriftCheck:
     return rows[0]
 
 
-def _agrees(settings: DaemonSettings, store: Store) -> None:
+def _agrees(critics: CriticStore, store: Store) -> None:
     """Raise when MLflow lacks what the state says it registered."""
-    problems = registry_problems(
-        settings.tracking_uri, settings.model_name, store.critic_versions()
-    )
+    problems = critics.problems(store.critic_versions())
     if problems:
         raise LookupError("; ".join(problems))
 
@@ -286,30 +279,3 @@ def _check(probe) -> str:
 def _ping_database(store: Store) -> None:
     with store.engine.connect() as connection:
         connection.execute(text("SELECT 1"))
-
-
-def _ping_mlflow(uri: str) -> None:
-    """Reach the tracking store without creating anything: a server's ``/health``, a
-    database's schema version (a corrupt file fails), a folder's existence. An embedded
-    SQLite store that the daemon has not created yet (before its first registration) is
-    ready if its folder exists."""
-    scheme = urlparse(uri).scheme
-    if scheme in ("http", "https"):
-        httpx.get(f"{uri.rstrip('/')}/health", timeout=3.0).raise_for_status()
-    elif scheme.split("+")[0] in SQL_SCHEMES:
-        url = make_url(uri)
-        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
-            if not Path(url.database or "").parent.is_dir():
-                raise FileNotFoundError(f"no folder for the MLflow database {url.database}")
-            return
-        with _sql_engine(uri).connect() as connection:  # reads a page: a corrupt file fails
-            connection.execute(text("SELECT count(*) FROM alembic_version"))
-    else:
-        path = Path(urlparse(uri).path if scheme == "file" else uri)
-        if not path.is_dir():
-            raise FileNotFoundError(f"no MLflow store at {path}")
-
-
-@lru_cache(maxsize=4)
-def _sql_engine(uri: str):
-    return create_engine(uri, pool_pre_ping=True)

@@ -125,9 +125,9 @@ def promote(
     and announced on the alert channels like an automatic promotion."""
     import getpass
 
-    from daemon.cycle import Cycle
+    from daemon.composition import build_cycle
 
-    promoted = Cycle(_settings(config)).promote(version, by or getpass.getuser())
+    promoted = build_cycle(_settings(config)).promote(version, by or getpass.getuser())
     console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
 
 
@@ -136,9 +136,9 @@ def reregister(config: ConfigOption = None) -> None:
     """Register every critic version of the state again from its release folder (with its
     evaluations and the champion and challenger aliases): the way back after the MLflow
     store was lost. Move a corrupt store aside first; versions still there are kept."""
-    from daemon.cycle import Cycle
+    from daemon.composition import build_cycle
 
-    cycle = Cycle(_settings(config))
+    cycle = build_cycle(_settings(config))
     versions = cycle.reregister()
     console.print(f"{len(versions)} critic version(s) registered in MLflow again")
     problems = cycle.registry_problems()
@@ -150,9 +150,9 @@ def reregister(config: ConfigOption = None) -> None:
 @app.command()
 def retry(release: str, config: ConfigOption = None) -> None:
     """Put a parked RELEASE back at the step that failed."""
-    from daemon.cycle import Cycle
+    from daemon.composition import build_cycle
 
-    Cycle(_settings(config)).retry(release)
+    build_cycle(_settings(config)).retry(release)
     console.print(f"{release} will be retried")
 
 

@@ -25,33 +25,32 @@ import re
 import shutil
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from mlflow.entities import Metric
 from PIL import Image
 
 from adapters import GENERATORS, create_generator, create_registry
 from adapters.alerts.base import Alert
-from adapters.executors import Executor, create_executor
+from adapters.critic_stores import CHALLENGER, CHAMPION, CriticStore, RegisteredCritic
+from adapters.executors import Executor
 from adapters.executors.local import LocalExecutor
 from adapters.registries.base import Release
-from daemon.alerting import Alerter, build_channels
-from daemon.critic_registry import CHALLENGER, CHAMPION, CriticRegistry, RegisteredCritic
+from daemon.alerting import Alerter
 from daemon.drift import (
     AxisCheck,
     DriftResult,
+    DriftSink,
     agreement_checks,
     incident_topic,
     save_check,
     shift_checks,
 )
 from daemon.gate import gate_decision
-from daemon.registry_check import registry_problems
+from daemon.retuning import RetuneJob, run_retune
 from daemon.sampling import release_generators, render_shard, shard_suite
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
@@ -67,11 +66,8 @@ from daemon.state import (
     SampleSet,
     Step,
     Store,
-    make_engine,
-    migrate,
     utcnow,
 )
-from dashboards.evidently_project import DriftWorkspace
 from eliq.critic import Critic, CriticConfig
 from eliq.evaluation import held_out_accuracy, score_table
 from eliq.imageio import from_pil, save_image
@@ -80,11 +76,11 @@ from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
 from eliq.redaction import redact_url
-from eliq.train import TrainingStopped, train
 from eliq.train.data import FeatureStore
 
 log = logging.getLogger(__name__)
-ON_EXECUTOR = frozenset({Step.sample})  # the steps whose work the executor runs; the rest here
+# the steps whose work the executor runs; the others run in the daemon's process
+ON_EXECUTOR = frozenset({Step.sample, Step.retune})
 
 
 class Stopping(Exception):
@@ -99,25 +95,26 @@ def release_folder(settings: DaemonSettings, release_id: str) -> Path:
 
 
 class Cycle:
+    """The steps over the ports it is given (:mod:`daemon.composition` builds them)."""
+
     def __init__(
         self,
         settings: DaemonSettings,
+        store: Store,
+        critics: CriticStore,
+        drift: DriftSink,
+        alerter: Alerter,
+        executor: Executor,
         stop: threading.Event | None = None,
-        executor: Executor | None = None,
     ) -> None:
         self.settings = settings
+        self.store = store
+        self.critics = critics
+        self.drift = drift
+        self.alerter = alerter
+        self.executor = executor
         self.stop = stop or threading.Event()
-        self.executor = executor or create_executor(
-            settings.executor.kind, **settings.executor.model_dump(exclude={"kind"})
-        )
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.engine = make_engine(settings.state_url)
-        migrate(self.engine)
-        self.store = Store(self.engine)
         self.registries = {spec.name: spec for spec in settings.registry_specs()}
-        self.alerter = Alerter(self.store, build_channels(settings))
-        self._mlflow: CriticRegistry | None = None
-        self._workspace: DriftWorkspace | None = None
         self.steps: dict[Step, Callable[[ReleaseRecord], None]] = {
             Step.sample: self.sample,
             Step.build_pairs: self.build_pairs,
@@ -129,27 +126,14 @@ class Cycle:
             Step.announce: self.announce,
         }
 
-    @property
-    def mlflow(self) -> CriticRegistry:
-        """Connected on first use, so status and discovery work while MLflow is down."""
-        if self._mlflow is None:
-            s = self.settings
-            self._mlflow = CriticRegistry(
-                s.tracking_uri,
-                s.model_name,
-                s.experiment,
-                s.artifact_root if s.mlflow_tracking_uri is None else None,
-            )
-        return self._mlflow
-
-    def add_to_workspace(self, kind: str, release: ReleaseRecord, result: DriftResult) -> None:
-        """Add a drift check's snapshot to the Evidently workspace (a re-run replaces it)."""
-        if self._workspace is None:
-            self._workspace = DriftWorkspace(self.settings.evidently_path)
+    def publish(self, kind: str, release: ReleaseRecord, result: DriftResult) -> None:
+        """Publish a drift check's report for the dashboards (a re-run replaces it)."""
+        if result.report is None:
+            return
         generators = {r.name for r in self.store.releases()}
         version = result.summary.get("critic_version")
         name = f"{kind}:{release.id}" + (f":v{version}" if version else "")
-        self._workspace.add(name, result.snapshot, generators)
+        self.drift.publish(name, result.report, generators)
 
     # -- discovery ------------------------------------------------------------------------
 
@@ -346,28 +330,25 @@ class Cycle:
         replay = [Path(self._pair_set(r).path) for r in replayed]
         out = self.folder(release) / "critic"
         settings = retune.train  # on the daemon's device
-        pairs = Path(self._pair_set(release).path)
-        try:
-            result = train(
-                [pairs],
-                out,
-                settings,
-                init=init,
-                replay=replay,
-                config=config,
-                progress=False,
-                stop=self.stop.is_set,
-                feature_cache=self.feature_cache,
-            )
-        except TrainingStopped as stopped:  # its state is saved: the next run resumes
-            log.info("%s: retune %s", release.id, stopped)
-            raise Stopping from stopped
-        if result.cut_short:
+        job = RetuneJob(
+            Path(self._pair_set(release).path),
+            out,
+            settings,
+            init=init,
+            replay=tuple(replay),
+            config=config,
+            feature_cache=self.feature_cache,
+        )
+        result = self.executor.data_parallel(run_retune, job, self.stop.is_set)
+        if "stopped" in result:  # its state is saved: the next run resumes
+            log.info("%s: retune %s", release.id, result["stopped"])
+            raise Stopping
+        if result["cut_short_by_time_budget"]:
             log.warning(
                 "%s: the retune's time budget (%.0f s) stopped it after %d of %d steps",
                 release.id,
                 settings.time_budget_s,
-                result.steps,
+                result["steps"],
                 settings.steps,
             )
         version = self.store.critic_for(release.id) or CriticVersion(
@@ -375,11 +356,7 @@ class Cycle:
         )
         version.parent_version = champion.mlflow_version if champion else None
         version.training = {
-            "steps": result.steps,
-            "skipped_steps": result.skipped_steps,
-            "cut_short_by_time_budget": result.cut_short,
-            "held_out_accuracy": result.held_out_accuracy,
-            "final_loss": result.history[-1]["loss"] if result.history else None,
+            **result,
             "init": str(init) if init else None,
             "replay": [str(p) for p in replay],
             "settings": settings.model_dump(
@@ -393,7 +370,7 @@ class Cycle:
     def register(self, release: ReleaseRecord) -> None:
         version = self.store.critic_for(release.id)
         registered = self._register(release, version)
-        self.mlflow.set_alias(CHALLENGER, registered.version)
+        self.critics.set_alias(CHALLENGER, registered.version)
         version.mlflow_version, version.run_id = registered.version, registered.run_id
         version.status = CHALLENGER
         self._advance_state(release, version)
@@ -401,7 +378,7 @@ class Cycle:
     def _register(self, release: ReleaseRecord, version: CriticVersion) -> RegisteredCritic:
         """The MLflow version of ``version``'s checkpoint (created only if missing)."""
         pair_set = self._pair_set(release)
-        return self.mlflow.register(
+        return self.critics.register(
             release.id,
             Path(version.checkpoint),
             tags={
@@ -421,8 +398,7 @@ class Cycle:
 
     def registry_problems(self) -> list[str]:
         """What MLflow lacks of the critic versions the state says it registered."""
-        s = self.settings
-        return registry_problems(s.tracking_uri, s.model_name, self.store.critic_versions())
+        return self.critics.problems(self.store.critic_versions())
 
     def reregister(self) -> list[CriticVersion]:
         """Register every critic version of the state again from its release folder, in
@@ -437,9 +413,9 @@ class Cycle:
             registered = self._register(self.store.release(version.release_id), version)
             version.mlflow_version, version.run_id = registered.version, registered.run_id
             evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
-            self.mlflow.log_metrics(version.run_id, _metrics(evaluations))
+            self.critics.log_metrics(version.run_id, _metrics(evaluations))
             if version.gate:
-                self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
+                self.critics.tag_version(version.mlflow_version, _gate_tags(version))
             if before != version.mlflow_version:
                 log.warning(
                     "%s: critic v%s is now v%s", version.release_id, before, registered.version
@@ -447,7 +423,7 @@ class Cycle:
             self.store.save(version)
         for version in versions:
             if version.status in (CHAMPION, CHALLENGER):
-                self.mlflow.set_alias(version.status, version.mlflow_version)
+                self.critics.set_alias(version.status, version.mlflow_version)
         return versions
 
     def evaluate(self, release: ReleaseRecord) -> None:
@@ -506,7 +482,7 @@ class Cycle:
                 )
         for old in self.store.rows(EvaluationRecord, critic_version_id=version.id):
             self.store.delete(old)  # a re-run replaces, never doubles
-        self.mlflow.log_metrics(version.run_id, _metrics(rows))
+        self.critics.log_metrics(version.run_id, _metrics(rows))
         self._advance_state(release, *rows)
 
     def check_drift(self, release: ReleaseRecord) -> None:
@@ -524,7 +500,8 @@ class Cycle:
             kind: str, reference: pd.DataFrame, new: pd.DataFrame, checks: list[AxisCheck]
         ) -> DriftResult:
             tags = [kind, f"generator:{release.name}"]
-            return save_check(reference, new, checks, out / kind, tags, {"release": release.id})
+            metadata = {"release": release.id}
+            return save_check(self.drift, reference, new, checks, out / kind, tags, metadata)
 
         results = {
             "critic": save("critic", parent, current, agreement_checks(parent, current, drift))
@@ -548,8 +525,8 @@ class Cycle:
                     report_json=str(result.report_json),
                 )
             )
-            self.mlflow.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
-            self.add_to_workspace(kind, release, result)
+            self.critics.log_artifacts(version.run_id, result.report_html.parent, f"drift/{kind}")
+            self.publish(kind, release, result)
         for old in self.store.rows(DriftCheck, release_id=release.id):
             if old.kind in results:
                 self.store.delete(old)  # a re-run replaces, never doubles
@@ -569,7 +546,7 @@ class Cycle:
             version.status = "held"
             if gate["passed"]:
                 gate["why"] += "; manual mode: waiting for `eliq-daemon promote`"
-        self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
+        self.critics.tag_version(version.mlflow_version, _gate_tags(version))
         self._advance_state(release, *rows)
 
     def promote(self, mlflow_version: str, by: str = "hand") -> CriticVersion:
@@ -589,7 +566,7 @@ class Cycle:
         }
         version.decided_at = utcnow()
         self.store.save(*self._promote(version))
-        self.mlflow.tag_version(version.mlflow_version, _gate_tags(version))
+        self.critics.tag_version(version.mlflow_version, _gate_tags(version))
         self.alerter.send(
             _decision_alert(
                 version,
@@ -600,9 +577,9 @@ class Cycle:
         return version
 
     def _promote(self, version: CriticVersion) -> list[CriticVersion]:
-        self.mlflow.set_alias(CHAMPION, version.mlflow_version)
-        if self.mlflow.aliases().get(version.mlflow_version, []).count(CHALLENGER):
-            self.mlflow.delete_alias(CHALLENGER)
+        self.critics.set_alias(CHAMPION, version.mlflow_version)
+        if self.critics.aliases().get(version.mlflow_version, []).count(CHALLENGER):
+            self.critics.delete_alias(CHALLENGER)
         retired = []
         for other in self.store.critic_versions():
             if other.status == CHAMPION and other.id != version.id:
@@ -806,13 +783,12 @@ def _gate_tags(version: CriticVersion) -> dict[str, str]:
     return tags
 
 
-def _metrics(rows: list[EvaluationRecord]) -> list[Metric]:
-    stamp = int(time.time() * 1000)
-    return [
-        Metric(f"eval.{row.role}.{row.scope}.accuracy", row.accuracy, stamp, 0)
+def _metrics(rows: list[EvaluationRecord]) -> dict[str, float]:
+    return {
+        f"eval.{row.role}.{row.scope}.accuracy": row.accuracy
         for row in rows
         if row.accuracy is not None
-    ]
+    }
 
 
 def _decision_alert(version: CriticVersion, outcome: str, dedup_key: str) -> Alert:

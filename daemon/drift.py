@@ -16,23 +16,22 @@ rank agreement below ``min_rank_correlation``. With fewer than ``min_images`` on
 the check is *inconclusive* and never alerts: a handful of images cannot support a claim
 either way. ``bench/drift.py`` measures the false alarms and the power of these rules.
 
-The scores, the decisions and an Evidently report (means, quartiles and the two-sample
-Kolmogorov-Smirnov p-value per axis, for the dashboards; the p-value decides nothing) are
-saved beside each check.
+The scores, the decisions and a report are saved beside each check. The report comes from
+a :class:`DriftSink` (Evidently's, :mod:`dashboards.evidently_reports`, in the daemon): means,
+quartiles and the two-sample Kolmogorov-Smirnov p-value per axis, for the dashboards; the
+p-value decides nothing.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import pandas as pd
-from evidently import Report
-from evidently.core.report import Snapshot
-from evidently.metrics import MeanValue, QuantileValue, ValueDrift
 
 from daemon.settings import DriftSettings
 from eliq.compare import AXES, compare_axis
@@ -68,13 +67,38 @@ class AxisCheck:
         }
 
 
+class ScoreReport(Protocol):
+    """A rendered comparison of two score sets."""
+
+    ks_p_values: dict[str, float]
+
+    def save_html(self, path: Path) -> None: ...
+
+    def as_dict(self) -> dict[str, Any]: ...
+
+
+class DriftSink(Protocol):
+    """Where checks' reports are rendered and published for the dashboards."""
+
+    def report(
+        self,
+        reference: pd.DataFrame,
+        current: pd.DataFrame,
+        axes: Sequence[str],
+        tags: list[str],
+        metadata: dict[str, str],
+    ) -> ScoreReport: ...
+
+    def publish(self, name: str, report: ScoreReport, generators: Iterable[str]) -> None: ...
+
+
 @dataclass
 class DriftResult:
     checks: list[AxisCheck]
     summary: dict[str, Any]
     report_html: Path
     report_json: Path
-    snapshot: Snapshot | None = None
+    report: ScoreReport | None = None
 
     @property
     def drifted(self) -> bool:
@@ -151,6 +175,7 @@ def agreement_checks(
 
 
 def save_check(
+    sink: DriftSink,
     reference: pd.DataFrame,
     current: pd.DataFrame,
     checks: list[AxisCheck],
@@ -158,10 +183,10 @@ def save_check(
     tags: list[str] | None = None,
     metadata: dict[str, str] | None = None,
 ) -> DriftResult:
-    """The scores, the decisions and the Evidently report of one check, under ``out``.
-    ``tags`` and ``metadata`` label the report's snapshot on the dashboards."""
+    """The scores, the decisions and ``sink``'s report of one check, under ``out``.
+    ``tags`` and ``metadata`` label the report on the dashboards."""
     axes = [a for a in AXES if _count(reference, a) >= 2 and _count(current, a) >= 2]
-    snapshot = None
+    report = None
     summary: dict[str, Any] = {
         "rule": "bootstrap interval beyond the tolerance (see daemon/drift.py)",
         "reference_size": len(reference),
@@ -173,36 +198,24 @@ def save_check(
     out.mkdir(parents=True, exist_ok=True)
     html, payload = out / "report.html", out / "report.json"
     if axes:
-        report = Report(
-            [ValueDrift(column=a, method="ks") for a in axes]
-            + [MeanValue(column=a) for a in axes]
-            + [QuantileValue(column=a, quantile=q) for a in axes for q in (0.25, 0.5, 0.75)]
-        )
-        snapshot = report.run(
-            current[axes].dropna(how="all"),
-            reference[axes].dropna(how="all"),
-            tags=tags or [],
-            metadata=metadata or {},
-        )
-        for metric in snapshot.dict()["metrics"]:
-            if metric["config"]["type"].endswith("ValueDrift"):
-                axis = metric["config"]["column"]
-                summary["axes"][axis] = {
-                    "ks_p_value": float(metric["value"]),
-                    "reference_mean": float(reference[axis].mean()),
-                    "current_mean": float(current[axis].mean()),
-                }
-        snapshot.save_html(str(html))
+        report = sink.report(reference, current, axes, tags or [], metadata or {})
+        for axis, p_value in report.ks_p_values.items():
+            summary["axes"][axis] = {
+                "ks_p_value": p_value,
+                "reference_mean": float(reference[axis].mean()),
+                "current_mean": float(current[axis].mean()),
+            }
+        report.save_html(html)
     else:
         html.write_text("<p>Too few scores on both sides for a report.</p>", encoding="utf-8")
-    evidently = snapshot.dict() if snapshot is not None else None
-    payload.write_text(json.dumps({"summary": summary, "evidently": evidently}, indent=2))
+    rendered = report.as_dict() if report is not None else None
+    payload.write_text(json.dumps({"summary": summary, "evidently": rendered}, indent=2))
     columns = [a for a in AXES if a in reference and a in current]
     sides = {"reference": reference, "current": current}
     pd.concat(
         [frame[columns].assign(side=side) for side, frame in sides.items()], ignore_index=True
     ).to_parquet(out / "scores.parquet")
-    return DriftResult(checks, summary, html, payload, snapshot)
+    return DriftResult(checks, summary, html, payload, report)
 
 
 def incident_topic(check: dict[str, Any]) -> str:

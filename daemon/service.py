@@ -23,11 +23,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlmodel import delete
 
 from adapters.alerts.base import Alert
+from adapters.critic_stores import RegistryUnreachable
 from daemon.api import create_app
-from daemon.cycle import Cycle
+from daemon.composition import build_cycle, leader_lock
 from daemon.demo import seed_demo_registry
-from daemon.lock import LeaderLock, LockHeld
-from daemon.registry_check import RegistryUnreachable
+from daemon.lock import LockHeld
 from daemon.settings import DaemonSettings
 from daemon.state import JobRun, ReleaseState, utcnow
 from daemon.watch import watch
@@ -44,8 +44,8 @@ class Service:
         self.stop = threading.Event()
         if settings.registries is None:
             seed_demo_registry(settings.data_dir)
-        self.cycle = Cycle(settings, self.stop)
-        self.lock = LeaderLock(self.cycle.engine)
+        self.cycle = build_cycle(settings, self.stop)
+        self.lock = leader_lock(self.cycle.store)
 
     def handle_signals(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -188,7 +188,7 @@ class Service:
         if self.settings.api_port is None:
             return None
         config = uvicorn.Config(
-            create_app(self.settings, self.cycle.store),
+            create_app(self.settings, self.cycle.store, self.cycle.critics),
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",

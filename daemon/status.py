@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlflow import MlflowClient
-
+from adapters.critic_stores import RegistryUnreachable
+from daemon.composition import critic_store, read_state
 from daemon.readmodel import release_steps
-from daemon.registry_check import RegistryUnreachable, registry_problems
 from daemon.settings import DaemonSettings
-from daemon.state import StateMissing, Store, read_only_engine
+from daemon.state import StateMissing
 from eliq.redaction import redact_url
 
 
@@ -28,7 +27,7 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
         "model_name": settings.model_name,
     }
     try:
-        store = Store(read_only_engine(settings.state_url))
+        store = read_state(settings)
     except StateMissing as missing:
         empty = {"registry_problems": [], "releases": [], "critic_versions": []}
         return where | empty | {"note": str(missing)}
@@ -36,12 +35,13 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
     problems: list[str] = []
     by_version: dict[str, list[str]] = {}
     if aliases and versions:
+        critics = critic_store(settings)
         try:
-            problems = registry_problems(settings.tracking_uri, settings.model_name, versions)
+            problems = critics.problems(versions)
         except RegistryUnreachable as down:
             problems = [str(down)]
-        if not problems:
-            by_version = _aliases(settings)
+        if not problems:  # the registered model is there: reading its aliases creates nothing
+            by_version = critics.aliases()
     steps = release_steps(store)
     return where | {
         "registry_problems": problems,
@@ -55,12 +55,3 @@ def collect_status(settings: DaemonSettings, aliases: bool = True) -> dict[str, 
             for v in versions
         ],
     }
-
-
-def _aliases(settings: DaemonSettings) -> dict[str, list[str]]:
-    """Aliases per version number, read from the registered model."""
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
-    by_version: dict[str, list[str]] = {}
-    for alias, version in (client.get_registered_model(settings.model_name).aliases or {}).items():
-        by_version.setdefault(str(version), []).append(alias)
-    return by_version

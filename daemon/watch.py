@@ -53,6 +53,7 @@ def watch(cycle: Cycle) -> DriftCheck | None:
     reference = pd.concat([scores[r.id] for r in earlier], ignore_index=True)
     current = scores[latest.id]
     result = save_check(
+        cycle.drift,
         reference,
         current,
         shift_checks(reference, current, cycle.settings.drift),
@@ -71,9 +72,9 @@ def watch(cycle: Cycle) -> DriftCheck | None:
             report_json=str(result.report_json),
         )
     )
-    cycle.add_to_workspace("watch", latest, result)
+    cycle.publish("watch", latest, result)
     if champion.run_id:
-        cycle.mlflow.log_artifacts(
+        cycle.critics.log_artifacts(
             champion.run_id, result.report_html.parent, f"drift/watch/{latest.name}"
         )
     cycle.raise_drift(check, latest)  # the cycle's own shift check of it shares its incident

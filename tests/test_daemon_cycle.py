@@ -15,7 +15,7 @@ import pytest
 from werkzeug import Response
 
 from adapters.alerts.webhook import signature
-from daemon.cycle import Cycle
+from daemon.composition import build_cycle
 from daemon.service import Service
 from daemon.settings import AlertSpec, GateSettings
 from daemon.state import DriftCheck, ReleaseScore, ReleaseState
@@ -167,7 +167,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     assert kinds == ["critic", "critic", "generator", f"watch-v{second['mlflow_version']}"]
 
     # the periodic check: every release scored by the current champion, once
-    cycle = Cycle(settings)
+    cycle = build_cycle(settings)
     scores = cycle.store.rows(ReleaseScore)
     assert len(scores) == 3  # v1 under the first champion; v1 and v2 under the second
     under_second = [s for s in scores if s.critic_version_id == second["id"]]
@@ -208,7 +208,7 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     held = client.get_model_version(settings.model_name, version["mlflow_version"])
     assert held.tags["eliq.status"] == "held" and held.tags["eliq.gate.why"] == automatic
 
-    Cycle(settings).promote(version["mlflow_version"], by="ops-on-call")
+    build_cycle(settings).promote(version["mlflow_version"], by="ops-on-call")
     promoted = client.get_model_version(settings.model_name, version["mlflow_version"])
     assert promoted.tags["eliq.status"] == "champion"
     assert promoted.tags["eliq.promoted_by"] == "ops-on-call"

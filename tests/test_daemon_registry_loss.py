@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from daemon.api import create_app
+from adapters.critic_stores import RegistryUnreachable
+from adapters.critic_stores.mlflow import MlflowCriticStore
+from adapters.critic_stores.mlflow_check import registry_problems
 from daemon.cli import app as cli
-from daemon.critic_registry import CriticRegistry
-from daemon.cycle import Cycle
-from daemon.registry_check import RegistryUnreachable, registry_problems
+from daemon.composition import build_app, build_cycle
 from daemon.service import REGISTRY_MISMATCH
 from daemon.state import CriticVersion, ReleaseState, Step
 from tests.daemon_helpers import (
@@ -41,7 +41,7 @@ def alerts(settings) -> list[dict]:
 
 
 def ready(settings):
-    return TestClient(create_app(settings)).get("/readyz")
+    return TestClient(build_app(settings)).get("/readyz")
 
 
 def daemon(config, *arguments):
@@ -155,12 +155,12 @@ def test_an_embedded_store_is_created_whole_or_not_at_all(tmp_path, monkeypatch)
     def killed(*_):
         raise KeyboardInterrupt  # the process dies after the tables, before the rename
 
-    monkeypatch.setattr("daemon.critic_registry.os.replace", killed)
+    monkeypatch.setattr("adapters.critic_stores.mlflow.os.replace", killed)
     with pytest.raises(KeyboardInterrupt):
-        CriticRegistry(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
+        MlflowCriticStore(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts").aliases()
     assert not (tmp_path / "mlflow.db").exists()
     monkeypatch.undo()
-    registry = CriticRegistry(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
+    registry = MlflowCriticStore(uri, "eliq-critic", "eliq-critic", tmp_path / "artifacts")
     assert registry.client.get_registered_model("eliq-critic").name == "eliq-critic"
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
 
@@ -168,7 +168,7 @@ def test_an_embedded_store_is_created_whole_or_not_at_all(tmp_path, monkeypatch)
 def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(tmp_path):
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["coffee.png"])
-    cycle = Cycle(fast_settings(tmp_path, registry, max_attempts=1))
+    cycle = build_cycle(fast_settings(tmp_path, registry, max_attempts=1))
     assert cycle.discover("team") == 1
 
     def sample(release):

@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
-from daemon.cycle import Cycle
+from daemon.composition import build_cycle
 from daemon.state import (
     MIGRATIONS,
     NEXT_STEP,
@@ -59,7 +59,7 @@ def release_row(release_id: str, state: ReleaseState, **fields) -> ReleaseRecord
 
 
 def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
-    cycle = Cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
+    cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
     release = cycle.store.add(release_row("team:gen@1", ReleaseState.registered))
 
     def unreachable_store(_: ReleaseRecord) -> None:
@@ -82,7 +82,7 @@ def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
 
 
 def test_a_release_parked_where_no_step_is_known_starts_over(tmp_path):
-    cycle = Cycle(fast_settings(tmp_path, tmp_path / "registry"))
+    cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
     cycle.store.add(release_row("team:gen@1", ReleaseState.parked))
     cycle.retry("team:gen@1")
     assert cycle.store.release("team:gen@1").state == ReleaseState.discovered

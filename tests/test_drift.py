@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 
 from adapters.alerts.base import Alert
-from daemon.alerting import Alerter, build_channels
-from daemon.cycle import Cycle
+from daemon.alerting import Alerter
+from daemon.composition import build_channels, build_cycle
 from daemon.drift import agreement_checks, incident_topic, save_check, shift_checks
 from daemon.settings import AlertSpec, DaemonSettings, DriftSettings
 from daemon.state import (
@@ -20,6 +20,7 @@ from daemon.state import (
     migrate,
     utcnow,
 )
+from dashboards.evidently_reports import EvidentlyDriftSink
 
 SETTINGS = DriftSettings()
 
@@ -57,7 +58,9 @@ def test_a_handful_of_images_is_inconclusive_and_never_alerts(tmp_path):
     agreement = agreement_checks(same, reversed_, SETTINGS)
     assert [c.status for c in agreement] == ["inconclusive", "inconclusive"]
     assert "inconclusive (n=6" in agreement[0].words
-    result = save_check(same, reversed_, agreement, tmp_path / "check")
+    result = save_check(
+        EvidentlyDriftSink(tmp_path / "evidently"), same, reversed_, agreement, tmp_path / "check"
+    )
     assert not result.drifted and result.summary["breaches"] == []
     saved = json.loads(result.report_json.read_text())["summary"]["checks"]
     assert [c["status"] for c in saved] == ["inconclusive", "inconclusive"]
@@ -129,7 +132,7 @@ def test_one_shift_seen_by_the_cycle_and_by_the_watch_is_one_alert(tmp_path):
         alerts=[AlertSpec(kind="log")],
         public_url="https://eliq.example",
     )
-    cycle = Cycle(settings)
+    cycle = build_cycle(settings)
     rng = np.random.default_rng(4)
     earlier, new = _release(rng, 96), _release(rng, 24, shift=-1.0)
     release = ReleaseRecord(
@@ -143,7 +146,13 @@ def test_one_shift_seen_by_the_cycle_and_by_the_watch_is_one_alert(tmp_path):
     )
     cycle.store.save(release)
     for kind in ("generator", "watch"):  # the challenger's view at its cycle, the champion's later
-        result = save_check(earlier, new, shift_checks(earlier, new, SETTINGS), tmp_path / kind)
+        result = save_check(
+            EvidentlyDriftSink(tmp_path / "evidently"),
+            earlier,
+            new,
+            shift_checks(earlier, new, SETTINGS),
+            tmp_path / kind,
+        )
         check = cycle.store.add(
             DriftCheck(
                 kind=kind, release_id=release.id, drifted=result.drifted, summary=result.summary

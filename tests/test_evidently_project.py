@@ -6,6 +6,7 @@ import pandas as pd
 from daemon.drift import save_check, shift_checks
 from daemon.settings import DriftSettings
 from dashboards.evidently_project import DriftWorkspace, dashboard
+from dashboards.evidently_reports import EvidentlyDriftSink
 
 
 def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_path):
@@ -13,14 +14,14 @@ def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_p
     reference = pd.DataFrame({"quality": rng.random(40), "alignment": rng.random(40)})
     current = reference + 0.5
     checks = shift_checks(reference, current, DriftSettings())
-    result = save_check(reference, current, checks, tmp_path / "check", tags=["watch"])
-    workspace = DriftWorkspace(tmp_path / "evidently")
-    workspace.add("watch:gen-v2", result.snapshot, ["gen"])
-    workspace.add("watch:gen-v2", result.snapshot, ["gen"])  # a re-run after a crash
-    workspace.add("critic:gen-v2", result.snapshot, ["gen", "other"])
+    sink = EvidentlyDriftSink(tmp_path / "evidently")
+    result = save_check(sink, reference, current, checks, tmp_path / "check", tags=["watch"])
+    sink.publish("watch:gen-v2", result.report, ["gen"])
+    sink.publish("watch:gen-v2", result.report, ["gen"])  # a re-run after a crash
+    sink.publish("critic:gen-v2", result.report, ["gen", "other"])
 
     reopened = DriftWorkspace(tmp_path / "evidently")
-    assert reopened.project.id == workspace.project.id  # one project, found again
+    assert reopened.project.id == DriftWorkspace(tmp_path / "evidently").project.id  # found again
     assert sorted(reopened.runs()) == ["critic:gen-v2", "watch:gen-v2"]
     board = reopened.workspace.get_dashboard(reopened.project.id)
     assert board == dashboard(["gen", "other"], reopened.runs())

@@ -1,6 +1,9 @@
-"""The sampling step on a real local Ray instance (2 CPU workers) against the local
-executor: the same files, byte for byte, and a worker killed mid-step loses nothing."""
+"""The executor's work on a real local Ray instance (2 CPU workers) against the local
+executor: sampling gives the same files, byte for byte, and a worker killed mid-step loses
+nothing; a retune on 2 DDP workers (Ray Train, gloo) ranks held-out pairs as well as the
+single-process retune, within sampling noise."""
 
+import json
 import os
 import shutil
 import signal
@@ -14,10 +17,19 @@ import pytest
 
 from adapters.executors import create_executor
 from adapters.executors.local import LocalExecutor
+from daemon.composition import build_cycle
 from daemon.cycle import Cycle
+from daemon.retuning import RetuneJob, run_retune
 from daemon.settings import SamplingSettings
 from daemon.state import PairSetRecord, ReleaseRecord, ReleaseState, SampleSet
 from daemon.status import collect_status
+from eliq.config import PairSettings
+from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.demo import write_demo_crops
+from eliq.evaluation import held_out_accuracy
+from eliq.pairs.factory import PairFactory
+from eliq.pairs.positives import read_positives
+from eliq.train import TrainSettings
 from tests.daemon_helpers import fast_settings
 from tests.tiny_diffusers import build_tiny_pipeline
 
@@ -60,7 +72,7 @@ def sampled_cycle(tmp_path: Path, pipeline: Path, executor, steps: int = 2) -> C
         tmp_path / "registry",
         sampling=SamplingSettings(prompts=PROMPTS, seed=7, shard_prompts=2),
     )
-    cycle = Cycle(settings, executor=executor)
+    cycle = build_cycle(settings, executor=executor)
     release = cycle.store.add(rendering_release(pipeline, steps))
     assert cycle.advance(release), cycle.store.release(release.id).last_error
     return cycle
@@ -80,7 +92,7 @@ def samples_and_pairs(tmp_path: Path, pipeline: Path, executor) -> tuple[dict, s
     assert cycle.advance(release), cycle.store.release(release.id).last_error  # build pairs
     (pair_set,) = cycle.store.rows(PairSetRecord)
     assert pair_set.pairs > 0
-    cycle.engine.dispose()
+    cycle.store.engine.dispose()
     return samples, pair_set.digest
 
 
@@ -139,5 +151,69 @@ def test_the_executor_is_chosen_in_settings_or_the_environment(monkeypatch, tmp_
     monkeypatch.setenv("ELIQ_EXECUTOR__WORKERS", "3")
     settings = fast_settings(tmp_path, tmp_path / "registry")
     assert (settings.executor.kind, settings.executor.workers) == ("ray", 3)
-    cycle = Cycle(settings)
+    cycle = build_cycle(settings)
     assert (cycle.executor.name, cycle.executor.workers) == ("ray", 3)
+
+
+def test_a_retune_on_two_ddp_workers_ranks_held_out_pairs_as_one_process_does(
+    tmp_path, ray_executor
+):
+    positives = read_positives(write_demo_crops(tmp_path / "positives"))
+    pairs = PairFactory(PairSettings(per_positive=6)).build(
+        positives, tmp_path / "pairs", progress=False
+    )
+    settings = TrainSettings(steps=24, batch_pairs=16, held_out_fraction=0.3, device="cpu")
+    config = CriticConfig(
+        crops=1,
+        dim=32,
+        decoder_layers=1,
+        queries_per_axis=2,
+        vision_lora=LoraSettings(enabled=False),
+    )
+    accuracy, processes = {}, {}
+    for executor in (LocalExecutor(), ray_executor):
+        out = tmp_path / f"critic-{executor.name}"
+        job = RetuneJob(
+            pairs.root, out, settings, config=config, feature_cache=tmp_path / "features"
+        )
+        result = executor.data_parallel(run_retune, job)
+        assert result["steps"] == settings.steps and result["skipped_steps"] == 0
+        processes[executor.name] = result["processes"]
+        critic = Critic.from_pretrained(out, device="cpu")
+        accuracy[executor.name] = held_out_accuracy(
+            critic, {"pairs": pairs.root}, settings.held_out_fraction, settings.seed
+        )
+    assert processes == {"local": 1, "ray": 2}
+    single, ddp = accuracy["local"], accuracy["ray"]
+    assert single.pairs == ddp.pairs >= 30
+    p = (single.mean + ddp.mean) / 2
+    noise = 3 * (2 * p * (1 - p) / single.pairs) ** 0.5  # 3 sigma of two proportions' difference
+    assert abs(single.mean - ddp.mean) <= max(noise, 1 / single.pairs), (single.mean, ddp.mean)
+
+
+def test_a_stopped_ddp_retune_saves_its_state_and_the_next_run_resumes(tmp_path, ray_executor):
+    """The daemon's stop reaches every Ray Train worker: they stop at the same step, rank 0
+    saves the state, and the next run picks up from there to the last step."""
+    positives = read_positives(write_demo_crops(tmp_path / "positives"))[:8]
+    pairs = PairFactory(PairSettings(per_positive=4)).build(
+        positives, tmp_path / "pairs", progress=False
+    )
+    settings = TrainSettings(steps=200, batch_pairs=8, checkpoint_every=2, device="cpu")
+    config = CriticConfig(
+        crops=1,
+        dim=16,
+        decoder_layers=1,
+        queries_per_axis=1,
+        vision_lora=LoraSettings(enabled=False),
+    )
+    out = tmp_path / "critic"
+    job = RetuneJob(pairs.root, out, settings, config=config, feature_cache=tmp_path / "features")
+    saved = out / "state" / "state.json"
+    stopped = ray_executor.data_parallel(run_retune, job, saved.is_file)  # stop once one is saved
+    assert "stopped" in stopped
+    step = json.loads(saved.read_text())["step"]
+    assert 2 <= step < settings.steps and not (out / "config.json").exists()
+    finished = ray_executor.data_parallel(run_retune, job)
+    assert finished["steps"] == settings.steps and finished["processes"] == 2
+    history = json.loads(saved.read_text())["history"]
+    assert [row["step"] for row in history] == list(range(settings.steps))

@@ -1,8 +1,9 @@
 """Dependencies point one way: daemon -> dashboards, adapters -> eliq. ``eliq`` knows
 nothing of registries, MLflow, schedules, databases, dashboards or Ray, so it stays a plain
-library. Inside ``adapters`` each kind (registries, generators, alert channels, executors)
-stands alone: what two kinds share lives in a module of its own. Read from the sources'
-import statements."""
+library. Inside ``adapters`` each kind (registries, generators, alert channels, executors,
+critic stores) stands alone: what two kinds share lives in a module of its own. The daemon
+reaches MLflow, Evidently and Ray only through its ports, and only its composition root
+builds them (or the database). Read from the sources' import statements and calls."""
 
 import ast
 from pathlib import Path
@@ -13,12 +14,12 @@ ROOT = Path(__file__).resolve().parents[1]
 FORBIDDEN = {
     "eliq": {"adapters", "daemon", "dashboards", "mlflow", "sqlmodel", "sqlalchemy",
              "alembic", "apscheduler", "evidently", "fastapi", "prometheus_client", "ray"},
-    "adapters": {"daemon", "dashboards", "sqlmodel", "sqlalchemy", "apscheduler", "fastapi"},
+    "adapters": {"daemon", "dashboards", "sqlmodel", "alembic", "apscheduler", "fastapi"},
     "dashboards": {"daemon", "adapters", "eliq"},
 }  # fmt: skip
 
 
-ADAPTER_KINDS = ("registries", "generators", "alerts", "executors")
+ADAPTER_KINDS = ("registries", "generators", "alerts", "executors", "critic_stores")
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -67,3 +68,77 @@ def test_only_the_ray_executor_imports_ray():
         if "ray" in imported_roots(path)
     }
     assert importing == {"adapters/executors/ray_cluster.py"}
+
+
+def importers(root: str, package: str) -> set[str]:
+    return {
+        str(path.relative_to(ROOT))
+        for path in (ROOT / package).rglob("*.py")
+        if root in imported_roots(path)
+    }
+
+
+def test_sqlalchemy_in_adapters_is_mlflows_backend_alone():
+    """The daemon's database is the daemon's; an adapter reads SQL only where MLflow keeps
+    its registry in a database."""
+    assert importers("sqlalchemy", "adapters") <= {
+        "adapters/critic_stores/mlflow.py",
+        "adapters/critic_stores/mlflow_check.py",
+    }
+
+
+def test_the_daemon_reaches_mlflow_evidently_and_ray_only_through_its_ports():
+    """MLflow behind adapters/critic_stores, Evidently behind dashboards, Ray behind the
+    Ray executor: no module under daemon/ imports them."""
+    assert {m: importers(m, "daemon") for m in ("mlflow", "evidently", "ray")} == {
+        "mlflow": set(),
+        "evidently": set(),
+        "ray": set(),
+    }
+
+
+CONSTRUCTORS = {
+    # the database
+    "create_engine", "make_engine", "read_only_engine", "Store", "LeaderLock",
+    # MLflow
+    "MlflowClient", "MlflowCriticStore",
+    # Evidently
+    "Report", "Workspace", "DriftWorkspace", "EvidentlyDriftSink",
+    # Ray and the executors
+    "create_executor", "RayExecutor", "LocalExecutor", "init",
+    # the alert channels
+    "Alerter", "build_channels", "create_alert_channel",
+}  # fmt: skip
+FACTORY_DEFINITIONS = {("daemon/state.py", "make_engine"), ("daemon/state.py", "read_only_engine")}
+
+
+def constructions(path: Path) -> list[str]:
+    """Calls of :data:`CONSTRUCTORS` in ``path``, outside the factories that define them."""
+    relative = str(path.relative_to(ROOT))
+    found = []
+
+    def visit(node: ast.AST, function: str | None) -> None:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            function = node.name
+        if isinstance(node, ast.Call):
+            called = node.func
+            name = called.attr if isinstance(called, ast.Attribute) else getattr(called, "id", "")
+            if name in CONSTRUCTORS and (relative, function) not in FACTORY_DEFINITIONS:
+                found.append(f"{name} (line {node.lineno})")
+        for child in ast.iter_child_nodes(node):
+            visit(child, function)
+
+    visit(ast.parse(path.read_text(), relative), None)
+    return found
+
+
+def test_only_the_composition_root_constructs_the_daemons_infrastructure():
+    """The database, MLflow, Evidently, Ray, executors and alert channels are built in
+    daemon/composition.py and handed to the rest, which sees only ports."""
+    built = {
+        str(path.relative_to(ROOT)): constructions(path)
+        for path in (ROOT / "daemon").rglob("*.py")
+        if path.name != "composition.py" and "migrations" not in path.parts
+    }
+    assert {k: v for k, v in built.items() if v} == {}
+    assert constructions(ROOT / "daemon" / "composition.py")  # the rule reads real calls

@@ -8,7 +8,7 @@ from werkzeug import Response
 
 from adapters import create_generator, create_registry
 from adapters.http import MalformedResponse
-from daemon.cycle import Cycle
+from daemon.composition import build_cycle
 from daemon.settings import RegistrySpec
 from daemon.state import ReleaseState
 from eliq.generation import UnsafeCheckpointError
@@ -229,7 +229,7 @@ def test_the_daemon_samples_a_civitai_release_with_its_checkpoint_in_the_release
     )
     settings = fast_settings(tmp_path, tmp_path, registries=[spec])
     settings.sampling.prompts = 2
-    cycle = Cycle(settings)
+    cycle = build_cycle(settings)
     assert cycle.discover("civitai") == 1
     (release,) = cycle.pending()
     assert cycle.advance(release), cycle.store.release(release.id).last_error

@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 from mlflow.pyfunc import scoring_server
 from PIL import Image
 
-from daemon.critic_pyfunc import IMAGE_ROOTS_ENV
-from daemon.critic_registry import PYFUNC, SIGNATURE, input_example
+from adapters.critic_stores.mlflow import PYFUNC, SIGNATURE, input_example
+from adapters.critic_stores.mlflow_pyfunc import IMAGE_ROOTS_ENV
 from eliq.critic import Critic, CriticConfig
 from tests.conftest import photo_path
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from daemon.api import create_app
+from daemon.composition import build_app
 from tests.daemon_helpers import fast_settings, free_port, write_release
 from tests.postgres import fresh_database
 
@@ -78,7 +78,7 @@ def test_one_cycle_against_mlflow_server_and_postgresql(tmp_path, mlflow_server)
         )
         assert once.returncode == 0, once.stdout[-3000:] + once.stderr[-3000:]
 
-        with TestClient(create_app(settings)) as api:
+        with TestClient(build_app(settings)) as api:
             assert api.get("/readyz").json() == {"ready": True, "database": "ok", "mlflow": "ok"}
             (row,) = api.get("/api/releases").json()
             assert row["state"] == "done"

@@ -13,7 +13,7 @@ import pytest
 import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.api import create_app
+from daemon.composition import build_app
 from daemon.service import Service
 from daemon.status import collect_status
 from tests.conftest import CHROMIUM
@@ -26,7 +26,7 @@ def serve(settings):
     """Start the API on a free port; returns its base URL and the server."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(build_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )
     threading.Thread(target=server.run, daemon=True).start()
     deadline = time.monotonic() + 120
@@ -302,13 +302,13 @@ def test_a_fresh_daemon_is_ready_before_its_first_registration(tmp_path):
     settings = fast_settings(tmp_path, tmp_path / "registry")
     engine = make_engine(settings.state_url)
     migrate(engine)
-    with TestClient(create_app(settings, Store(engine))) as api:
+    with TestClient(build_app(settings, Store(engine))) as api:
         assert api.get("/readyz").json() == {"ready": True, "database": "ok", "mlflow": "ok"}
         assert api.get("/api/leaderboard").json() == []
         assert "No champion has scored a release yet" in api.get("/").text
     elsewhere = settings.model_copy(
         update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'missing' / 'mlflow.db'}"}
     )
-    with TestClient(create_app(elsewhere, Store(engine))) as api:
+    with TestClient(build_app(elsewhere, Store(engine))) as api:
         ready = api.get("/readyz")
         assert ready.status_code == 503 and "no folder" in ready.json()["mlflow"]

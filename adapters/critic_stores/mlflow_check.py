@@ -6,23 +6,31 @@ backup. A daemon that carried on would retune from a champion that no longer exi
 serve nothing. :func:`registry_problems` compares the two without writing to either (a
 missing SQLite store is not created); the service refuses to run on a mismatch, alerts,
 and ``eliq-daemon reregister`` rebuilds the registry from the release folders.
+
+MLflow keeps its registry in a SQL database (SQLAlchemy URLs) or behind a tracking server:
+this module reads either the way MLflow does, which is why it, alone in ``adapters``,
+speaks SQLAlchemy. It is not the daemon's database.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlparse
 
 import httpx
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from daemon.critic_registry import CHAMPION, RELEASE_TAG
-from daemon.state import CriticVersion
+from adapters.critic_stores import CHAMPION, KnownVersion, RegistryUnreachable
 from eliq.redaction import redact_url
+
+RELEASE_TAG = "eliq.release"  # on each run and version: the release it was retuned on
+SQL_SCHEMES = ("sqlite", "postgresql", "mysql", "mssql")
 
 
 def sqlite_store_missing(tracking_uri: str) -> Path | None:
@@ -31,10 +39,6 @@ def sqlite_store_missing(tracking_uri: str) -> Path | None:
         return None
     path = Path(make_url(tracking_uri).database or "")
     return None if path.is_file() else path
-
-
-class RegistryUnreachable(RuntimeError):
-    """MLflow's server or database does not answer: nothing is known to be lost (yet)."""
 
 
 def ensure_reachable(tracking_uri: str) -> None:
@@ -58,7 +62,7 @@ def ensure_reachable(tracking_uri: str) -> None:
 
 
 def registry_problems(
-    tracking_uri: str, model_name: str, versions: list[CriticVersion]
+    tracking_uri: str, model_name: str, versions: Sequence[KnownVersion]
 ) -> list[str]:
     """What the registry lacks of ``versions`` (the state's rows), in words; [] if nothing.
     Raises :class:`RegistryUnreachable` when MLflow does not answer at all."""
@@ -105,3 +109,30 @@ def registry_problems(
             f"the state's champion is v{champion.mlflow_version}"
         )
     return problems
+
+
+def ping(uri: str) -> None:
+    """Reach the tracking store without creating anything: a server's ``/health``, a
+    database's schema version (a corrupt file fails), a folder's existence. An embedded
+    SQLite store that the daemon has not created yet (before its first registration) is
+    ready if its folder exists."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        httpx.get(f"{uri.rstrip('/')}/health", timeout=3.0).raise_for_status()
+    elif scheme.split("+")[0] in SQL_SCHEMES:
+        url = make_url(uri)
+        if url.get_backend_name() == "sqlite" and not Path(url.database or "").is_file():
+            if not Path(url.database or "").parent.is_dir():
+                raise FileNotFoundError(f"no folder for the MLflow database {url.database}")
+            return
+        with _sql_engine(uri).connect() as connection:  # reads a page: a corrupt file fails
+            connection.execute(text("SELECT count(*) FROM alembic_version"))
+    else:
+        path = Path(urlparse(uri).path if scheme == "file" else uri)
+        if not path.is_dir():
+            raise FileNotFoundError(f"no MLflow store at {path}")
+
+
+@lru_cache(maxsize=4)
+def _sql_engine(uri: str):
+    return create_engine(uri, pool_pre_ping=True)

@@ -1,0 +1,72 @@
+"""Where critic versions are registered and promoted: the daemon's ``CriticStore`` port.
+
+A store keeps one version per release (registration is idempotent), the gate's outcome on
+it, and two aliases, ``champion`` and ``challenger``; it also says what it lacks of the
+versions the daemon's state holds, so a lost store is noticed before anything retunes
+from it. MLflow's model registry (:mod:`adapters.critic_stores.mlflow`) is today's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases
+
+
+class RegistryUnreachable(RuntimeError):
+    """The store does not answer: nothing is known to be lost (yet)."""
+
+
+@dataclass(frozen=True)
+class RegisteredCritic:
+    version: str
+    run_id: str
+    model_uri: str
+
+
+class KnownVersion(Protocol):
+    """What the daemon's state says of a version it registered."""
+
+    mlflow_version: str | None
+    release_id: str
+    status: str
+
+
+class CriticStore(Protocol):
+    def register(
+        self,
+        release_id: str,
+        checkpoint: Path,
+        tags: dict[str, str],
+        metrics: dict[str, float],
+        history: list[dict[str, Any]],
+        params: dict[str, str] | None = None,
+    ) -> RegisteredCritic:
+        """The version of ``release_id``, created only if missing."""
+        ...
+
+    def tag_version(self, version: str, tags: dict[str, str]) -> None: ...
+
+    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None: ...
+
+    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None: ...
+
+    def set_alias(self, alias: str, version: str) -> None: ...
+
+    def delete_alias(self, alias: str) -> None: ...
+
+    def aliases(self) -> dict[str, list[str]]:
+        """Aliases per version number."""
+        ...
+
+    def ping(self) -> None:
+        """Reach the store without creating anything; raises when it cannot be read."""
+        ...
+
+    def problems(self, versions: Sequence[KnownVersion]) -> list[str]:
+        """What the store lacks of ``versions``, in words, without writing anything; raises
+        :class:`RegistryUnreachable` when it does not answer."""
+        ...

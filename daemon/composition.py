@@ -1,0 +1,91 @@
+"""The composition root: the one module that builds the daemon's database, MLflow,
+Evidently, alerting and executor objects from its settings and hands them to the code that
+uses them through ports (:class:`~adapters.critic_stores.CriticStore`,
+:class:`~daemon.drift.DriftSink`, :class:`~daemon.alerting.Alerter`,
+:class:`~adapters.executors.Executor`). Nothing else under ``daemon/`` constructs them
+(tests/test_layering.py reads the sources to hold that), so a test or another deployment
+swaps any of them here, in one place.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from adapters import create_alert_channel
+from adapters.alerts.base import AlertChannel
+from adapters.critic_stores.mlflow import MlflowCriticStore
+from adapters.executors import Executor, create_executor
+from daemon.alerting import Alerter
+from daemon.api import create_app
+from daemon.cycle import Cycle
+from daemon.lock import LeaderLock
+from daemon.settings import AlertSpec, DaemonSettings
+from daemon.state import Store, make_engine, migrate, read_only_engine
+from dashboards.evidently_reports import EvidentlyDriftSink
+
+
+def open_state(settings: DaemonSettings) -> Store:
+    """The daemon's state, migrated to the newest schema (created when missing)."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.state_url)
+    migrate(engine)
+    return Store(engine)
+
+
+def read_state(settings: DaemonSettings) -> Store:
+    """The state for readers: nothing created, migrated or written (raises
+    :class:`~daemon.state.StateNotReady` when it cannot be read as it is)."""
+    return Store(read_only_engine(settings.state_url))
+
+
+def critic_store(settings: DaemonSettings) -> MlflowCriticStore:
+    """MLflow's registry, connected on first use."""
+    return MlflowCriticStore(
+        settings.tracking_uri,
+        settings.model_name,
+        settings.experiment,
+        settings.artifact_root if settings.mlflow_tracking_uri is None else None,
+    )
+
+
+def make_executor(settings: DaemonSettings) -> Executor:
+    return create_executor(settings.executor.kind, **settings.executor.model_dump(exclude={"kind"}))
+
+
+def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChannel]]:
+    """The alert channels ``settings.alerts`` name (a log channel writes beside the state)."""
+    channels = []
+    for spec in settings.alerts:
+        options = dict(spec.settings)
+        if spec.kind == "log":
+            options.setdefault("path", str(settings.data_dir / "alerts.jsonl"))
+        channels.append((spec, create_alert_channel(spec.kind, **options)))
+    return channels
+
+
+def build_cycle(
+    settings: DaemonSettings,
+    stop: threading.Event | None = None,
+    executor: Executor | None = None,
+) -> Cycle:
+    """The cycle on ``settings``' state, MLflow, Evidently workspace, alert channels and
+    executor (``executor`` in its place when given)."""
+    store = open_state(settings)
+    return Cycle(
+        settings,
+        store,
+        critics=critic_store(settings),
+        drift=EvidentlyDriftSink(settings.evidently_path),
+        alerter=Alerter(store, build_channels(settings)),
+        executor=executor or make_executor(settings),
+        stop=stop,
+    )
+
+
+def leader_lock(store: Store) -> LeaderLock:
+    return LeaderLock(store.engine)
+
+
+def build_app(settings: DaemonSettings, store: Store | None = None):
+    """The status API on the state (``store``, or the one ``settings`` name, migrated)."""
+    return create_app(settings, store or open_state(settings), critic_store(settings))
