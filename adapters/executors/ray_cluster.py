@@ -113,14 +113,17 @@ class RayExecutor:
 
         runner = threading.Thread(target=fit, name="ray-train", daemon=True)
         runner.start()
-        while runner.is_alive():
-            if stopping is not None and stopping():
-                ray.get(control.stop.remote())
-                stopping = None  # said once; the workers save and return
-            runner.join(POLL_S)
-        if failure:
-            raise failure[0]
-        return ray.get(control.result.remote())
+        try:
+            while runner.is_alive():
+                if stopping is not None and stopping():
+                    ray.get(control.stop.remote())
+                    stopping = None  # said once; the workers save and return
+                runner.join(POLL_S)
+            if failure:
+                raise failure[0]
+            return ray.get(control.result.remote())
+        finally:
+            ray.kill(control)  # an actor is a process: one per run would pile up
 
     def close(self) -> None:
         """Leave the cluster (and stop the instance this executor started)."""
