@@ -21,7 +21,6 @@ import csv
 import hashlib
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -68,6 +67,7 @@ from daemon.state import (
     Store,
     utcnow,
 )
+from daemon.workspace import ReleaseWorkspace
 from eliq.critic import Critic, CriticConfig
 from eliq.evaluation import held_out_accuracy, score_table
 from eliq.imageio import from_pil, save_image
@@ -76,7 +76,7 @@ from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
 from eliq.redaction import redact_url
-from eliq.train.data import FeatureStore
+from eliq.train.data import FeatureStore, record_held_out
 
 log = logging.getLogger(__name__)
 # the steps whose work the executor runs; the others run in the daemon's process
@@ -85,13 +85,6 @@ ON_EXECUTOR = frozenset({Step.sample, Step.retune})
 
 class Stopping(Exception):
     """Raised between steps when the daemon was asked to stop."""
-
-
-def release_folder(settings: DaemonSettings, release_id: str) -> Path:
-    """A file-system-safe folder per release, stable across restarts."""
-    readable = re.sub(r"[^A-Za-z0-9._-]+", "_", release_id)[:60]
-    digest = hashlib.sha256(release_id.encode()).hexdigest()[:10]
-    return settings.data_dir / "releases" / f"{readable}-{digest}"
 
 
 class Cycle:
@@ -238,8 +231,8 @@ class Cycle:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def folder(self, release: ReleaseRecord) -> Path:
-        return release_folder(self.settings, release.id)
+    def workspace(self, release: ReleaseRecord) -> ReleaseWorkspace:
+        return ReleaseWorkspace.of(self.settings.data_dir, release.id)
 
     def sample(self, release: ReleaseRecord) -> None:
         """Render the release on the prompt suite with fixed seeds (or read its stored
@@ -250,7 +243,7 @@ class Cycle:
         if loader.get("revision") is not None:
             options.setdefault("revision", loader["revision"])
         if options.get("single_file"):  # a checkpoint downloaded once, kept with the release
-            options.setdefault("download_dir", str(self.folder(release) / "weights"))
+            options.setdefault("download_dir", str(self.workspace(release).weights))
         if getattr(GENERATORS.get(loader["kind"]), "renders", True):
             outputs = self._render(loader["kind"], str(loader["ref"]), options)
         else:  # stored outputs: read here, named by their place in the release
@@ -259,7 +252,7 @@ class Cycle:
                 (f"{index:05d}.png", prompt, seed, image)
                 for index, (prompt, seed, image) in enumerate(generator.sample())
             )
-        target = self.folder(release) / "samples"
+        target = self.workspace(release).samples
         target.parent.mkdir(parents=True, exist_ok=True)
         scratch = Path(tempfile.mkdtemp(prefix=".samples-", dir=target.parent))
         rows = []
@@ -305,12 +298,14 @@ class Cycle:
         return [(i.name, i.prompt, i.seed, Image.fromarray(i.pixels)) for i in images]
 
     def build_pairs(self, release: ReleaseRecord) -> None:
-        samples = self.folder(release) / "samples"
-        positives = read_positives(samples / "manifest.csv", samples)
+        workspace = self.workspace(release)
+        positives = read_positives(workspace.samples / "manifest.csv", workspace.samples)
         factory = PairFactory(self.settings.pairs, self.settings.images)
-        pair_set = factory.build(positives, self.folder(release) / "pairs", progress=False)
+        pair_set = factory.build(positives, workspace.pairs, progress=False)
         if len(pair_set) == 0:
-            raise RuntimeError(f"no pairs could be built from {samples}")
+            raise RuntimeError(f"no pairs could be built from {workspace.samples}")
+        train = self.settings.retune.train  # the split every later retune and test uses
+        record_held_out(pair_set.root, train.held_out_fraction, train.seed)
         record = PairSetRecord(
             release_id=release.id,
             path=str(pair_set.root),
@@ -328,7 +323,7 @@ class Cycle:
         earlier = self._earlier(release)
         replayed = earlier[-retune.replay_releases :] if retune.replay_releases else []
         replay = [Path(self._pair_set(r).path) for r in replayed]
-        out = self.folder(release) / "critic"
+        out = self.workspace(release).critic
         settings = retune.train  # on the daemon's device
         job = RetuneJob(
             Path(self._pair_set(release).path),
@@ -490,7 +485,7 @@ class Cycle:
         anchor set) and generator shift (this release's scores vs the earlier releases')."""
         version = self.store.critic_for(release.id)
         drift, device = self.settings.drift, self.settings.device
-        out = self.folder(release) / "drift"
+        workspace = self.workspace(release)
         challenger = Critic.from_pretrained(version.checkpoint, device)
         anchors = self._anchors(release)
         parent = self.score_frame(self._starting_critic(version), anchors)
@@ -501,7 +496,8 @@ class Cycle:
         ) -> DriftResult:
             tags = [kind, f"generator:{release.name}"]
             metadata = {"release": release.id}
-            return save_check(self.drift, reference, new, checks, out / kind, tags, metadata)
+            folder = workspace.drift(kind)
+            return save_check(self.drift, reference, new, checks, folder, tags, metadata)
 
         results = {
             "critic": save("critic", parent, current, agreement_checks(parent, current, drift))
@@ -673,7 +669,7 @@ class Cycle:
 
     def samples(self, release: ReleaseRecord, limit: int | None = None) -> pd.DataFrame:
         """The release's sampled images and their prompts (columns image, prompt)."""
-        samples = self.folder(release) / "samples"
+        samples = self.workspace(release).samples
         positives = read_positives(samples / "manifest.csv", samples)[:limit]
         return pd.DataFrame(
             {"image": [str(p.image) for p in positives], "prompt": [p.prompt for p in positives]}

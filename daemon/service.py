@@ -166,7 +166,8 @@ class Service:
 
     def watch(self) -> None:
         """The periodic drift check; a failure is logged and retried at the next tick."""
-        run = self.cycle.store.add(JobRun(job="watch"))
+        where = self.cycle.executor  # the champion's scoring runs there
+        run = self.cycle.store.add(JobRun(job="watch", executor=where.name, workers=where.workers))
         try:
             check = watch(self.cycle)
             run.ok, run.detail = True, None if check is None else f"drift check {check.id}"

@@ -5,7 +5,8 @@ takes over, the older releases have never been scored by it, and the leaderboard
 compare generators under different critics. The watch job fixes both sides:
 
 * every finished release's samples are scored by the current champion (once per pair of
-  release and critic version, kept as Parquet and summarised in ``release_scores``);
+  release and critic version, kept as Parquet and summarised in ``release_scores``), in
+  shards on the cycle's executor (:mod:`daemon.scoring`: Ray tasks on ``ray``);
 * every release's mean scores carry a bootstrap interval (the leaderboard shows them);
 * the latest release is compared with all earlier ones under that champion (the generator
   shift as the current critic sees it), saved as a ``watch`` drift check with its reports,
@@ -16,17 +17,19 @@ compare generators under different critics. The watch job fixes both sides:
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import pandas as pd
 
 from daemon.cycle import Cycle
 from daemon.drift import save_check, shift_checks
+from daemon.scoring import release_critics, score_shard, shard_images
 from daemon.state import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
 from eliq import intervals
-from eliq.critic import Critic
 from eliq.intervals import Interval
 
 log = logging.getLogger(__name__)
+SHARD_BATCHES = 4  # scoring batches of 16 images per task on the executor
 
 
 def watch(cycle: Cycle) -> DriftCheck | None:
@@ -40,12 +43,14 @@ def watch(cycle: Cycle) -> DriftCheck | None:
         for row in cycle.store.rows(ReleaseScore, critic_version_id=champion.id)
     }
     unscored = [release for release in done if release.id not in scored]
-    if unscored:  # loaded once, and only when something is new to it
-        critic = Critic.from_pretrained(champion.checkpoint, cycle.settings.device)
+    if unscored:
+        frames = {release.id: cycle.samples(release) for release in unscored}
+        try:
+            scores = _score_on_executor(cycle, champion, frames)
+        except InterruptedError:
+            return None
         for release in unscored:
-            if cycle.stop.is_set():
-                return None
-            scored[release.id] = _score_release(cycle, critic, champion, release)
+            scored[release.id] = _keep_scores(cycle, champion, release, scores[release.id])
     latest, earlier = done[-1], done[:-1]
     if not earlier or _already_checked(cycle, latest, champion):
         return None
@@ -57,7 +62,7 @@ def watch(cycle: Cycle) -> DriftCheck | None:
         reference,
         current,
         shift_checks(reference, current, cycle.settings.drift),
-        cycle.folder(latest) / "drift" / f"watch-v{champion.mlflow_version}",
+        cycle.workspace(latest).drift(f"watch-v{champion.mlflow_version}"),
         tags=["watch", f"generator:{latest.name}"],
         metadata={"release": latest.id, "critic_version": str(champion.mlflow_version)},
     )
@@ -84,14 +89,46 @@ def watch(cycle: Cycle) -> DriftCheck | None:
     return check
 
 
-def _score_release(
-    cycle: Cycle, critic: Critic, champion: CriticVersion, release: ReleaseRecord
+def _score_on_executor(
+    cycle: Cycle, champion: CriticVersion, frames: dict[str, pd.DataFrame]
+) -> dict[str, pd.DataFrame]:
+    """Each frame (columns image, prompt) with the champion's prompt, quality and alignment,
+    scored in shards on the cycle's executor (all releases' shards at once)."""
+    shards = {
+        release_id: shard_images(
+            Path(champion.checkpoint),
+            cycle.settings.device,
+            frame,
+            SHARD_BATCHES,
+            cycle.feature_cache,
+        )
+        for release_id, frame in frames.items()
+    }
+    flat = [shard for parts in shards.values() for shard in parts]
+    try:
+        results = iter(cycle.executor.map(score_shard, flat, cycle.stop.is_set))
+    finally:
+        release_critics()
+    scored = {}
+    for release_id, frame in frames.items():
+        rows = [row for _ in shards[release_id] for row in next(results)]
+        scored[release_id] = pd.DataFrame(
+            {
+                "prompt": frame["prompt"].to_numpy(),
+                "quality": [q for q, _ in rows],
+                "alignment": [a for _, a in rows],
+            }
+        )
+    return scored
+
+
+def _keep_scores(
+    cycle: Cycle, champion: CriticVersion, release: ReleaseRecord, frame: pd.DataFrame
 ) -> str:
-    """Score the release's samples, keep them as Parquet and their summary as a row;
-    returns the Parquet file's path."""
-    frame = cycle.score_frame(critic, cycle.samples(release))
+    """Keep the release's scores as Parquet and their summary as a row; returns the
+    Parquet file's path."""
     quality, alignment = _mean_interval(frame["quality"]), _mean_interval(frame["alignment"])
-    path = cycle.folder(release) / "scores" / f"critic-v{champion.mlflow_version}.parquet"
+    path = cycle.workspace(release).scores(champion.mlflow_version)
     path.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(path)
     cycle.store.save(

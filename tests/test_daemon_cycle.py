@@ -145,8 +145,15 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     settings = fast_settings(tmp_path, registry)
     assert Service(settings).once() == 0
     write_release(registry, "gen-v2", ["rocket.jpg", "motorcycle_left.png", "coffee.png"])
+    # an operator holds out more from now on: the first release keeps the split it recorded
+    train = settings.retune.train.model_copy(update={"held_out_fraction": 0.6})
+    later = settings.model_copy(
+        update={"retune": settings.retune.model_copy(update={"train": train})}
+    )
     with caplog.at_level(logging.INFO, logger="daemon.cycle"):
-        assert Service(settings).once() == 0
+        assert Service(later).once() == 0
+    recorded = (settings.data_dir / "releases").glob("*/pairs/held_out.json")
+    assert sorted(json.loads(r.read_text())["fraction"] for r in recorded) == [0.2, 0.6]
     # the champion ranked the first release's held-out pairs in its own cycle: not again
     evaluated = [m for m in caplog.messages if m.startswith("gen-v2") and m.endswith("scored now")]
     assert len(evaluated) == 4 and "baseline on earlier pairs" in evaluated[3]

@@ -12,6 +12,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import psutil
 import pytest
 
@@ -20,6 +22,7 @@ from adapters.executors.local import LocalExecutor
 from daemon.composition import build_cycle
 from daemon.cycle import Cycle
 from daemon.retuning import RetuneJob, run_retune
+from daemon.scoring import score_shard, shard_images
 from daemon.settings import SamplingSettings
 from daemon.state import PairSetRecord, ReleaseRecord, ReleaseState, SampleSet
 from daemon.status import collect_status
@@ -28,6 +31,7 @@ from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_crops
 from eliq.evaluation import held_out_accuracy
 from eliq.pairs.factory import PairFactory
+from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import read_positives
 from eliq.train import TrainSettings
 from tests.daemon_helpers import fast_settings
@@ -88,7 +92,7 @@ def samples_and_pairs(tmp_path: Path, pipeline: Path, executor) -> tuple[dict, s
     shutil.rmtree(tmp_path, ignore_errors=True)
     cycle = sampled_cycle(tmp_path, pipeline, executor)
     release = cycle.store.release("hub:team/tiny@1")
-    samples = files(cycle.folder(release) / "samples")
+    samples = files(cycle.workspace(release).samples)
     assert cycle.advance(release), cycle.store.release(release.id).last_error  # build pairs
     (pair_set,) = cycle.store.rows(PairSetRecord)
     assert pair_set.pairs > 0
@@ -155,27 +159,29 @@ def test_the_executor_is_chosen_in_settings_or_the_environment(monkeypatch, tmp_
     assert (cycle.executor.name, cycle.executor.workers) == ("ray", 3)
 
 
+FROZEN = CriticConfig(
+    crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
+)
+
+
+@pytest.fixture(scope="module")
+def crops(tmp_path_factory) -> Path:
+    """The demo photos' 24 corner crops, their pairs and a feature cache the tests share."""
+    root = tmp_path_factory.mktemp("crops")
+    positives = read_positives(write_demo_crops(root / "positives"))
+    PairFactory(PairSettings(per_positive=6)).build(positives, root / "pairs", progress=False)
+    return root
+
+
 def test_a_retune_on_two_ddp_workers_ranks_held_out_pairs_as_one_process_does(
-    tmp_path, ray_executor
+    tmp_path, crops, ray_executor
 ):
-    positives = read_positives(write_demo_crops(tmp_path / "positives"))
-    pairs = PairFactory(PairSettings(per_positive=6)).build(
-        positives, tmp_path / "pairs", progress=False
-    )
+    pairs = PairSet(crops / "pairs")
     settings = TrainSettings(steps=24, batch_pairs=16, held_out_fraction=0.3, device="cpu")
-    config = CriticConfig(
-        crops=1,
-        dim=32,
-        decoder_layers=1,
-        queries_per_axis=2,
-        vision_lora=LoraSettings(enabled=False),
-    )
     accuracy, processes = {}, {}
     for executor in (LocalExecutor(), ray_executor):
         out = tmp_path / f"critic-{executor.name}"
-        job = RetuneJob(
-            pairs.root, out, settings, config=config, feature_cache=tmp_path / "features"
-        )
+        job = RetuneJob(pairs.root, out, settings, config=FROZEN, feature_cache=crops / "features")
         result = executor.data_parallel(run_retune, job)
         assert result["steps"] == settings.steps and result["skipped_steps"] == 0
         processes[executor.name] = result["processes"]
@@ -191,23 +197,14 @@ def test_a_retune_on_two_ddp_workers_ranks_held_out_pairs_as_one_process_does(
     assert abs(single.mean - ddp.mean) <= max(noise, 1 / single.pairs), (single.mean, ddp.mean)
 
 
-def test_a_stopped_ddp_retune_saves_its_state_and_the_next_run_resumes(tmp_path, ray_executor):
+def test_a_stopped_ddp_retune_saves_its_state_and_the_next_run_resumes(
+    tmp_path, crops, ray_executor
+):
     """The daemon's stop reaches every Ray Train worker: they stop at the same step, rank 0
     saves the state, and the next run picks up from there to the last step."""
-    positives = read_positives(write_demo_crops(tmp_path / "positives"))[:8]
-    pairs = PairFactory(PairSettings(per_positive=4)).build(
-        positives, tmp_path / "pairs", progress=False
-    )
     settings = TrainSettings(steps=200, batch_pairs=8, checkpoint_every=2, device="cpu")
-    config = CriticConfig(
-        crops=1,
-        dim=16,
-        decoder_layers=1,
-        queries_per_axis=1,
-        vision_lora=LoraSettings(enabled=False),
-    )
     out = tmp_path / "critic"
-    job = RetuneJob(pairs.root, out, settings, config=config, feature_cache=tmp_path / "features")
+    job = RetuneJob(crops / "pairs", out, settings, config=FROZEN, feature_cache=crops / "features")
     saved = out / "state" / "state.json"
     stopped = ray_executor.data_parallel(run_retune, job, saved.is_file)  # stop once one is saved
     assert "stopped" in stopped
@@ -217,3 +214,24 @@ def test_a_stopped_ddp_retune_saves_its_state_and_the_next_run_resumes(tmp_path,
     assert finished["steps"] == settings.steps and finished["processes"] == 2
     history = json.loads(saved.read_text())["history"]
     assert [row["step"] for row in history] == list(range(settings.steps))
+
+
+def test_the_watch_scores_on_ray_as_on_the_local_executor(tmp_path, crops, ray_executor):
+    """The champion's scoring, sharded into Ray tasks, gives the local executor's scores
+    (to float rounding: a worker runs on its own thread count)."""
+    photos = read_positives(crops / "positives" / "manifest.csv")
+    frame = pd.DataFrame(
+        {"image": [str(p.image) for p in photos], "prompt": [p.prompt for p in photos]}
+    )
+    frame.loc[3, "prompt"] = None  # no prompt: no alignment score
+    shards = shard_images(Path("reference"), "cpu", frame, 1, tmp_path / "features")
+    assert len(shards) == 2  # 24 images in batches of 16
+    local = [row for shard in LocalExecutor().map(score_shard, shards) for row in shard]
+    on_ray = [row for shard in ray_executor.map(score_shard, shards) for row in shard]
+    assert len(local) == len(on_ray) == len(frame)
+    assert local[3][1] is None and on_ray[3][1] is None
+    assert np.allclose(
+        [(q, a if a is not None else 0.0) for q, a in on_ray],
+        [(q, a if a is not None else 0.0) for q, a in local],
+        atol=1e-5,
+    )

@@ -235,6 +235,6 @@ def test_the_daemon_samples_a_civitai_release_with_its_checkpoint_in_the_release
     assert cycle.advance(release), cycle.store.release(release.id).last_error
     sampled = cycle.store.release(release.id)
     assert sampled.state == ReleaseState.sampled
-    folder = cycle.folder(sampled)
+    folder = cycle.workspace(sampled).root
     assert (folder / "weights" / "m11.safetensors").stat().st_size == checkpoint.stat().st_size
     assert len(list((folder / "samples").glob("*.png"))) == 2

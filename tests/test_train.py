@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -363,3 +364,25 @@ def test_ranks_share_each_batch_by_whole_ladders(pair_sets):
     ladders = [set(share["group"]) for share in shares]
     assert not (ladders[0] & ladders[1] or ladders[0] & ladders[2] or ladders[1] & ladders[2])
     assert World().share(batch) is batch  # one process: the batch itself
+
+
+def test_a_recorded_held_out_split_holds_whatever_later_splits_are_asked(pair_sets, tmp_path):
+    """The positives held out of a pair set are chosen once and kept beside it; training
+    and evaluation with other settings later still hold out exactly those."""
+    from eliq.train.data import record_held_out, split_held_out
+
+    root = shutil.copytree(pair_sets[0], tmp_path / "pairs")
+    hashed = set(split_held_out(load_pairs([root], "x"), 0.5, 3)[1]["positive_id"])
+    chosen = record_held_out(root, 0.5, seed=3)
+    assert chosen == hashed and (root / "held_out.json").is_file()
+    assert record_held_out(root, 0.1, seed=9) == chosen  # recorded once
+    for fraction, seed in ((0.1, 9), (0.0, 0), (0.9, 1)):
+        kept, held = split_held_out(load_pairs([root], "x"), fraction, seed)
+        assert set(held["positive_id"]) == chosen
+        assert not set(kept["positive_id"]) & chosen
+    # beside a pair set without a record, each is split its own way
+    both = load_pairs([root, pair_sets[1]], "x")
+    _, held = split_held_out(both, 0.5, 3)
+    unrecorded = load_pairs([pair_sets[1]], "x")
+    expected = chosen | set(split_held_out(unrecorded, 0.5, 3)[1]["positive_id"])
+    assert set(held["positive_id"]) == expected

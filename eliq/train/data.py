@@ -1,8 +1,16 @@
-"""Training data: pairs from pair sets, batched by ladder, with cached vision features."""
+"""Training data: pairs from pair sets, batched by ladder, with cached vision features.
+
+Which positives of a pair set are held out is chosen by a hash of each positive, a seed and a
+fraction. :func:`record_held_out` writes that choice beside the pair set (``held_out.json``)
+once; from then on every split of that pair set follows the record, whatever fraction and
+seed it is given, so a forgetting test run releases later measures the very positives the
+retune left out, even after the settings changed.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -22,6 +30,7 @@ from eliq.pairs.pairset import PairSet
 from eliq.seeding import derive_seed
 
 AXIS = {"technical": 0, "aesthetic": 0, "alignment": 1}
+HELD_OUT_FILE = "held_out.json"
 PAIR_COLUMNS = [
     "pair_id",
     "positive_id",
@@ -45,6 +54,10 @@ def load_pairs(roots: Sequence[Path], source: str) -> pd.DataFrame:
         frame["positive"] = [str(pair_set.path(p)) for p in frame["positive"]]
         frame["negative"] = [str(pair_set.path(p)) for p in frame["negative"]]
         frame["group"] = str(root) + "|" + frame["positive_id"] + "|" + frame["family"]
+        recorded = _recorded_held_out(root)
+        frame["held_out"] = (
+            None if recorded is None else frame["positive_id"].isin(recorded).astype(object)
+        )
         frames.append(frame)
     pairs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=PAIR_COLUMNS)
     pairs["source"] = source
@@ -55,16 +68,49 @@ def load_pairs(roots: Sequence[Path], source: str) -> pd.DataFrame:
 def split_held_out(
     pairs: pd.DataFrame, fraction: float, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Hold out whole positives (all their pairs), chosen by a hash of the positive; at
-    least one when ``fraction`` > 0 and there are two or more positives."""
-    if fraction <= 0 or pairs.empty:
+    """Hold out whole positives (all their pairs): as recorded for pair sets that carry a
+    record (``held_out`` column of :func:`load_pairs`), else chosen by a hash of the
+    positive, at least one when ``fraction`` > 0 and there are two or more positives."""
+    if pairs.empty:
         return pairs, pairs.iloc[:0]
-    draws = {p: derive_seed(seed, "held-out", p) % 10_000 for p in pairs["positive_id"].unique()}
+    recorded = pairs["held_out"] if "held_out" in pairs else pd.Series(None, index=pairs.index)
+    known = recorded.notna().to_numpy()
+    held = np.zeros(len(pairs), dtype=bool)
+    held[known] = recorded[known].astype(bool).to_numpy()
+    held[~known] = _chosen(pairs["positive_id"][~known], fraction, seed)
+    return pairs[~held], pairs[held]
+
+
+def _chosen(positive_ids: pd.Series, fraction: float, seed: int) -> np.ndarray:
+    """Which rows' positives the hash of ``seed`` holds out."""
+    if fraction <= 0 or positive_ids.empty:
+        return np.zeros(len(positive_ids), dtype=bool)
+    draws = {p: derive_seed(seed, "held-out", p) % 10_000 for p in positive_ids.unique()}
     chosen = {p for p, draw in draws.items() if draw < fraction * 10_000}
     if not chosen and len(draws) > 1:
         chosen = {min(draws, key=draws.get)}
-    held = pairs["positive_id"].isin(chosen).to_numpy()
-    return pairs[~held], pairs[held]
+    return positive_ids.isin(chosen).to_numpy()
+
+
+def record_held_out(root: Path, fraction: float, seed: int) -> set[str]:
+    """The pair set's held-out positives, chosen by ``fraction`` and ``seed`` and written to
+    ``held_out.json`` the first time; later calls return the record as it is."""
+    recorded = _recorded_held_out(root)
+    if recorded is not None:
+        return recorded
+    pairs = load_pairs([root], "record")
+    _, held = split_held_out(pairs, fraction, seed)
+    chosen = sorted(set(held["positive_id"]))
+    path = Path(root) / HELD_OUT_FILE
+    partial = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    partial.write_text(json.dumps({"fraction": fraction, "seed": seed, "positives": chosen}))
+    partial.replace(path)
+    return set(chosen)
+
+
+def _recorded_held_out(root: Path) -> set[str] | None:
+    path = Path(root) / HELD_OUT_FILE
+    return set(json.loads(path.read_text())["positives"]) if path.is_file() else None
 
 
 def ladder_batches(
