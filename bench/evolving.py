@@ -86,11 +86,11 @@ def run_release(service: Service, snapshot: Path) -> None:
     if not service.poll_all():
         raise SystemExit("polling the registry failed")
     cycle = service.cycle
-    while pending := cycle.pending():
+    while pending := cycle.pipeline.pending():
         release = pending[0]
         if release.state == ReleaseState.registered:  # the next step is evaluate
             copy_sqlite(cycle.settings.data_dir / "state.db", snapshot)
-        if not cycle.advance(release):
+        if not cycle.pipeline.advance(release):
             raise SystemExit(f"{release.id}: {release.state} failed; see {cycle.settings.data_dir}")
     service.watch()
 

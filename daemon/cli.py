@@ -152,7 +152,7 @@ def retry(release: str, config: ConfigOption = None) -> None:
     """Put a parked RELEASE back at the step that failed."""
     from daemon.composition import build_cycle
 
-    build_cycle(_settings(config)).retry(release)
+    build_cycle(_settings(config)).pipeline.retry(release)
     console.print(f"{release} will be retried")
 
 

@@ -1,18 +1,15 @@
 """The cycle: what happens to each release the registries find.
 
 ``discover`` polls one registry and stores its new releases with the cursor after them.
-``process`` then moves the oldest unfinished release through its steps, one state at a
-time::
+The steps of a release, in order::
 
     sample -> build pairs -> retune -> register -> evaluate -> check drift -> decide -> alert
 
-Every step is idempotent: it writes into the release's own folder under
-``data_dir/releases/`` (pair building and training resume where they stopped), records its
-result, and only then advances the release's state in one transaction. A process killed at
-any point therefore redoes at most the step it was in. A step that raises is retried with
-exponential backoff; after ``max_attempts`` the release is parked with its error and an
-alert. Releases are processed in discovery order, because each retune starts from the
-champion the previous one left.
+are this class's methods, each ``(release) -> rows``: idempotent work in the release's own
+folder (:class:`~daemon.workspace.ReleaseWorkspace`; pair building and training resume where
+they stopped) and the rows that record it. :class:`~daemon.pipeline.Pipeline` runs them in
+order and commits each with the release's next state, retries and parks. The cycle reaches
+MLflow, Evidently, alert channels and the executor through the ports it is given.
 """
 
 from __future__ import annotations
@@ -24,8 +21,6 @@ import logging
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +31,6 @@ from adapters import GENERATORS, create_generator, create_registry
 from adapters.alerts.base import Alert
 from adapters.critic_stores import CHALLENGER, CHAMPION, CriticStore, RegisteredCritic
 from adapters.executors import Executor
-from adapters.executors.local import LocalExecutor
 from adapters.registries.base import Release
 from daemon.alerting import Alerter
 from daemon.drift import (
@@ -49,16 +43,14 @@ from daemon.drift import (
     shift_checks,
 )
 from daemon.gate import gate_decision
+from daemon.pipeline import Pipeline, StepFunction, Stopping
 from daemon.retuning import RetuneJob, run_retune
 from daemon.sampling import release_generators, render_shard, shard_suite
 from daemon.settings import DaemonSettings, RegistrySpec
 from daemon.state import (
-    NEXT_STEP,
-    PIPELINE,
     CriticVersion,
     DriftCheck,
     EvaluationRecord,
-    JobRun,
     PairSetRecord,
     ReleaseRecord,
     ReleaseState,
@@ -75,16 +67,11 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
-from eliq.redaction import redact_url
 from eliq.train.data import FeatureStore, record_held_out
 
 log = logging.getLogger(__name__)
 # the steps whose work the executor runs; the others run in the daemon's process
 ON_EXECUTOR = frozenset({Step.sample, Step.retune})
-
-
-class Stopping(Exception):
-    """Raised between steps when the daemon was asked to stop."""
 
 
 class Cycle:
@@ -108,7 +95,7 @@ class Cycle:
         self.executor = executor
         self.stop = stop or threading.Event()
         self.registries = {spec.name: spec for spec in settings.registry_specs()}
-        self.steps: dict[Step, Callable[[ReleaseRecord], None]] = {
+        self.steps: dict[Step, StepFunction] = {
             Step.sample: self.sample,
             Step.build_pairs: self.build_pairs,
             Step.retune: self.retune,
@@ -118,6 +105,16 @@ class Cycle:
             Step.decide: self.decide,
             Step.announce: self.announce,
         }
+        self.pipeline = Pipeline(
+            store,
+            self.steps,
+            alerter,
+            executor,
+            ON_EXECUTOR,
+            settings.max_attempts,
+            settings.retry_backoff_s,
+            self.stop,
+        )
 
     def publish(self, kind: str, release: ReleaseRecord, result: DriftResult) -> None:
         """Publish a drift check's report for the dashboards (a re-run replaces it)."""
@@ -141,100 +138,12 @@ class Cycle:
             log.info("%s: %d new release(s): %s", registry, added, [r.id for r in rows])
         return added
 
-    # -- processing -----------------------------------------------------------------------
-
-    def pending(self) -> list[ReleaseRecord]:
-        waiting = [s for s in PIPELINE if s is not ReleaseState.done]
-        return self.store.releases(waiting)
-
-    def process(self) -> int:
-        """Advance pending releases in order until none is due or the daemon is stopping.
-        Returns how many steps completed."""
-        completed = 0
-        while not self.stop.is_set():
-            pending = self.pending()
-            if not pending:
-                break
-            release = pending[0]  # strictly in order: each retune starts from the last
-            if release.next_attempt_at is not None and _aware(release.next_attempt_at) > utcnow():
-                break
-            if self.advance(release):
-                completed += 1
-        return completed
-
-    def advance(self, release: ReleaseRecord) -> bool:
-        """Run the step that follows ``release``'s state; True when it completed."""
-        step = NEXT_STEP[ReleaseState(release.state)]
-        where = self.executor if step in ON_EXECUTOR else LocalExecutor
-        run = self.store.add(
-            JobRun(job=f"{step}:{release.id}", executor=where.name, workers=where.workers)
-        )
-        log.info("%s: %s", release.id, step)
-        try:
-            self.steps[step](release)
-        except Stopping:
-            run.finished_at, run.ok, run.detail = utcnow(), False, "stopped"
-            self.store.save(run)
-            return False
-        except Exception as error:  # noqa: BLE001 - any failure is recorded and retried
-            log.exception("%s: %s failed", release.id, step)
-            self._failed(release, step, error)
-            run.finished_at, run.ok, run.detail = utcnow(), False, redact_url(f"{error}")[:2000]
-            self.store.save(run)
-            return False
-        run.finished_at, run.ok = utcnow(), True
-        self.store.save(run)
-        return True
-
-    def _advance_state(self, release: ReleaseRecord, *rows: Any) -> None:
-        """Store the step's result rows and the next state in one transaction."""
-        index = PIPELINE.index(ReleaseState(release.state))
-        release.state = PIPELINE[index + 1]
-        release.attempts, release.last_error, release.next_attempt_at = 0, None, None
-        release.updated_at = utcnow()
-        self.store.save(*rows, release)
-        if self.stop.is_set():
-            raise Stopping
-
-    def _failed(self, release: ReleaseRecord, step: Step, error: Exception) -> None:
-        release.attempts += 1
-        release.last_error = redact_url(f"{step}: {type(error).__name__}: {error}")[:4000]
-        release.updated_at = utcnow()
-        if release.attempts >= self.settings.max_attempts:
-            release.state, release.parked_step = ReleaseState.parked, step
-            self.store.save(release)
-            self.alerter.send(
-                Alert(
-                    title=f"Release {release.id} parked",
-                    summary=f"{step} failed {release.attempts} times: {release.last_error}",
-                    severity="error",
-                    kind="release",
-                    dedup_key=f"parked:{release.id}",
-                    details={"release": release.id, "step": step},
-                )
-            )
-            return
-        delay = self.settings.retry_backoff_s * 2 ** (release.attempts - 1)
-        release.next_attempt_at = utcnow() + timedelta(seconds=delay)
-        self.store.save(release)
-
-    def retry(self, release_id: str) -> None:
-        """Put a parked release back at the step that failed (at sampling when that is not
-        known: every step is idempotent, so starting over costs time, never results)."""
-        release = self.store.release(release_id)
-        if release.state != ReleaseState.parked:
-            raise ValueError(f"{release_id} is {release.state}, not parked")
-        step = Step(release.parked_step or Step.sample)
-        release.state = next(state for state, next_step in NEXT_STEP.items() if next_step is step)
-        release.attempts, release.next_attempt_at, release.parked_step = 0, None, None
-        self.store.save(release)
-
     # -- the steps ------------------------------------------------------------------------
 
     def workspace(self, release: ReleaseRecord) -> ReleaseWorkspace:
         return ReleaseWorkspace.of(self.settings.data_dir, release.id)
 
-    def sample(self, release: ReleaseRecord) -> None:
+    def sample(self, release: ReleaseRecord) -> list[Any]:
         """Render the release on the prompt suite with fixed seeds (or read its stored
         outputs) into ``samples/`` with a ``manifest.csv``; written aside, then renamed."""
         spec = self.registries.get(release.registry_name)
@@ -274,9 +183,7 @@ class Cycle:
         if target.exists():
             shutil.rmtree(target)
         scratch.rename(target)
-        self._advance_state(
-            release, SampleSet(release_id=release.id, folder=str(target), images=len(rows))
-        )
+        return [SampleSet(release_id=release.id, folder=str(target), images=len(rows))]
 
     def _render(
         self, kind: str, ref: str, options: dict[str, Any]
@@ -297,7 +204,7 @@ class Cycle:
         images = sorted((image for shard in rendered for image in shard), key=lambda i: i.index)
         return [(i.name, i.prompt, i.seed, Image.fromarray(i.pixels)) for i in images]
 
-    def build_pairs(self, release: ReleaseRecord) -> None:
+    def build_pairs(self, release: ReleaseRecord) -> list[Any]:
         workspace = self.workspace(release)
         positives = read_positives(workspace.samples / "manifest.csv", workspace.samples)
         factory = PairFactory(self.settings.pairs, self.settings.images)
@@ -312,9 +219,9 @@ class Cycle:
             digest=_pair_set_digest(pair_set),
             pairs=len(pair_set),
         )
-        self._advance_state(release, record)
+        return [record]
 
-    def retune(self, release: ReleaseRecord) -> None:
+    def retune(self, release: ReleaseRecord) -> list[Any]:
         """Incremental LoRA retune from the champion, replaying earlier releases' pairs."""
         retune = self.settings.retune
         champion = self.store.champion()
@@ -360,15 +267,15 @@ class Cycle:
             "pairs": self._pair_set(release).pairs,
             "replay_pairs": sum(self._pair_set(r).pairs for r in replayed),
         }
-        self._advance_state(release, version)
+        return [version]
 
-    def register(self, release: ReleaseRecord) -> None:
+    def register(self, release: ReleaseRecord) -> list[Any]:
         version = self.store.critic_for(release.id)
         registered = self._register(release, version)
         self.critics.set_alias(CHALLENGER, registered.version)
         version.mlflow_version, version.run_id = registered.version, registered.run_id
         version.status = CHALLENGER
-        self._advance_state(release, version)
+        return [version]
 
     def _register(self, release: ReleaseRecord, version: CriticVersion) -> RegisteredCritic:
         """The MLflow version of ``version``'s checkpoint (created only if missing)."""
@@ -421,7 +328,7 @@ class Cycle:
                 self.critics.set_alias(version.status, version.mlflow_version)
         return versions
 
-    def evaluate(self, release: ReleaseRecord) -> None:
+    def evaluate(self, release: ReleaseRecord) -> list[Any]:
         """Held-out pair accuracy of the challenger and its baseline (the champion, or for a
         first release the critic it started from) on the new release and on the earlier
         ones: the same positives the trainer held out, so neither critic trained on them.
@@ -478,9 +385,9 @@ class Cycle:
         for old in self.store.rows(EvaluationRecord, critic_version_id=version.id):
             self.store.delete(old)  # a re-run replaces, never doubles
         self.critics.log_metrics(version.run_id, _metrics(rows))
-        self._advance_state(release, *rows)
+        return rows
 
-    def check_drift(self, release: ReleaseRecord) -> None:
+    def check_drift(self, release: ReleaseRecord) -> list[Any]:
         """Critic drift (the critic the retune started from vs the challenger, ranking the
         anchor set) and generator shift (this release's scores vs the earlier releases')."""
         version = self.store.critic_for(release.id)
@@ -526,9 +433,9 @@ class Cycle:
         for old in self.store.rows(DriftCheck, release_id=release.id):
             if old.kind in results:
                 self.store.delete(old)  # a re-run replaces, never doubles
-        self._advance_state(release, *rows)
+        return rows
 
-    def decide(self, release: ReleaseRecord) -> None:
+    def decide(self, release: ReleaseRecord) -> list[Any]:
         """Promote the challenger when it passes the gate (and the mode is auto), else hold."""
         version = self.store.critic_for(release.id)
         evaluations = self.store.rows(EvaluationRecord, critic_version_id=version.id)
@@ -543,7 +450,7 @@ class Cycle:
             if gate["passed"]:
                 gate["why"] += "; manual mode: waiting for `eliq-daemon promote`"
         self.critics.tag_version(version.mlflow_version, _gate_tags(version))
-        self._advance_state(release, *rows)
+        return rows
 
     def promote(self, mlflow_version: str, by: str = "hand") -> CriticVersion:
         """Make a held (or any) critic version the champion by hand: recorded on its gate
@@ -584,14 +491,14 @@ class Cycle:
         version.status = CHAMPION
         return [*retired, version]
 
-    def announce(self, release: ReleaseRecord) -> None:
+    def announce(self, release: ReleaseRecord) -> list[Any]:
         version = self.store.critic_for(release.id)
         for check in self.store.rows(DriftCheck, release_id=release.id):
             if check.kind in ("critic", "generator"):
                 self.raise_drift(check, release)
         outcome = "promoted to champion" if version.status == CHAMPION else "held"
         self.alerter.send(_decision_alert(version, outcome, f"critic:{release.id}"))
-        self._advance_state(release)
+        return []
 
     def raise_drift(self, check: DriftCheck, release: ReleaseRecord) -> None:
         """Alert the breaches of ``check`` (one incident per kind of breach, however many
@@ -724,11 +631,6 @@ def _release_row(spec: RegistrySpec, release: Release) -> ReleaseRecord:
         loader=release.loader.model_dump(mode="json"),
         meta=release.model_dump(mode="json")["metadata"],
     )
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands datetimes back without their zone; they are stored in UTC."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _pair_set_digest(pair_set: PairSet) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.executors import Stopping
+from adapters.executors import StopSignal
 from eliq.critic import CriticConfig
 from eliq.train import TrainingStopped, TrainSettings, train
 
@@ -33,7 +33,7 @@ class RetuneJob:
     feature_cache: Path | None = None
 
 
-def run_retune(job: RetuneJob, stopping: Stopping) -> dict[str, Any]:
+def run_retune(job: RetuneJob, stopping: StopSignal) -> dict[str, Any]:
     """Retune; returns what the daemon records of it, or ``{"stopped": why}`` when asked to
     stop (the state is saved, so the next run resumes)."""
     try:

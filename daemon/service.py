@@ -78,7 +78,7 @@ class Service:
             if refused is not None:
                 return refused
             polled = self.poll_all()
-            self.cycle.process()
+            self.cycle.pipeline.process()
             self.watch()
             troubled = [
                 r
@@ -161,7 +161,7 @@ class Service:
         """Advance pending releases; after progress, bring the leaderboard and the
         generator-shift check up to date at once (the watch is a no-op until a release
         finishes) rather than at the next watch tick."""
-        if self.cycle.process():
+        if self.cycle.pipeline.process():
             self.watch()
 
     def watch(self) -> None:

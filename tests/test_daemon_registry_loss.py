@@ -175,8 +175,8 @@ def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(t
         raise RuntimeError("could not reach postgresql://eliq:hunter2@db:5432/eliq")
 
     cycle.steps[Step.sample] = sample
-    (release,) = cycle.pending()
-    assert not cycle.advance(release)
+    (release,) = cycle.pipeline.pending()
+    assert not cycle.pipeline.advance(release)
     parked = cycle.store.release(release.id)
     assert parked.state == ReleaseState.parked
     assert "hunter2" not in parked.last_error and "eliq:***@db" in parked.last_error

@@ -66,25 +66,25 @@ def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
         raise ConnectionError("the tracking server went away")
 
     cycle.steps[Step.evaluate] = unreachable_store
-    assert not cycle.advance(release)
+    assert not cycle.pipeline.advance(release)
     parked = cycle.store.release(release.id)
     assert parked.state == ReleaseState.parked and parked.parked_step == Step.evaluate
     assert "evaluate: ConnectionError" in parked.last_error
     (run,) = cycle.store.rows(JobRun)
     assert run.job == "evaluate:team:gen@1" and run.ok is False
 
-    cycle.retry(release.id)
+    cycle.pipeline.retry(release.id)
     back = cycle.store.release(release.id)
     assert back.state == ReleaseState.registered and back.attempts == 0
     assert back.parked_step is None
     with pytest.raises(ValueError, match="not parked"):
-        cycle.retry(release.id)
+        cycle.pipeline.retry(release.id)
 
 
 def test_a_release_parked_where_no_step_is_known_starts_over(tmp_path):
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
     cycle.store.add(release_row("team:gen@1", ReleaseState.parked))
-    cycle.retry("team:gen@1")
+    cycle.pipeline.retry("team:gen@1")
     assert cycle.store.release("team:gen@1").state == ReleaseState.discovered
 
 
@@ -162,3 +162,22 @@ def test_the_migration_moves_parked_steps_out_of_the_metadata_and_back(kind, tmp
             ).scalar_one()
         assert restored == {"kept": 1, "parked_at_step": "retune"}
         engine.dispose()
+
+
+def test_the_pipeline_commits_a_steps_rows_with_the_next_state_and_stops_between_steps(tmp_path):
+    """A step returns rows and never moves the release: the pipeline stores both in one
+    transaction, and a stop asked during a step ends processing once it is committed."""
+    cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
+    release = cycle.store.add(release_row("team:gen@1", ReleaseState.registered))
+
+    def evaluate(seen: ReleaseRecord) -> list[JobRun]:
+        assert seen.state == ReleaseState.registered
+        cycle.stop.set()  # SIGTERM arrives while the step runs
+        return [JobRun(job="evaluated by the test", ok=True)]
+
+    cycle.steps[Step.evaluate] = evaluate
+    assert cycle.pipeline.process() == 1  # the step finished; the next one never started
+    after = cycle.store.release(release.id)
+    assert after.state == PIPELINE[PIPELINE.index(ReleaseState.registered) + 1]
+    jobs = {run.job: run.ok for run in cycle.store.rows(JobRun)}
+    assert jobs == {"evaluated by the test": True, "evaluate:team:gen@1": True}

@@ -78,7 +78,7 @@ def sampled_cycle(tmp_path: Path, pipeline: Path, executor, steps: int = 2) -> C
     )
     cycle = build_cycle(settings, executor=executor)
     release = cycle.store.add(rendering_release(pipeline, steps))
-    assert cycle.advance(release), cycle.store.release(release.id).last_error
+    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
     return cycle
 
 
@@ -93,7 +93,8 @@ def samples_and_pairs(tmp_path: Path, pipeline: Path, executor) -> tuple[dict, s
     cycle = sampled_cycle(tmp_path, pipeline, executor)
     release = cycle.store.release("hub:team/tiny@1")
     samples = files(cycle.workspace(release).samples)
-    assert cycle.advance(release), cycle.store.release(release.id).last_error  # build pairs
+    # build pairs
+    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
     (pair_set,) = cycle.store.rows(PairSetRecord)
     assert pair_set.pairs > 0
     cycle.store.engine.dispose()

@@ -231,8 +231,8 @@ def test_the_daemon_samples_a_civitai_release_with_its_checkpoint_in_the_release
     settings.sampling.prompts = 2
     cycle = build_cycle(settings)
     assert cycle.discover("civitai") == 1
-    (release,) = cycle.pending()
-    assert cycle.advance(release), cycle.store.release(release.id).last_error
+    (release,) = cycle.pipeline.pending()
+    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
     sampled = cycle.store.release(release.id)
     assert sampled.state == ReleaseState.sampled
     folder = cycle.workspace(sampled).root

@@ -24,8 +24,8 @@ Item = TypeVar("Item")
 Argument = TypeVar("Argument")
 Result = TypeVar("Result")
 EXECUTORS = ("local", "ray")
-Stopping = Callable[[], bool]
-DataParallelTask = Callable[[Argument, Stopping], Result]
+StopSignal = Callable[[], bool]
+DataParallelTask = Callable[[Argument, StopSignal], Result]
 """``task(argument, stopping)``: ``stopping()`` turns true (on every rank) when the caller
 asks the work to stop; the task then saves what it must and returns."""
 
@@ -48,7 +48,7 @@ class Executor(Protocol):
         self,
         task: DataParallelTask[Argument, Result],
         argument: Argument,
-        stopping: Stopping | None = None,
+        stopping: StopSignal | None = None,
     ) -> Result:
         """``task(argument, stopping)`` on every worker of one ``torch.distributed`` group;
         returns rank 0's result."""

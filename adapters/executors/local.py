@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from adapters.executors import Argument, DataParallelTask, Item, Result, Stopping
+from adapters.executors import Argument, DataParallelTask, Item, Result, StopSignal
 
 
 class LocalExecutor:
@@ -29,7 +29,7 @@ class LocalExecutor:
         self,
         task: DataParallelTask[Argument, Result],
         argument: Argument,
-        stopping: Stopping | None = None,
+        stopping: StopSignal | None = None,
     ) -> Result:
         return task(argument, stopping or _never)
 

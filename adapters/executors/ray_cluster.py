@@ -19,7 +19,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from adapters.executors import Argument, DataParallelTask, Item, Result, Stopping
+from adapters.executors import Argument, DataParallelTask, Item, Result, StopSignal
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class RayExecutor:
         self,
         task: DataParallelTask[Argument, Result],
         argument: Argument,
-        stopping: Stopping | None = None,
+        stopping: StopSignal | None = None,
     ) -> Result:
         ray = self._connect()
         from ray.train import FailureConfig, RunConfig, ScalingConfig

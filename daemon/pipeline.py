@@ -1,0 +1,155 @@
+"""The pipeline: each release through its steps, one state at a time.
+
+A step is a function ``(release) -> rows``: it does its work (idempotently, in the release's
+own folder) and returns the rows that record its result; it never touches the release's
+state. The pipeline runs the step that follows the release's state, then stores the rows
+and the next state in one transaction, so a process killed at any point redoes at most the
+step it was in. A step that raises is retried with exponential backoff; after
+``max_attempts`` the release is parked at that step with its error and an alert, until
+:meth:`Pipeline.retry`. Releases advance strictly in discovery order, because each retune
+starts from the champion the previous one left. Each run of a step is recorded with where
+it ran: the executor for the steps it runs, the daemon's own process for the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from adapters.alerts.base import Alert
+from adapters.executors import Executor
+from adapters.executors.local import LocalExecutor
+from daemon.alerting import Alerter
+from daemon.state import (
+    NEXT_STEP,
+    PIPELINE,
+    JobRun,
+    ReleaseRecord,
+    ReleaseState,
+    Step,
+    Store,
+    utcnow,
+)
+from eliq.redaction import redact_url
+
+log = logging.getLogger(__name__)
+StepFunction = Callable[[ReleaseRecord], Sequence[Any]]
+
+
+class Stopping(Exception):
+    """Raised by a step that gave up its work because the daemon was asked to stop."""
+
+
+class Pipeline:
+    def __init__(
+        self,
+        store: Store,
+        steps: Mapping[Step, StepFunction],
+        alerter: Alerter,
+        executor: Executor,
+        on_executor: Collection[Step],
+        max_attempts: int,
+        retry_backoff_s: float,
+        stop: threading.Event,
+    ) -> None:
+        self.store = store
+        self.steps = steps
+        self.alerter = alerter
+        self.executor = executor
+        self.on_executor = on_executor
+        self.max_attempts = max_attempts
+        self.retry_backoff_s = retry_backoff_s
+        self.stop = stop
+
+    def pending(self) -> list[ReleaseRecord]:
+        waiting = [s for s in PIPELINE if s is not ReleaseState.done]
+        return self.store.releases(waiting)
+
+    def process(self) -> int:
+        """Advance pending releases in order until none is due or the daemon is stopping.
+        Returns how many steps completed."""
+        completed = 0
+        while not self.stop.is_set():
+            pending = self.pending()
+            if not pending:
+                break
+            release = pending[0]  # strictly in order: each retune starts from the last
+            if release.next_attempt_at is not None and _aware(release.next_attempt_at) > utcnow():
+                break
+            if self.advance(release):
+                completed += 1
+        return completed
+
+    def advance(self, release: ReleaseRecord) -> bool:
+        """Run the step that follows ``release``'s state and commit it; True when it did."""
+        step = NEXT_STEP[ReleaseState(release.state)]
+        where = self.executor if step in self.on_executor else LocalExecutor
+        run = self.store.add(
+            JobRun(job=f"{step}:{release.id}", executor=where.name, workers=where.workers)
+        )
+        log.info("%s: %s", release.id, step)
+        try:
+            rows = self.steps[step](release)
+        except Stopping:
+            run.finished_at, run.ok, run.detail = utcnow(), False, "stopped"
+            self.store.save(run)
+            return False
+        except Exception as error:  # noqa: BLE001 - any failure is recorded and retried
+            log.exception("%s: %s failed", release.id, step)
+            self._failed(release, step, error)
+            run.finished_at, run.ok, run.detail = utcnow(), False, redact_url(f"{error}")[:2000]
+            self.store.save(run)
+            return False
+        self._commit(release, rows)
+        run.finished_at, run.ok = utcnow(), True
+        self.store.save(run)
+        return True
+
+    def _commit(self, release: ReleaseRecord, rows: Sequence[Any]) -> None:
+        """Store the step's rows and the next state in one transaction."""
+        index = PIPELINE.index(ReleaseState(release.state))
+        release.state = PIPELINE[index + 1]
+        release.attempts, release.last_error, release.next_attempt_at = 0, None, None
+        release.updated_at = utcnow()
+        self.store.save(*rows, release)
+
+    def _failed(self, release: ReleaseRecord, step: Step, error: Exception) -> None:
+        release.attempts += 1
+        release.last_error = redact_url(f"{step}: {type(error).__name__}: {error}")[:4000]
+        release.updated_at = utcnow()
+        if release.attempts >= self.max_attempts:
+            release.state, release.parked_step = ReleaseState.parked, step
+            self.store.save(release)
+            self.alerter.send(
+                Alert(
+                    title=f"Release {release.id} parked",
+                    summary=f"{step} failed {release.attempts} times: {release.last_error}",
+                    severity="error",
+                    kind="release",
+                    dedup_key=f"parked:{release.id}",
+                    details={"release": release.id, "step": step},
+                )
+            )
+            return
+        delay = self.retry_backoff_s * 2 ** (release.attempts - 1)
+        release.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        self.store.save(release)
+
+    def retry(self, release_id: str) -> None:
+        """Put a parked release back at the step that failed (at sampling when that is not
+        known: every step is idempotent, so starting over costs time, never results)."""
+        release = self.store.release(release_id)
+        if release.state != ReleaseState.parked:
+            raise ValueError(f"{release_id} is {release.state}, not parked")
+        step = Step(release.parked_step or Step.sample)
+        release.state = next(state for state, next_step in NEXT_STEP.items() if next_step is step)
+        release.attempts, release.next_attempt_at, release.parked_step = 0, None, None
+        self.store.save(release)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands datetimes back without their zone; they are stored in UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
