@@ -43,6 +43,7 @@ from daemon.drift import (
     shift_checks,
 )
 from daemon.gate import gate_decision
+from daemon.pair_building import PairShard, build_pair_shard, pair_factory, release_factories
 from daemon.pipeline import Pipeline, StepFunction, Stopping
 from daemon.retuning import RetuneJob, run_retune
 from daemon.sampling import release_generators, render_shard, shard_suite
@@ -63,7 +64,6 @@ from daemon.workspace import ReleaseWorkspace
 from eliq.critic import Critic, CriticConfig
 from eliq.evaluation import held_out_accuracy, score_table
 from eliq.imageio import from_pil, save_image
-from eliq.pairs.factory import PairFactory
 from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import positives_in_folder, read_positives
 from eliq.prompts import load_suite
@@ -71,7 +71,7 @@ from eliq.train.data import FeatureStore, record_held_out
 
 log = logging.getLogger(__name__)
 # the steps whose work the executor runs; the others run in the daemon's process
-ON_EXECUTOR = frozenset({Step.sample, Step.retune})
+ON_EXECUTOR = frozenset({Step.sample, Step.build_pairs, Step.retune})
 
 
 class Cycle:
@@ -193,7 +193,13 @@ class Cycle:
         suite = load_suite(sampling.suite) if sampling.suite else load_suite()
         prompts = [record.text for record in suite[: sampling.prompts]]
         shards = shard_suite(
-            kind, ref, options, prompts, sampling.seed, sampling.shard_prompts, sampling.cpu_threads
+            kind,
+            ref,
+            options,
+            prompts,
+            sampling.seed,
+            sampling.shard_prompts,
+            self.settings.executor.cpu_threads,
         )
         try:
             rendered = self.executor.map(render_shard, shards, self.stop.is_set)
@@ -205,10 +211,31 @@ class Cycle:
         return [(i.name, i.prompt, i.seed, Image.fromarray(i.pixels)) for i in images]
 
     def build_pairs(self, release: ReleaseRecord) -> list[Any]:
+        """The pair set of the release's samples, its chunks made on the executor a wave at a
+        time (parts written after each wave, so a stop or a crash resumes from there)."""
         workspace = self.workspace(release)
         positives = read_positives(workspace.samples / "manifest.csv", workspace.samples)
-        factory = PairFactory(self.settings.pairs, self.settings.images)
-        pair_set = factory.build(positives, workspace.pairs, progress=False)
+        pairs, images = self.settings.pairs, self.settings.images
+        threads = self.settings.executor.cpu_threads
+        try:
+            factory = pair_factory(pairs, images)
+            writer = factory.writer(workspace.pairs)
+            shards = [
+                PairShard(pairs, images, str(workspace.pairs), chunk, threads)
+                for chunk in factory.chunks(positives, writer)
+            ]
+            wave = 2 * self.executor.workers
+            for start in range(0, len(shards), wave):
+                results = self.executor.map(
+                    build_pair_shard, shards[start : start + wave], self.stop.is_set
+                )
+                for result in results:
+                    writer.write_part(result.records, result.errors)
+        except InterruptedError as stopped:
+            raise Stopping from stopped
+        finally:
+            release_factories()
+        pair_set = writer.finish()
         if len(pair_set) == 0:
             raise RuntimeError(f"no pairs could be built from {workspace.samples}")
         train = self.settings.retune.train  # the split every later retune and test uses

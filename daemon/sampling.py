@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
 from adapters import create_generator
+from eliq.devices import cpu_threads
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class SampleShard:
     indices: tuple[int, ...]
     prompts: tuple[str, ...]
     seeds: tuple[int, ...]
-    cpu_threads: int = 1
+    threads: int = 1
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def shard_suite(
     prompts: Sequence[str],
     seed: int,
     size: int,
-    cpu_threads: int = 1,
+    threads: int = 1,
 ) -> list[SampleShard]:
     """The suite's first prompts in shards of ``size``; prompt ``i`` gets seed ``seed + i``."""
     return [
@@ -65,7 +65,7 @@ def shard_suite(
             tuple(range(start, min(start + size, len(prompts)))),
             tuple(prompts[start : start + size]),
             tuple(seed + i for i in range(start, min(start + size, len(prompts)))),
-            cpu_threads,
+            threads,
         )
         for start in range(0, len(prompts), size)
     ]
@@ -77,15 +77,11 @@ def render_shard(shard: SampleShard) -> list[RenderedImage]:
     pixel here and there, between a daemon's process and a Ray worker's."""
     generator = _generator(shard.kind, shard.ref, json.dumps(shard.options, sort_keys=True))
     index_of = dict(zip(shard.seeds, shard.indices, strict=True))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(shard.cpu_threads)
-    try:
+    with cpu_threads(shard.threads):
         return [
             RenderedImage(index_of[seed], prompt, seed, np.asarray(image.convert("RGB")))
             for prompt, seed, image in generator.sample(list(shard.prompts), list(shard.seeds))
         ]
-    finally:
-        torch.set_num_threads(threads)
 
 
 @functools.lru_cache(maxsize=1)

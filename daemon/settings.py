@@ -51,17 +51,12 @@ class SamplingSettings(BaseModel):
         description="Prompts per unit of work the executor runs; a multiple of the "
         "generator's batch size keeps the images the same as unsharded.",
     )
-    cpu_threads: int = Field(
-        default=1,
-        ge=1,
-        description="Torch CPU threads per shard, fixed so that a release's samples are the "
-        "same bytes on any machine and executor; the executor runs shards side by side.",
-    )
 
 
 class ExecutorSettings(BaseModel):
-    """Where sampling runs: in the daemon (``local``) or on Ray (``ray``; no ``address``
-    starts a Ray instance on this machine with ``workers`` CPUs)."""
+    """Where the heavy steps run (sampling, pair building, the retune, the watch's scoring):
+    in the daemon (``local``) or on Ray (``ray``; no ``address`` starts a Ray instance on
+    this machine with ``workers`` CPUs)."""
 
     kind: Literal["local", "ray"] = "local"
     address: str | None = Field(
@@ -69,6 +64,13 @@ class ExecutorSettings(BaseModel):
     )
     workers: int = Field(default=2, ge=1, description="CPUs of a Ray instance started here.")
     gpus_per_worker: float = Field(default=0.0, ge=0, description="GPUs per Ray task.")
+    cpu_threads: int = Field(
+        default=1,
+        ge=1,
+        description="Torch CPU threads per sampling and pair-building task, fixed so that a "
+        "release's samples and pairs are the same bytes on any machine and executor; the "
+        "executor runs tasks side by side.",
+    )
 
 
 def _retune_training() -> TrainSettings:
@@ -262,6 +264,26 @@ class DaemonSettings(EliqSettings):
     housekeeping_interval_s: float = Field(default=24 * 3600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Tries of a step before parking.")
     retry_backoff_s: float = Field(default=60.0, ge=0, description="Doubles with each try.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _threads_with_the_executor(cls, data: Any) -> Any:
+        """``sampling.cpu_threads`` (the earlier place, with a warning) is
+        ``executor.cpu_threads``, which now serves pair building too."""
+        if not isinstance(data, dict) or not isinstance(data.get("sampling"), dict):
+            return data
+        if "cpu_threads" not in data["sampling"]:
+            return data
+        warnings.warn("sampling.cpu_threads: now executor.cpu_threads", FutureWarning, stacklevel=2)
+        sampling = dict(data["sampling"])
+        threads = sampling.pop("cpu_threads")
+        executor = dict(data.get("executor") or {})
+        if int(executor.setdefault("cpu_threads", threads)) != int(threads):  # env: strings
+            raise ValueError(
+                f"sampling.cpu_threads is {threads} but executor.cpu_threads is "
+                f"{executor['cpu_threads']}: set executor.cpu_threads alone"
+            )
+        return dict(data) | {"sampling": sampling, "executor": executor}
 
     @model_validator(mode="before")
     @classmethod

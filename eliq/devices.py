@@ -1,6 +1,10 @@
-"""Choosing the torch device: the same code runs on a GPU when there is one."""
+"""Choosing the torch device (the same code runs on a GPU when there is one) and, where
+bytes must agree across processes, its CPU threads."""
 
 from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 
@@ -13,3 +17,16 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} was requested but CUDA is not available")
     return device
+
+
+@contextmanager
+def cpu_threads(count: int) -> Iterator[None]:
+    """Torch's CPU threads set to ``count`` for a block, then restored. How threads split a
+    float sum changes its last bit, so work whose output bytes must be the same in any
+    process (a daemon's, a Ray worker's) runs on a fixed count."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

@@ -68,3 +68,13 @@ def test_settings_round_trip_through_their_own_dump(tmp_path):
 def test_settings_the_daemon_cannot_work_with_are_refused(values, message):
     with pytest.raises(ValidationError, match=message):
         DaemonSettings(**values)
+
+
+def test_sampling_cpu_threads_moves_to_the_executor_with_a_warning(monkeypatch):
+    """One thread count serves every task that must give the same bytes anywhere."""
+    with pytest.warns(FutureWarning, match=r"executor\.cpu_threads"):
+        settings = DaemonSettings(sampling={"cpu_threads": 2, "prompts": 4})
+    assert settings.executor.cpu_threads == 2 and settings.sampling.prompts == 4
+    monkeypatch.setenv("ELIQ_SAMPLING__CPU_THREADS", "3")
+    with pytest.warns(FutureWarning), pytest.raises(ValidationError, match="alone"):
+        DaemonSettings(executor={"cpu_threads": 2})

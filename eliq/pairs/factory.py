@@ -9,6 +9,12 @@ order, batch size or device produced it, and an interrupted build resumes exactl
 
 Images are loaded and saved by a thread pool; degradations run as batched tensor ops on
 ``settings.device`` over positives of the same size.
+
+A build is a list of :class:`PairChunk` (``batch_size`` positives each, with the prompt
+records their plans need), each made by :meth:`PairFactory.build_chunk` into the pair set's
+image folders and written as one manifest part. :meth:`PairFactory.build` runs them in
+order; a caller with workers elsewhere (the daemon on Ray) runs the chunks there and writes
+the parts itself, in the same order, and gets the same pair set.
 """
 
 from __future__ import annotations
@@ -55,6 +61,24 @@ class PlannedNegative:
     @property
     def pair_id(self) -> str:
         return f"{positive_digest(self.positive.key)}-{self.family.name}-{self.severity}"
+
+
+@dataclass(frozen=True)
+class PairChunk:
+    """Positives built together, with what their plans need: their prompts' records and
+    every record a prompt swap may draw from."""
+
+    positives: tuple[Positive, ...]
+    records: dict[str, PromptRecord]
+    donors: tuple[PromptRecord, ...]
+
+
+@dataclass(frozen=True)
+class ChunkResult:
+    """A chunk's pairs (its images are already written) and the positives that failed."""
+
+    records: list[PairRecord]
+    errors: list[dict]
 
 
 class PairFactory:
@@ -160,32 +184,51 @@ class PairFactory:
 
     def build(self, positives: Sequence[Positive], out: Path, progress: bool = True) -> PairSet:
         """Write the pair set of ``positives`` to ``out`` (resuming an interrupted build)."""
-        writer = PairSetWriter(out, self.build_info())
+        writer = self.writer(out)
+        chunks = self.chunks(positives, writer)
+        total = sum(len(chunk.positives) for chunk in chunks)
+        with tqdm(total=total, unit="positive", desc="pairs", disable=not progress) as bar:
+            for chunk in chunks:
+                result = self.build_chunk(chunk, writer)
+                writer.write_part(result.records, result.errors)
+                bar.update(len(chunk.positives))
+        pair_set = writer.finish()
+        log.info("pair set %s complete: %d pairs", out, len(pair_set))
+        return pair_set
+
+    def writer(self, out: Path) -> PairSetWriter:
+        """The pair set at ``out``, opened for this factory's build (created if missing)."""
+        return PairSetWriter(out, self.build_info())
+
+    def chunks(self, positives: Sequence[Positive], writer: PairSetWriter) -> list[PairChunk]:
+        """The positives ``writer``'s pair set still lacks, in chunks of ``batch_size``."""
         done = writer.done_positives()
         todo = [p for p in positives if p.key not in done]
         if done:
             log.info("resuming: %d positives already done, %d to go", len(done), len(todo))
         records = self.prompt_records(positives)
-        donors = list({r.text: r for r in [*records.values(), *self.suite]}.values())
-        workers = self.settings.workers
-        with (
-            ThreadPoolExecutor(workers) as pool,
-            tqdm(total=len(todo), unit="positive", desc="pairs", disable=not progress) as bar,
-        ):
-            for chunk in _chunks(todo, self.settings.batch_size):
-                loaded, errors = self._load(pool, chunk)
-                plans = [
-                    n
-                    for p in chunk
-                    if p.key in loaded
-                    for n in self.plan(p, records.get(p.prompt or ""), donors)
-                ]
-                pairs = self._make(pool, writer, loaded, plans)
-                writer.write_part(pairs, errors)
-                bar.update(len(chunk))
-        pair_set = writer.finish()
-        log.info("pair set %s complete: %d pairs", out, len(pair_set))
-        return pair_set
+        donors = tuple({r.text: r for r in [*records.values(), *self.suite]}.values())
+        return [
+            PairChunk(
+                tuple(chunk),
+                {p.prompt: records[p.prompt] for p in chunk if p.prompt in records},
+                donors,
+            )
+            for chunk in _chunks(todo, self.settings.batch_size)
+        ]
+
+    def build_chunk(self, chunk: PairChunk, writer: PairSetWriter) -> ChunkResult:
+        """Make the chunk's negatives into ``writer``'s image folders; its manifest rows
+        are returned, not written."""
+        with ThreadPoolExecutor(self.settings.workers) as pool:
+            loaded, errors = self._load(pool, chunk.positives)
+            plans = [
+                n
+                for p in chunk.positives
+                if p.key in loaded
+                for n in self.plan(p, chunk.records.get(p.prompt or ""), chunk.donors)
+            ]
+            return ChunkResult(self._make(pool, writer, loaded, plans), errors)
 
     def build_info(self) -> dict:
         """What determines the pairs; a resumed build must match it exactly."""
