@@ -49,7 +49,8 @@ def critic_store(settings: DaemonSettings) -> MlflowCriticStore:
 
 
 def make_executor(settings: DaemonSettings) -> Executor:
-    return create_executor(settings.executor.kind, **settings.executor.model_dump(exclude={"kind"}))
+    where = settings.executor.model_dump(exclude={"kind", "cpu_threads"})  # threads: per task
+    return create_executor(settings.executor.kind, **where)
 
 
 def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChannel]]:

@@ -22,6 +22,7 @@ from daemon.state import DriftCheck, ReleaseScore, ReleaseState
 from daemon.status import collect_status
 from daemon.watch import watch
 from dashboards.evidently_project import DriftWorkspace, dashboard
+from eliq.train.data import load_pairs, split_held_out
 from tests.daemon_helpers import fast_settings, write_release
 from tests.postgres import fresh_database
 
@@ -152,8 +153,15 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     )
     with caplog.at_level(logging.INFO, logger="daemon.cycle"):
         assert Service(later).once() == 0
-    recorded = (settings.data_dir / "releases").glob("*/pairs/held_out.json")
-    assert sorted(json.loads(r.read_text())["fraction"] for r in recorded) == [0.2, 0.6]
+    records = {
+        r.parent: json.loads(r.read_text())
+        for r in (settings.data_dir / "releases").glob("*/pairs/held_out.json")
+    }
+    assert sorted(record["fraction"] for record in records.values()) == [0.2, 0.6]
+    first = next(root for root, record in records.items() if record["fraction"] == 0.2)
+    unrecorded = load_pairs([first], "x").drop(columns="held_out")
+    rehashed = set(split_held_out(unrecorded, 0.6, 0)[1]["positive_id"])
+    assert rehashed != set(records[first]["positives"])  # so the record is what holds below
     # the champion ranked the first release's held-out pairs in its own cycle: not again
     evaluated = [m for m in caplog.messages if m.startswith("gen-v2") and m.endswith("scored now")]
     assert len(evaluated) == 4 and "baseline on earlier pairs" in evaluated[3]

@@ -386,3 +386,12 @@ def test_a_recorded_held_out_split_holds_whatever_later_splits_are_asked(pair_se
     unrecorded = load_pairs([pair_sets[1]], "x")
     expected = chosen | set(split_held_out(unrecorded, 0.5, 3)[1]["positive_id"])
     assert set(held["positive_id"]) == expected
+
+
+def test_a_large_held_out_fraction_still_leaves_a_positive_to_train_on(pair_sets):
+    from eliq.train.data import split_held_out
+
+    pairs = load_pairs([pair_sets[0]], "x")
+    kept, held = split_held_out(pairs, 0.99, 0)
+    assert len(set(kept["positive_id"])) == 1
+    assert len(set(held["positive_id"])) == pairs["positive_id"].nunique() - 1

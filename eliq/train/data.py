@@ -70,7 +70,8 @@ def split_held_out(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Hold out whole positives (all their pairs): as recorded for pair sets that carry a
     record (``held_out`` column of :func:`load_pairs`), else chosen by a hash of the
-    positive, at least one when ``fraction`` > 0 and there are two or more positives."""
+    positive; with two or more positives and ``fraction`` > 0, at least one is held out and
+    at least one is not."""
     if pairs.empty:
         return pairs, pairs.iloc[:0]
     recorded = pairs["held_out"] if "held_out" in pairs else pd.Series(None, index=pairs.index)
@@ -89,6 +90,8 @@ def _chosen(positive_ids: pd.Series, fraction: float, seed: int) -> np.ndarray:
     chosen = {p for p, draw in draws.items() if draw < fraction * 10_000}
     if not chosen and len(draws) > 1:
         chosen = {min(draws, key=draws.get)}
+    if len(chosen) == len(draws) > 1:  # a few positives and a large fraction: keep one to train
+        chosen.remove(max(draws, key=draws.get))
     return positive_ids.isin(chosen).to_numpy()
 
 

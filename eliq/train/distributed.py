@@ -90,10 +90,10 @@ class World:
         numbers = torch.tensor(
             [pairs, 0.0 if finite else 1.0, loss * weight]
             + [parts.get(name, 0.0) * weight for name in LOSS_PARTS],
-            dtype=torch.float64,
+            dtype=torch.float32,  # as DDP reduces gradients: half float64's bytes a step
             device=self.device,
         )
-        flat = torch.cat([g.detach().reshape(-1).to(self.device, torch.float64) for g in grads])
+        flat = torch.cat([g.detach().reshape(-1).to(self.device, torch.float32) for g in grads])
         message = torch.cat([numbers, flat * weight])
         dist.all_reduce(message)
         total, failures = message[0].item(), message[1].item()
