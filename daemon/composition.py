@@ -10,18 +10,19 @@ swaps any of them here, in one place.
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from adapters import create_alert_channel
 from adapters.alerts.base import AlertChannel
 from adapters.critic_stores.mlflow import MlflowCriticStore
 from adapters.executors import Executor, create_executor
 from daemon.alerting import Alerter
-from daemon.api import create_app
-from daemon.cycle import Cycle
 from daemon.lock import LeaderLock
 from daemon.settings import AlertSpec, DaemonSettings
 from daemon.state import Store, make_engine, migrate, read_only_engine
-from dashboards.evidently_reports import EvidentlyDriftSink
+
+if TYPE_CHECKING:  # the cycle, the API and Evidently load when built: `status` stays light
+    from daemon.cycle import Cycle
 
 
 def open_state(settings: DaemonSettings) -> Store:
@@ -71,6 +72,9 @@ def build_cycle(
 ) -> Cycle:
     """The cycle on ``settings``' state, MLflow, Evidently workspace, alert channels and
     executor (``executor`` in its place when given)."""
+    from daemon.cycle import Cycle
+    from dashboards.evidently_reports import EvidentlyDriftSink
+
     store = open_state(settings)
     return Cycle(
         settings,
@@ -89,4 +93,6 @@ def leader_lock(store: Store) -> LeaderLock:
 
 def build_app(settings: DaemonSettings, store: Store | None = None):
     """The status API on the state (``store``, or the one ``settings`` name, migrated)."""
+    from daemon.api import create_app
+
     return create_app(settings, store or open_state(settings), critic_store(settings))

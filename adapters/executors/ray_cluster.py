@@ -111,13 +111,20 @@ class RayExecutor:
             except BaseException as error:  # noqa: BLE001 - handed to the caller below
                 failure.append(error)
 
+        asked = False
+
+        def pass_on_a_stop() -> None:
+            nonlocal asked
+            if not asked and stopping is not None and stopping():
+                ray.get(control.stop.remote())  # the workers save and return
+                asked = True
+
+        pass_on_a_stop()  # asked before the start: the workers see it at their first step
         runner = threading.Thread(target=fit, name="ray-train", daemon=True)
         runner.start()
         try:
             while runner.is_alive():
-                if stopping is not None and stopping():
-                    ray.get(control.stop.remote())
-                    stopping = None  # said once; the workers save and return
+                pass_on_a_stop()
                 runner.join(POLL_S)
             if failure:
                 raise failure[0]

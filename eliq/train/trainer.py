@@ -126,11 +126,14 @@ def train(
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
     every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
     every_image = list(dict.fromkeys(every_image))
+    # ranks decide a stop together, at the first step: one stopping here alone would leave
+    # the others waiting at the barrier
+    precompute_stop = stop if world.size == 1 else None
     try:
         if feature_cache is not None and world.size > 1:  # each rank its share, then all
-            store.precompute(world.share_of(every_image), progress, stop)
+            store.precompute(world.share_of(every_image), progress)
             world.barrier()
-        store.precompute(every_image, progress, stop)
+        store.precompute(every_image, progress, precompute_stop)
     except InterruptedError as stopped:
         raise TrainingStopped("stopped while extracting features") from stopped
 
