@@ -37,10 +37,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from daemon.composition import build_cycle  # noqa: E402
+from daemon.composition import build_ports  # noqa: E402
+from daemon.context import ReleaseContext  # noqa: E402
 from daemon.service import Service  # noqa: E402
 from daemon.settings import DaemonSettings, RegistrySpec  # noqa: E402
 from daemon.state import JobRun, ReleaseState, Step  # noqa: E402
+from daemon.steps.evaluate import evaluate  # noqa: E402
 from eliq.config import load_settings  # noqa: E402
 from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, score_table  # noqa: E402
@@ -89,22 +91,23 @@ def run_release(service: Service, snapshot: Path) -> None:
     while pending := cycle.pipeline.pending():
         release = pending[0]
         if release.state == ReleaseState.registered:  # the next step is evaluate
-            copy_sqlite(cycle.settings.data_dir / "state.db", snapshot)
+            copy_sqlite(service.settings.data_dir / "state.db", snapshot)
         if not cycle.pipeline.advance(release):
-            raise SystemExit(f"{release.id}: {release.state} failed; see {cycle.settings.data_dir}")
+            where = service.settings.data_dir
+            raise SystemExit(f"{release.id}: {release.state} failed; see {where}")
     service.watch()
 
 
 def evaluate_seconds(settings: DaemonSettings, snapshot: Path, scratch: Path) -> float:
     """The evaluate step's wall time on a copy of ``snapshot`` (the state just before it)."""
     copy_sqlite(snapshot, scratch)
-    cycle = build_cycle(settings.model_copy(update={"database_url": f"sqlite:///{scratch}"}))
-    (release,) = cycle.store.releases([ReleaseState.registered])
-    cycle.critics.aliases()  # connected before the clock starts, as in the daemon
+    ports = build_ports(settings.model_copy(update={"database_url": f"sqlite:///{scratch}"}))
+    (release,) = ports.store.releases([ReleaseState.registered])
+    ports.critics.aliases()  # connected before the clock starts, as in the daemon
     start = time.perf_counter()
-    cycle.evaluate(release)
+    evaluate(ReleaseContext(release, ports))
     seconds = time.perf_counter() - start
-    cycle.store.engine.dispose()
+    ports.store.engine.dispose()
     return seconds
 
 
@@ -154,8 +157,8 @@ def main() -> None:
     rows = []
     for index, generator in enumerate(ORDER):
         run_release(service, snapshots / f"{index + 1}.db")
-        release = service.cycle.store.releases()[-1]
-        version = service.cycle.store.critic_for(release.id)
+        release = service.ports.store.releases()[-1]
+        version = service.ports.store.critic_for(release.id)
         critic = Critic.from_pretrained(version.checkpoint, settings.device)
         seen = frame[frame["generator"].isin(ORDER[: index + 1])]
         row = {"release": generator, "critic": f"v{version.mlflow_version} ({version.status})"}
@@ -163,7 +166,7 @@ def main() -> None:
             upcoming = srcc(critic, frame[frame["generator"] == ORDER[index + 1]])
             row |= {f"next {a}": v for a, v in upcoming.items()}
         row |= {f"so far {a}": v for a, v in srcc(critic, seen).items()}
-        runs = service.cycle.store.rows(JobRun)
+        runs = service.ports.store.rows(JobRun)
         for step in Step:
             times = [
                 (r.finished_at - r.started_at).total_seconds()

@@ -125,9 +125,10 @@ def promote(
     and announced on the alert channels like an automatic promotion."""
     import getpass
 
-    from daemon.composition import build_cycle
+    from daemon.composition import build_ports
+    from daemon.promotion import promote_by_hand
 
-    promoted = build_cycle(_settings(config)).promote(version, by or getpass.getuser())
+    promoted = promote_by_hand(build_ports(_settings(config)), version, by or getpass.getuser())
     console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
 
 
@@ -136,12 +137,14 @@ def reregister(config: ConfigOption = None) -> None:
     """Register every critic version of the state again from its release folder (with its
     evaluations and the champion and challenger aliases): the way back after the MLflow
     store was lost. Move a corrupt store aside first; versions still there are kept."""
-    from daemon.composition import build_cycle
+    from daemon.composition import build_ports
+    from daemon.registration import registry_problems
+    from daemon.registration import reregister as register_again
 
-    cycle = build_cycle(_settings(config))
-    versions = cycle.reregister()
+    ports = build_ports(_settings(config))
+    versions = register_again(ports)
     console.print(f"{len(versions)} critic version(s) registered in MLflow again")
-    problems = cycle.registry_problems()
+    problems = registry_problems(ports)
     for problem in problems:
         console.print(f"[red]{problem}[/red]")
     raise typer.Exit(1 if problems else 0)

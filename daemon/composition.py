@@ -22,6 +22,7 @@ from daemon.settings import AlertSpec, DaemonSettings
 from daemon.state import Store, make_engine, migrate, read_only_engine
 
 if TYPE_CHECKING:  # the cycle, the API and Evidently load when built: `status` stays light
+    from daemon.context import Ports
     from daemon.cycle import Cycle
 
 
@@ -65,26 +66,37 @@ def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChann
     return channels
 
 
-def build_cycle(
+def build_ports(
     settings: DaemonSettings,
     stop: threading.Event | None = None,
     executor: Executor | None = None,
-) -> Cycle:
-    """The cycle on ``settings``' state, MLflow, Evidently workspace, alert channels and
-    executor (``executor`` in its place when given)."""
-    from daemon.cycle import Cycle
+) -> Ports:
+    """The state, MLflow, the Evidently workspace, the alert channels and the executor of
+    ``settings`` (``executor`` in its place when given)."""
+    from daemon.context import Ports
     from dashboards.evidently_reports import EvidentlyDriftSink
 
     store = open_state(settings)
-    return Cycle(
+    return Ports(
         settings,
         store,
         critics=critic_store(settings),
         drift=EvidentlyDriftSink(settings.evidently_path),
         alerter=Alerter(store, build_channels(settings)),
         executor=executor or make_executor(settings),
-        stop=stop,
+        stop=stop or threading.Event(),
     )
+
+
+def build_cycle(
+    settings: DaemonSettings,
+    stop: threading.Event | None = None,
+    executor: Executor | None = None,
+) -> Cycle:
+    """The cycle on :func:`build_ports`."""
+    from daemon.cycle import Cycle
+
+    return Cycle(build_ports(settings, stop, executor))
 
 
 def leader_lock(store: Store) -> LeaderLock:

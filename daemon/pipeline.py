@@ -1,28 +1,26 @@
 """The pipeline: each release through its steps, one state at a time.
 
-A step is a function ``(release) -> rows``: it does its work (idempotently, in the release's
-own folder) and returns the rows that record its result; it never touches the release's
-state. The pipeline runs the step that follows the release's state, then stores the rows
-and the next state in one transaction, so a process killed at any point redoes at most the
-step it was in. A step that raises is retried with exponential backoff; after
-``max_attempts`` the release is parked at that step with its error and an alert, until
-:meth:`Pipeline.retry`. Releases advance strictly in discovery order, because each retune
-starts from the champion the previous one left. Each run of a step is recorded with where
-it ran: the executor for the steps it runs, the daemon's own process for the others.
+A step is a function ``(ReleaseContext) -> rows`` (:mod:`daemon.steps`): it does its work
+(idempotently, in the release's own folder) and returns the rows that record its result; it
+never touches the release's state. The pipeline runs the step that follows the release's
+state, then stores the rows and the next state in one transaction, so a process killed at
+any point redoes at most the step it was in. A step that raises is retried with exponential
+backoff; after ``max_attempts`` the release is parked at that step with its error and an
+alert, until :meth:`Pipeline.retry`. Releases advance strictly in discovery order, because
+each retune starts from the champion the previous one left. Each run of a step is recorded
+with where it ran: the executor for the steps it runs, the daemon's own process for the
+others.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from adapters.alerts.base import Alert
-from adapters.executors import Executor
 from adapters.executors.local import LocalExecutor
-from daemon.alerting import Alerter
+from daemon.context import Ports, ReleaseContext, StepResult
 from daemon.state import (
     NEXT_STEP,
     PIPELINE,
@@ -30,13 +28,12 @@ from daemon.state import (
     ReleaseRecord,
     ReleaseState,
     Step,
-    Store,
     utcnow,
 )
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
-StepFunction = Callable[[ReleaseRecord], Sequence[Any]]
+StepFunction = Callable[[ReleaseContext], StepResult]
 
 
 class Stopping(Exception):
@@ -45,24 +42,14 @@ class Stopping(Exception):
 
 class Pipeline:
     def __init__(
-        self,
-        store: Store,
-        steps: Mapping[Step, StepFunction],
-        alerter: Alerter,
-        executor: Executor,
-        on_executor: Collection[Step],
-        max_attempts: int,
-        retry_backoff_s: float,
-        stop: threading.Event,
+        self, ports: Ports, steps: Mapping[Step, StepFunction], on_executor: Collection[Step]
     ) -> None:
-        self.store = store
-        self.steps = steps
-        self.alerter = alerter
-        self.executor = executor
+        self.ports = ports
+        self.steps = dict(steps)
         self.on_executor = on_executor
-        self.max_attempts = max_attempts
-        self.retry_backoff_s = retry_backoff_s
-        self.stop = stop
+        self.store, self.alerter, self.stop = ports.store, ports.alerter, ports.stop
+        self.max_attempts = ports.settings.max_attempts
+        self.retry_backoff_s = ports.settings.retry_backoff_s
 
     def pending(self) -> list[ReleaseRecord]:
         waiting = [s for s in PIPELINE if s is not ReleaseState.done]
@@ -86,13 +73,13 @@ class Pipeline:
     def advance(self, release: ReleaseRecord) -> bool:
         """Run the step that follows ``release``'s state and commit it; True when it did."""
         step = NEXT_STEP[ReleaseState(release.state)]
-        where = self.executor if step in self.on_executor else LocalExecutor
+        where = self.ports.executor if step in self.on_executor else LocalExecutor
         run = self.store.add(
             JobRun(job=f"{step}:{release.id}", executor=where.name, workers=where.workers)
         )
         log.info("%s: %s", release.id, step)
         try:
-            rows = self.steps[step](release)
+            rows = self.steps[step](ReleaseContext(release, self.ports))
         except Stopping:
             run.finished_at, run.ok, run.detail = utcnow(), False, "stopped"
             self.store.save(run)
@@ -108,7 +95,7 @@ class Pipeline:
         self.store.save(run)
         return True
 
-    def _commit(self, release: ReleaseRecord, rows: Sequence[Any]) -> None:
+    def _commit(self, release: ReleaseRecord, rows: StepResult) -> None:
         """Store the step's rows and the next state in one transaction."""
         index = PIPELINE.index(ReleaseState(release.state))
         release.state = PIPELINE[index + 1]

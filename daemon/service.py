@@ -28,6 +28,7 @@ from daemon.api import create_app
 from daemon.composition import build_cycle, leader_lock
 from daemon.demo import seed_demo_registry
 from daemon.lock import LockHeld
+from daemon.registration import registry_problems
 from daemon.settings import DaemonSettings
 from daemon.state import JobRun, ReleaseState, utcnow
 from daemon.watch import watch
@@ -45,7 +46,8 @@ class Service:
         if settings.registries is None:
             seed_demo_registry(settings.data_dir)
         self.cycle = build_cycle(settings, self.stop)
-        self.lock = leader_lock(self.cycle.store)
+        self.ports = self.cycle.ports
+        self.lock = leader_lock(self.ports.store)
 
     def handle_signals(self) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -82,21 +84,21 @@ class Service:
             self.watch()
             troubled = [
                 r
-                for r in self.cycle.store.releases()
+                for r in self.ports.store.releases()
                 if r.state == ReleaseState.parked or r.last_error
             ]
             for release in troubled:
                 log.error("%s: %s (%s)", release.id, release.state, release.last_error)
             return 0 if polled and not troubled else 1
         finally:
-            self.cycle.executor.close()
+            self.ports.executor.close()
             self.lock.release()
 
     def registry_agrees(self) -> bool:
         """True when MLflow holds every critic version the state says it registered; else
         the mismatch is logged and alerted, and the caller must not run the cycle (it would
         retune from, and promote over, versions that no longer exist)."""
-        problems = self.cycle.registry_problems()  # RegistryUnreachable: see the callers
+        problems = registry_problems(self.ports)  # RegistryUnreachable: see the callers
         if not problems:
             return True
         for problem in problems:
@@ -106,7 +108,7 @@ class Service:
             "every critic version again from its release folder (move a corrupt store aside "
             "first); if the state is the stale one, point the daemon at the right database"
         )
-        self.cycle.alerter.send(
+        self.ports.alerter.send(
             Alert(
                 title="MLflow registry does not match the daemon's state",
                 summary="; ".join(problems)[:1000],
@@ -166,19 +168,19 @@ class Service:
 
     def watch(self) -> None:
         """The periodic drift check; a failure is logged and retried at the next tick."""
-        where = self.cycle.executor  # the champion's scoring runs there
-        run = self.cycle.store.add(JobRun(job="watch", executor=where.name, workers=where.workers))
+        where = self.ports.executor  # the champion's scoring runs there
+        run = self.ports.store.add(JobRun(job="watch", executor=where.name, workers=where.workers))
         try:
-            check = watch(self.cycle)
+            check = watch(self.ports)
             run.ok, run.detail = True, None if check is None else f"drift check {check.id}"
         except Exception as error:  # noqa: BLE001 - the job must not kill the scheduler
             log.exception("the periodic drift check failed")
             run.ok, run.detail = False, redact_url(f"{error}")[:2000]
         run.finished_at = utcnow()
-        self.cycle.store.save(run)
+        self.ports.store.save(run)
 
     def housekeeping(self) -> None:
-        with self.cycle.store.session() as session:
+        with self.ports.store.session() as session:
             session.exec(delete(JobRun).where(JobRun.started_at < utcnow() - JOB_HISTORY))
             session.commit()
         for scratch in (self.settings.data_dir / "releases").glob("*/.samples-*"):
@@ -189,7 +191,7 @@ class Service:
         if self.settings.api_port is None:
             return None
         config = uvicorn.Config(
-            create_app(self.settings, self.cycle.store, self.cycle.critics),
+            create_app(self.settings, self.ports.store, self.ports.critics),
             host=self.settings.api_host,
             port=self.settings.api_port,
             log_level="warning",
@@ -206,7 +208,7 @@ class Service:
         try:
             return self._lead()
         finally:
-            self.cycle.executor.close()
+            self.ports.executor.close()
             if api is not None:
                 api.should_exit = True
 

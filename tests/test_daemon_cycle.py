@@ -15,7 +15,8 @@ import pytest
 from werkzeug import Response
 
 from adapters.alerts.webhook import signature
-from daemon.composition import build_cycle
+from daemon.composition import build_cycle, build_ports
+from daemon.promotion import promote_by_hand
 from daemon.service import Service
 from daemon.settings import AlertSpec, GateSettings
 from daemon.state import DriftCheck, ReleaseScore, ReleaseState
@@ -151,7 +152,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     later = settings.model_copy(
         update={"retune": settings.retune.model_copy(update={"train": train})}
     )
-    with caplog.at_level(logging.INFO, logger="daemon.cycle"):
+    with caplog.at_level(logging.INFO, logger="daemon.steps"):
         assert Service(later).once() == 0
     records = {
         r.parent: json.loads(r.read_text())
@@ -183,16 +184,16 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
 
     # the periodic check: every release scored by the current champion, once
     cycle = build_cycle(settings)
-    scores = cycle.store.rows(ReleaseScore)
+    scores = cycle.ports.store.rows(ReleaseScore)
     assert len(scores) == 3  # v1 under the first champion; v1 and v2 under the second
     under_second = [s for s in scores if s.critic_version_id == second["id"]]
     assert sorted(s.release_id for s in under_second) == sorted(r["id"] for r in status["releases"])
     assert all(s.images == 3 and math.isfinite(s.quality_mean) for s in under_second)
-    (check,) = cycle.store.rows(DriftCheck, kind="watch")
+    (check,) = cycle.ports.store.rows(DriftCheck, kind="watch")
     assert check.release_id == status["releases"][1]["id"]
     assert check.summary["critic_version"] == second["mlflow_version"]
-    assert watch(cycle) is None  # nothing new: no second check, no rescoring
-    assert len(cycle.store.rows(ReleaseScore)) == 3
+    assert watch(cycle.ports) is None  # nothing new: no second check, no rescoring
+    assert len(cycle.ports.store.rows(ReleaseScore)) == 3
 
     # every drift check is a run in the Evidently workspace, under the dashboard
     workspace = DriftWorkspace(settings.data_dir / "evidently")
@@ -223,7 +224,7 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     held = client.get_model_version(settings.model_name, version["mlflow_version"])
     assert held.tags["eliq.status"] == "held" and held.tags["eliq.gate.why"] == automatic
 
-    build_cycle(settings).promote(version["mlflow_version"], by="ops-on-call")
+    promote_by_hand(build_ports(settings), version["mlflow_version"], by="ops-on-call")
     promoted = client.get_model_version(settings.model_name, version["mlflow_version"])
     assert promoted.tags["eliq.status"] == "champion"
     assert promoted.tags["eliq.promoted_by"] == "ops-on-call"

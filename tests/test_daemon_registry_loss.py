@@ -18,6 +18,7 @@ from adapters.critic_stores.mlflow import MlflowCriticStore
 from adapters.critic_stores.mlflow_check import registry_problems
 from daemon.cli import app as cli
 from daemon.composition import build_app, build_cycle
+from daemon.context import ReleaseContext
 from daemon.service import REGISTRY_MISMATCH
 from daemon.state import CriticVersion, ReleaseState, Step
 from tests.daemon_helpers import (
@@ -171,16 +172,16 @@ def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(t
     cycle = build_cycle(fast_settings(tmp_path, registry, max_attempts=1))
     assert cycle.discover("team") == 1
 
-    def sample(release):
+    def sample(_: ReleaseContext):
         raise RuntimeError("could not reach postgresql://eliq:hunter2@db:5432/eliq")
 
-    cycle.steps[Step.sample] = sample
+    cycle.pipeline.steps[Step.sample] = sample
     (release,) = cycle.pipeline.pending()
     assert not cycle.pipeline.advance(release)
-    parked = cycle.store.release(release.id)
+    parked = cycle.ports.store.release(release.id)
     assert parked.state == ReleaseState.parked
     assert "hunter2" not in parked.last_error and "eliq:***@db" in parked.last_error
-    (alert,) = alerts(cycle.settings)
+    (alert,) = alerts(cycle.ports.settings)
     assert "hunter2" not in json.dumps(alert) and "eliq:***@db" in alert["summary"]
 
 

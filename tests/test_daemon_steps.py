@@ -14,6 +14,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from daemon.composition import build_cycle
+from daemon.context import ReleaseContext
 from daemon.state import (
     MIGRATIONS,
     NEXT_STEP,
@@ -60,21 +61,21 @@ def release_row(release_id: str, state: ReleaseState, **fields) -> ReleaseRecord
 
 def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
-    release = cycle.store.add(release_row("team:gen@1", ReleaseState.registered))
+    release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
 
-    def unreachable_store(_: ReleaseRecord) -> None:
+    def unreachable_store(_: ReleaseContext) -> None:
         raise ConnectionError("the tracking server went away")
 
-    cycle.steps[Step.evaluate] = unreachable_store
+    cycle.pipeline.steps[Step.evaluate] = unreachable_store
     assert not cycle.pipeline.advance(release)
-    parked = cycle.store.release(release.id)
+    parked = cycle.ports.store.release(release.id)
     assert parked.state == ReleaseState.parked and parked.parked_step == Step.evaluate
     assert "evaluate: ConnectionError" in parked.last_error
-    (run,) = cycle.store.rows(JobRun)
+    (run,) = cycle.ports.store.rows(JobRun)
     assert run.job == "evaluate:team:gen@1" and run.ok is False
 
     cycle.pipeline.retry(release.id)
-    back = cycle.store.release(release.id)
+    back = cycle.ports.store.release(release.id)
     assert back.state == ReleaseState.registered and back.attempts == 0
     assert back.parked_step is None
     with pytest.raises(ValueError, match="not parked"):
@@ -83,9 +84,9 @@ def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
 
 def test_a_release_parked_where_no_step_is_known_starts_over(tmp_path):
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
-    cycle.store.add(release_row("team:gen@1", ReleaseState.parked))
+    cycle.ports.store.add(release_row("team:gen@1", ReleaseState.parked))
     cycle.pipeline.retry("team:gen@1")
-    assert cycle.store.release("team:gen@1").state == ReleaseState.discovered
+    assert cycle.ports.store.release("team:gen@1").state == ReleaseState.discovered
 
 
 @contextmanager
@@ -168,16 +169,16 @@ def test_the_pipeline_commits_a_steps_rows_with_the_next_state_and_stops_between
     """A step returns rows and never moves the release: the pipeline stores both in one
     transaction, and a stop asked during a step ends processing once it is committed."""
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
-    release = cycle.store.add(release_row("team:gen@1", ReleaseState.registered))
+    release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
 
-    def evaluate(seen: ReleaseRecord) -> list[JobRun]:
-        assert seen.state == ReleaseState.registered
-        cycle.stop.set()  # SIGTERM arrives while the step runs
+    def evaluate(seen: ReleaseContext) -> list[JobRun]:
+        assert seen.release.state == ReleaseState.registered
+        cycle.ports.stop.set()  # SIGTERM arrives while the step runs
         return [JobRun(job="evaluated by the test", ok=True)]
 
-    cycle.steps[Step.evaluate] = evaluate
+    cycle.pipeline.steps[Step.evaluate] = evaluate
     assert cycle.pipeline.process() == 1  # the step finished; the next one never started
-    after = cycle.store.release(release.id)
+    after = cycle.ports.store.release(release.id)
     assert after.state == PIPELINE[PIPELINE.index(ReleaseState.registered) + 1]
-    jobs = {run.job: run.ok for run in cycle.store.rows(JobRun)}
+    jobs = {run.job: run.ok for run in cycle.ports.store.rows(JobRun)}
     assert jobs == {"evaluated by the test": True, "evaluate:team:gen@1": True}

@@ -10,6 +10,7 @@ from adapters.alerts.base import Alert
 from daemon.alerting import Alerter
 from daemon.composition import build_channels, build_cycle
 from daemon.drift import agreement_checks, incident_topic, save_check, shift_checks
+from daemon.incidents import raise_drift
 from daemon.settings import AlertSpec, DaemonSettings, DriftSettings
 from daemon.state import (
     DriftCheck,
@@ -144,7 +145,7 @@ def test_one_shift_seen_by_the_cycle_and_by_the_watch_is_one_alert(tmp_path):
         sequence=2,
         loader={},
     )
-    cycle.store.save(release)
+    cycle.ports.store.save(release)
     for kind in ("generator", "watch"):  # the challenger's view at its cycle, the champion's later
         result = save_check(
             EvidentlyDriftSink(tmp_path / "evidently"),
@@ -153,15 +154,15 @@ def test_one_shift_seen_by_the_cycle_and_by_the_watch_is_one_alert(tmp_path):
             shift_checks(earlier, new, SETTINGS),
             tmp_path / kind,
         )
-        check = cycle.store.add(
+        check = cycle.ports.store.add(
             DriftCheck(
                 kind=kind, release_id=release.id, drifted=result.drifted, summary=result.summary
             )
         )
-        cycle.raise_drift(check, release)
+        raise_drift(cycle.ports, check, release)
     (alert,) = [json.loads(line) for line in (tmp_path / "alerts.jsonl").open()]
     assert alert["title"].startswith("Generator shift on gen: quality fell by ")
     assert alert["links"]["report"].startswith("https://eliq.example/reports/")
     assert "n=24 vs 96" in alert["summary"]
-    (incident,) = cycle.store.rows(Incident, topic="shift:quality:fell")
+    (incident,) = cycle.ports.store.rows(Incident, topic="shift:quality:fell")
     assert incident.breaches == 2

@@ -77,8 +77,8 @@ def sampled_cycle(tmp_path: Path, pipeline: Path, executor, steps: int = 2) -> C
         sampling=SamplingSettings(prompts=PROMPTS, seed=7, shard_prompts=2),
     )
     cycle = build_cycle(settings, executor=executor)
-    release = cycle.store.add(rendering_release(pipeline, steps))
-    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
+    release = cycle.ports.store.add(rendering_release(pipeline, steps))
+    assert cycle.pipeline.advance(release), cycle.ports.store.release(release.id).last_error
     return cycle
 
 
@@ -91,13 +91,13 @@ def samples_and_pairs(tmp_path: Path, pipeline: Path, executor) -> tuple[dict, s
     directory at ``tmp_path`` (pair provenance names the samples by absolute path)."""
     shutil.rmtree(tmp_path, ignore_errors=True)
     cycle = sampled_cycle(tmp_path, pipeline, executor)
-    release = cycle.store.release("hub:team/tiny@1")
-    samples = files(cycle.workspace(release).samples)
+    release = cycle.ports.store.release("hub:team/tiny@1")
+    samples = files(cycle.ports.workspace(release).samples)
     # build pairs
-    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
-    (pair_set,) = cycle.store.rows(PairSetRecord)
+    assert cycle.pipeline.advance(release), cycle.ports.store.release(release.id).last_error
+    (pair_set,) = cycle.ports.store.rows(PairSetRecord)
     assert pair_set.pairs > 0
-    cycle.store.engine.dispose()
+    cycle.ports.store.engine.dispose()
     return samples, pair_set.digest
 
 
@@ -130,9 +130,9 @@ def test_a_worker_killed_while_sampling_leaves_no_duplicate_or_missing_sample(
     cycle = sampled_cycle(tmp_path, pipeline, ray_executor, steps=20)
     killer.join()
     assert killed, "no Ray worker was seen rendering"
-    release = cycle.store.release("hub:team/tiny@1")
+    release = cycle.ports.store.release("hub:team/tiny@1")
     assert release.state == ReleaseState.sampled
-    (sample_set,) = cycle.store.rows(SampleSet)
+    (sample_set,) = cycle.ports.store.rows(SampleSet)
     folder = Path(sample_set.folder)
     names = sorted(p.name for p in folder.glob("*.png"))
     assert (
@@ -140,7 +140,7 @@ def test_a_worker_killed_while_sampling_leaves_no_duplicate_or_missing_sample(
         == [f"{i:05d}-s{7 + i}.png" for i in range(PROMPTS)]
         == [row.split(",")[0] for row in (folder / "manifest.csv").read_text().splitlines()[1:]]
     )
-    (status,) = collect_status(cycle.settings, aliases=False)["releases"]
+    (status,) = collect_status(cycle.ports.settings, aliases=False)["releases"]
     (sampling,) = status["steps"]
     assert sampling["step"] == "sample" and sampling["ok"] is True
     assert (sampling["executor"], sampling["workers"]) == ("ray", 2)
@@ -157,7 +157,7 @@ def test_the_executor_is_chosen_in_settings_or_the_environment(monkeypatch, tmp_
     settings = fast_settings(tmp_path, tmp_path / "registry")
     assert (settings.executor.kind, settings.executor.workers) == ("ray", 3)
     cycle = build_cycle(settings)
-    assert (cycle.executor.name, cycle.executor.workers) == ("ray", 3)
+    assert (cycle.ports.executor.name, cycle.ports.executor.workers) == ("ray", 3)
 
 
 FROZEN = CriticConfig(

@@ -232,9 +232,9 @@ def test_the_daemon_samples_a_civitai_release_with_its_checkpoint_in_the_release
     cycle = build_cycle(settings)
     assert cycle.discover("civitai") == 1
     (release,) = cycle.pipeline.pending()
-    assert cycle.pipeline.advance(release), cycle.store.release(release.id).last_error
-    sampled = cycle.store.release(release.id)
+    assert cycle.pipeline.advance(release), cycle.ports.store.release(release.id).last_error
+    sampled = cycle.ports.store.release(release.id)
     assert sampled.state == ReleaseState.sampled
-    folder = cycle.workspace(sampled).root
+    folder = cycle.ports.workspace(sampled).root
     assert (folder / "weights" / "m11.safetensors").stat().st_size == checkpoint.stat().st_size
     assert len(list((folder / "samples").glob("*.png"))) == 2

@@ -1,0 +1,66 @@
+"""Retune: an incremental LoRA retune from the champion, replaying earlier releases' pairs,
+run data-parallel where the executor runs it (:mod:`daemon.retuning`). A stop leaves the
+training state saved; the next run resumes it."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from daemon import history
+from daemon.context import ReleaseContext, StepResult
+from daemon.pipeline import Stopping
+from daemon.retuning import RetuneJob, run_retune
+from daemon.state import CriticVersion
+
+log = logging.getLogger(__name__)
+
+
+def retune(context: ReleaseContext) -> StepResult:
+    release, ports, store = context.release, context.ports, context.store
+    retune_settings = context.settings.retune
+    replay_releases = retune_settings.replay_releases
+    champion = store.champion()
+    init = Path(champion.checkpoint) if champion else retune_settings.initial_checkpoint
+    config = history.critic_config(ports) if init is None else None
+    earlier = history.earlier(ports, release)
+    replayed = earlier[-replay_releases:] if replay_releases else []
+    replay = [Path(history.pair_set(ports, r).path) for r in replayed]
+    out = context.workspace.critic
+    settings = retune_settings.train
+    job = RetuneJob(
+        Path(history.pair_set(ports, release).path),
+        out,
+        settings,
+        init=init,
+        replay=tuple(replay),
+        config=config,
+        feature_cache=history.feature_cache(ports),
+    )
+    result = ports.executor.data_parallel(run_retune, job, ports.stop.is_set)
+    if "stopped" in result:  # its state is saved: the next run resumes
+        log.info("%s: retune %s", release.id, result["stopped"])
+        raise Stopping
+    if result["cut_short_by_time_budget"]:
+        log.warning(
+            "%s: the retune's time budget (%.0f s) stopped it after %d of %d steps",
+            release.id,
+            settings.time_budget_s,
+            result["steps"],
+            settings.steps,
+        )
+    version = store.critic_for(release.id) or CriticVersion(
+        release_id=release.id, checkpoint=str(out)
+    )
+    version.parent_version = champion.mlflow_version if champion else None
+    version.training = {
+        **result,
+        "init": str(init) if init else None,
+        "replay": [str(p) for p in replay],
+        "settings": settings.model_dump(
+            mode="json", include={"steps", "batch_pairs", "learning_rate", "seed"}
+        ),
+        "pairs": history.pair_set(ports, release).pairs,
+        "replay_pairs": sum(history.pair_set(ports, r).pairs for r in replayed),
+    }
+    return [version]
