@@ -51,8 +51,12 @@ def critic_store(settings: DaemonSettings) -> MlflowCriticStore:
 
 
 def make_executor(settings: DaemonSettings) -> Executor:
-    where = settings.executor.model_dump(exclude={"kind", "cpu_threads"})  # threads: per task
-    return create_executor(settings.executor.kind, **where)
+    executor = settings.executor
+    if executor.kind == "local":
+        return create_executor("local")
+    where = executor.model_dump(exclude={"kind", "cpu_threads"})  # threads: per task
+    where["storage_path"] = executor.storage_path or str((settings.data_dir / "ray").resolve())
+    return create_executor(executor.kind, **where)
 
 
 def build_channels(settings: DaemonSettings) -> list[tuple[AlertSpec, AlertChannel]]:

@@ -64,6 +64,11 @@ class ExecutorSettings(BaseModel):
     )
     workers: int = Field(default=2, ge=1, description="CPUs of a Ray instance started here.")
     gpus_per_worker: float = Field(default=0.0, ge=0, description="GPUs per Ray task.")
+    storage_path: str | None = Field(
+        default=None,
+        description="Where Ray Train keeps its run folders: a folder every node sees or a "
+        "cloud URI ('s3://bucket/eliq'); None: 'ray' under the data directory.",
+    )
     cpu_threads: int = Field(
         default=1,
         ge=1,

@@ -42,8 +42,9 @@ PROMPTS = 6
 
 
 @pytest.fixture(scope="module")
-def ray_executor():
-    executor = create_executor("ray", workers=2)
+def ray_executor(tmp_path_factory):
+    storage = tmp_path_factory.mktemp("ray-train")
+    executor = create_executor("ray", workers=2, storage_path=str(storage))
     yield executor
     executor.close()
 
@@ -156,8 +157,9 @@ def test_the_executor_is_chosen_in_settings_or_the_environment(monkeypatch, tmp_
     monkeypatch.setenv("ELIQ_EXECUTOR__WORKERS", "3")
     settings = fast_settings(tmp_path, tmp_path / "registry")
     assert (settings.executor.kind, settings.executor.workers) == ("ray", 3)
-    cycle = build_cycle(settings)
-    assert (cycle.ports.executor.name, cycle.ports.executor.workers) == ("ray", 3)
+    executor = build_cycle(settings).ports.executor
+    assert (executor.name, executor.workers) == ("ray", 3)
+    assert executor.storage_path == str((settings.data_dir / "ray").resolve())  # not ~
 
 
 FROZEN = CriticConfig(
@@ -191,6 +193,7 @@ def test_a_retune_on_two_ddp_workers_ranks_held_out_pairs_as_one_process_does(
             critic, {"pairs": pairs.root}, settings.held_out_fraction, settings.seed
         )
     assert processes == {"local": 1, "ray": 2}
+    assert any(Path(ray_executor.storage_path).iterdir())  # Ray Train's run folder, not ~
     single, ddp = accuracy["local"], accuracy["ray"]
     assert single.pairs == ddp.pairs >= 30
     p = (single.mean + ddp.mean) / 2

@@ -4,6 +4,7 @@ import csv
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from eliq.config import PairSettings
 from eliq.generation import DiffusersSampler, Sampler, UnsafeCheckpointError
@@ -79,3 +80,20 @@ def test_factory_adds_model_rendered_negatives(sampler, tiny_pipeline, tmp_path)
     assert sorted(r["pair_id"] for r in again.table().to_pylist()) == sorted(
         r["pair_id"] for r in table
     )
+
+
+def test_planning_a_build_loads_no_model(tmp_path):
+    """The daemon plans the chunks of a build wherever they are made: only making one
+    loads the sampler, so a model that cannot load fails there and not before."""
+    folder = tmp_path / "positives"
+    folder.mkdir()
+    Image.new("RGB", (64, 64), "red").save(folder / "0.png")
+    (folder / "manifest.csv").write_text(f"image,prompt,seed\n0.png,{PROMPTS[0]},10\n")
+    positives = read_positives(folder / "manifest.csv")
+    missing = tmp_path / "no-such-pipeline"
+    factory = PairFactory(PairSettings(families=["fewer_steps"], sampler=str(missing)))
+    writer = factory.writer(tmp_path / "pairs")
+    (chunk,) = factory.chunks(positives, writer)
+    assert chunk.positives == tuple(positives)
+    with pytest.raises(Exception, match="no-such-pipeline"):
+        factory.build_chunk(chunk, writer)

@@ -58,7 +58,7 @@ class Executor(Protocol):
 
 
 def create_executor(kind: str, /, **settings: Any) -> Executor:
-    """``local`` or ``ray`` (``address``, ``workers``, ``gpus_per_worker``)."""
+    """``local`` or ``ray`` (``address``, ``workers``, ``gpus_per_worker``, ``storage_path``)."""
     if kind == "local":
         from adapters.executors.local import LocalExecutor
 

@@ -9,7 +9,8 @@ back to the caller, which alone writes them, so a task run twice leaves nothing 
 ``data_parallel`` runs a Ray Train ``TorchTrainer`` of ``workers`` workers (gloo on CPUs,
 NCCL on GPUs). A small actor carries the stop signal to the workers and rank 0's result
 back; a worker lost mid-run restarts the group (``max_retries`` times), and the task
-resumes from what it saved.
+resumes from what it saved. Ray Train keeps its run folders at ``storage_path`` (a folder
+every node sees, or a cloud URI; None: Ray's default, ``~/ray_results``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class RayExecutor:
         workers: int = 2,
         gpus_per_worker: float = 0.0,
         max_retries: int = 3,
+        storage_path: str | None = None,
     ) -> None:
         if workers < 1:
             raise ValueError(f"a Ray executor needs at least one worker, not {workers}")
@@ -42,6 +44,7 @@ class RayExecutor:
         self.workers = workers
         self.gpus_per_worker = gpus_per_worker
         self.max_retries = max_retries
+        self.storage_path = storage_path
         self._started = False
 
     def _connect(self) -> Any:
@@ -101,7 +104,10 @@ class RayExecutor:
                 use_gpu=self.gpus_per_worker > 0,
                 resources_per_worker=resources,
             ),
-            run_config=RunConfig(failure_config=FailureConfig(max_failures=self.max_retries)),
+            run_config=RunConfig(
+                storage_path=self.storage_path,
+                failure_config=FailureConfig(max_failures=self.max_retries),
+            ),
         )
         failure: list[BaseException] = []
 

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
 
+from eliq import __version__
 from eliq.config import ImageLimits, PairSettings
 from eliq.devices import resolve_device
 from eliq.imageio import ImageLoadError, load_image, save_image
@@ -38,6 +40,11 @@ from eliq.pairs.families import NegativeFamily, available_families
 from eliq.pairs.pairset import PairRecord, PairSet, PairSetWriter
 from eliq.pairs.positives import Positive
 from eliq.prompts.parser import PromptParser
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from eliq.generation import Sampler
 from eliq.prompts.record import PromptRecord
 from eliq.prompts.suite import load_suite
 from eliq.seeding import derive_seed, numpy_rng, torch_generator
@@ -233,7 +240,7 @@ class PairFactory:
     def build_info(self) -> dict:
         """What determines the pairs; a resumed build must match it exactly."""
         return {
-            "eliq": _eliq_version(),
+            "eliq": __version__,
             "seed": self.settings.seed,
             "per_positive": self.settings.per_positive,
             "ladder": self.settings.ladder,
@@ -330,7 +337,7 @@ class PairFactory:
         root: Path,
     ) -> PairRecord:
         positive = plan.positive
-        provenance = {"source": str(positive.image), "eliq": _eliq_version()}
+        provenance = {"source": str(positive.image), "eliq": __version__}
         if plan.detail:
             provenance["edit"] = plan.detail
         if positive.seed is not None:
@@ -360,15 +367,12 @@ def generative_families(settings: PairSettings) -> list[NegativeFamily]:
     """The model-rendered families that ``settings.sampler`` and ``settings.img2img`` enable."""
     if not (settings.sampler or settings.img2img):
         return []
-    from eliq.generation import DiffusersSampler
     from eliq.pairs.generative import img2img_family, resampling_families
 
-    loaded: dict[str, DiffusersSampler] = {}
+    loaded: dict[str, _SamplerOnFirstUse] = {}
 
-    def sampler(name: str) -> DiffusersSampler:
-        if name not in loaded:
-            loaded[name] = DiffusersSampler.from_pretrained(name, device=settings.device)
-        return loaded[name]
+    def sampler(name: str) -> _SamplerOnFirstUse:
+        return loaded.setdefault(name, _SamplerOnFirstUse(name, settings.device))
 
     families = []
     if settings.sampler:
@@ -376,6 +380,38 @@ def generative_families(settings: PairSettings) -> list[NegativeFamily]:
     if settings.img2img:
         families.append(img2img_family(sampler(settings.img2img)))
     return families
+
+
+class _SamplerOnFirstUse:
+    """A diffusers sampler loaded when a family first renders with it: planning a build's
+    chunks (the daemon, whatever executor makes them) never loads the model, only the
+    processes that make negatives do."""
+
+    def __init__(self, name: str, device: str) -> None:
+        self.name, self.device = name, device
+        self._sampler: Sampler | None = None
+        self._loading = threading.Lock()  # the factory's threads render concurrently
+
+    def _loaded(self) -> Sampler:
+        from eliq.generation import DiffusersSampler
+
+        with self._loading:
+            if self._sampler is None:
+                self._sampler = DiffusersSampler.from_pretrained(self.name, device=self.device)
+            return self._sampler
+
+    @property
+    def default_steps(self) -> int:
+        return self._loaded().default_steps
+
+    @property
+    def default_guidance(self) -> float:
+        return self._loaded().default_guidance
+
+    def sample(
+        self, prompts: Sequence[str], seeds: Sequence[int], **overrides: Any
+    ) -> Iterator[tuple[str, int, Image.Image]]:
+        return self._loaded().sample(prompts, seeds, **overrides)
 
 
 def _select_families(
@@ -393,10 +429,3 @@ def _select_families(
 def _chunks(items: Sequence[Positive], size: int) -> Iterator[Sequence[Positive]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _eliq_version() -> str:
-    try:
-        return version("eliq")
-    except PackageNotFoundError:
-        return "unknown"
