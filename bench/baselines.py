@@ -13,8 +13,8 @@ from PIL import Image
 from pypiqe import piqe
 from scipy import ndimage
 
+from eliq.backbones.imagenet import SentenceText, imagenet_class_names, minilm_path
 from eliq.backbones.mobilenet_v2 import MobileNetV2
-from eliq.critic.encoders import MiniLMText, imagenet_class_names, minilm_path
 from eliq.critic.views import make_views
 from eliq.imageio import load_image
 
@@ -58,7 +58,7 @@ class ZeroShot:
     def __init__(self, crops: int = 4) -> None:
         self.crops = crops
         self.classifier = MobileNetV2.from_pretrained()
-        self.text = MiniLMText(minilm_path())
+        self.text = SentenceText(minilm_path())
         with torch.inference_mode():
             self.class_embeddings = self.text.sentence(imagenet_class_names(), 64)
 

@@ -1,6 +1,11 @@
 """Critic throughput: images scored per second, peak memory, training step time.
 
-    python bench/critic_speed.py [--checkpoint CKPT] [--device auto] [--images 64]
+    python bench/critic_speed.py [--checkpoint CKPT | --critic-config JSON] [--device auto]
+        [--images 64]
+
+``--critic-config`` builds an untrained critic from a config file (any backbone family,
+e.g. ``{"vision_backbone": "<VLM folder or hub id>", "text_backbone": "joint"}``); without
+either, the default config.
 
 Prints a Markdown table to paste. Scoring runs end to end from decoded 512x512 tensors
 (views, backbones, fusion, queries); the "backbone only" rows run just the pre-trained
@@ -70,21 +75,29 @@ def timed(fn, device: torch.device) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", type=Path)
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--checkpoint", type=Path)
+    source.add_argument("--critic-config", type=Path, help="A CriticConfig as JSON.")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5, help="Interleaved runs per row.")
     args = parser.parse_args()
-    critic = (
-        Critic.from_pretrained(args.checkpoint, args.device)
-        if args.checkpoint
-        else Critic.from_config(CriticConfig(), args.device)
-    )
+    if args.checkpoint:
+        critic = Critic.from_pretrained(args.checkpoint, args.device)
+    else:
+        config = (
+            CriticConfig.model_validate_json(args.critic_config.read_text())
+            if args.critic_config
+            else CriticConfig()
+        )
+        critic = Critic.from_config(config, args.device)
     device = critic.device
     exported = {
         runtime: Critic(critic.model, device, runtime)
         for runtime in ("onnxruntime",)
-        if device.type == "cpu" and importlib.util.find_spec(runtime) is not None
+        if device.type == "cpu"
+        and critic.model.vision.exportable
+        and importlib.util.find_spec(runtime) is not None
     }
     folder = Path("data/bench-photos")
     write_demo_positives(folder)
@@ -157,6 +170,13 @@ def main() -> None:
     rows.append((f"training step ({frozen}), per pair", rate, [rate], peak_mib(device)))
 
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.machine()
+    config = critic.config
+    print(
+        f"critic: {config.vision_backbone} + {config.text_backbone}, "
+        f"{sum(p.numel() for p in critic.model.parameters()) / 1e6:.1f} M parameters "
+        f"({sum(p.numel() for p in critic.model.parameters() if p.requires_grad) / 1e6:.2f} M "
+        "trainable)"
+    )
     print(
         f"device: {device} ({name}), torch threads {torch.get_num_threads()}, "
         f"{args.images} images of 512x512, {1 + critic.config.crops} views each, median of "

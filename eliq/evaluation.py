@@ -148,9 +148,8 @@ def score_table(
             ]
         else:
             with torch.inference_mode():
-                scores = critic.model.score_features(
-                    store.features(images[chunk]), critic.encode_prompts(prompts[chunk])
-                ).tolist()
+                text = critic.encode_prompts(prompts[chunk], store.global_views(images[chunk]))
+                scores = critic.model.score_features(store.features(images[chunk]), text).tolist()
         for (q, a), prompt in zip(scores, prompts[chunk], strict=True):
             quality.append(q)
             alignment.append(a if isinstance(prompt, str) and prompt.strip() else None)

@@ -1,1 +1,57 @@
-"""Pre-trained backbones, loaded from files on disk (offline) or a hub (on a user's machine)."""
+"""Pre-trained backbones as plug-ins, loaded from files on disk (offline) or a hub.
+
+A backbone family (:class:`~eliq.backbones.base.BackboneFamily`, the written protocol)
+turns the names in a critic's config into a vision and a text side. Built in:
+
+* ``imagenet``: ImageNet MobileNetV2 and a sentence encoder (MiniLM-L6), offline;
+* ``vlm``: a multimodal LLM (Qwen2-VL, Idefics3 / SmolVLM, LLaVA, ...) read jointly, the
+  paper's setting (``text_backbone: joint``);
+* ``clip``: CLIP or SigLIP, with its own text tower or a sentence encoder.
+
+A package adds its own through the ``eliq.backbones`` entry-point group::
+
+    [project.entry-points."eliq.backbones"]
+    my-family = "my_package.backbones:MyFamily"   # an object with claims() and load()
+
+A config names its family (``backbone_family``), or the first family that claims its
+backbone names loads them: plug-ins and the built-ins by name, ``clip`` last (it claims any
+name the others do not).
+"""
+
+from __future__ import annotations
+
+from eliq.backbones.base import BackboneFamily, Backbones, no_loading_bars
+from eliq.backbones.clip import ClipFamily
+from eliq.backbones.imagenet import ImageNetFamily
+from eliq.backbones.vlm import VlmFamily
+from eliq.plugins import Plugins
+
+BACKBONES: Plugins[BackboneFamily] = Plugins("backbone family", "eliq.backbones")
+BACKBONES.add("imagenet", ImageNetFamily())
+BACKBONES.add("vlm", VlmFamily())
+BACKBONES.add("clip", ClipFamily())
+FALLBACK = "clip"
+
+
+def family_for(vision: str, text: str, family: str | None = None) -> str:
+    """The name of the family that loads these backbones."""
+    if family is not None:
+        BACKBONES.get(family)  # a clear error for an unknown name
+        return family
+    families = BACKBONES.all()
+    ordered = [name for name in families if name != FALLBACK] + [FALLBACK]
+    for name in ordered:
+        if families[name].claims(vision, text):
+            return name
+    raise ValueError(f"no backbone family loads vision {vision!r} with text {text!r}")
+
+
+def load_backbones(
+    vision: str, text: str, family: str | None = None, revision: str | None = None
+) -> Backbones:
+    """Both sides from their names, by ``family`` or the one that claims them."""
+    with no_loading_bars():
+        return BACKBONES.get(family_for(vision, text, family)).load(vision, text, revision)
+
+
+__all__ = ["BACKBONES", "Backbones", "BackboneFamily", "family_for", "load_backbones"]

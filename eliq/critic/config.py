@@ -1,11 +1,23 @@
-"""The critic's configuration: everything needed to rebuild it, saved as ``config.json``."""
+"""The critic's configuration: everything needed to rebuild it, saved as ``config.json``.
+
+A saved config is stamped, as diffusers' and peft's are, with the class it builds and the
+eliq version that saved it (``_class_name``, ``_eliq_version``), and records the revision of
+the backbones the critic was trained on (``backbone_revision``), which loading checks.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
+
+from eliq import __version__
+
+log = logging.getLogger(__name__)
+CLASS_NAME = "CriticModel"
 
 QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
@@ -29,13 +41,24 @@ class CriticConfig(BaseModel):
 
     vision_backbone: str = Field(
         default="mobilenet_v2",
-        description="'mobilenet_v2' (offline ImageNet weights, or a .pth/.safetensors path) "
-        "or a Hugging Face CLIP/SigLIP checkpoint (folder or hub id).",
+        description="'mobilenet_v2' (offline ImageNet weights, or a .pth/.safetensors path), "
+        "a Hugging Face CLIP/SigLIP checkpoint, or a multimodal LLM (folder or hub id).",
     )
     text_backbone: str = Field(
         default="minilm",
         description="'minilm' (the offline MiniLM-L6 package), a sentence encoder folder or "
-        "hub id, or 'clip' to use the text tower of a CLIP/SigLIP vision backbone.",
+        "hub id, 'clip' to use the text tower of a CLIP/SigLIP vision backbone, or 'joint' "
+        "for a multimodal LLM that reads image and text together.",
+    )
+    backbone_family: str | None = Field(
+        default=None,
+        description="The backbone family that loads them (eliq.backbones); None: the one "
+        "that claims the backbone names.",
+    )
+    backbone_revision: str | None = Field(
+        default=None,
+        description="The backbones' revision the critic was trained on (a hub commit, or a "
+        "digest of their files); set when the critic is built, checked when it is loaded.",
     )
     view_size: int = Field(default=224, description="Side of each view fed to the backbone.")
     crops: int = Field(default=4, description="Native-resolution crops per image.")
@@ -88,11 +111,38 @@ class CriticConfig(BaseModel):
             return self.quality_instruction
         return self.paired_instruction.format(prompt=prompt.strip())
 
+    def identity_json(self) -> str:
+        """The config as critic versions and fingerprints digest it: without the backbone
+        revision (the backbone weights are the fingerprint's, and loading refuses a
+        checkpoint on other ones) and, unless set, the family, so critics saved before
+        these fields keep their versions."""
+        unset = {"backbone_revision"} | (
+            {"backbone_family"} if self.backbone_family is None else set()
+        )
+        return self.model_dump_json(exclude=unset)
+
     def save(self, folder: Path) -> None:
-        (Path(folder) / "config.json").write_text(self.model_dump_json(indent=2))
+        stamped = {"_class_name": CLASS_NAME, "_eliq_version": __version__}
+        text = json.dumps({**stamped, **self.model_dump(mode="json")}, indent=2)
+        (Path(folder) / "config.json").write_text(text)
 
     @classmethod
     def load(cls, folder: Path) -> CriticConfig:
-        """A saved config; parts added since it was saved stay off, so its checkpoint fits."""
-        saved = json.loads((Path(folder) / "config.json").read_text())
+        """A saved config; parts added since it was saved stay off, so its checkpoint fits.
+        Keys this eliq does not know are named in a warning (a newer eliq saved them)."""
+        saved: dict[str, Any] = json.loads((Path(folder) / "config.json").read_text())
+        stamps = {key: saved.pop(key) for key in list(saved) if key.startswith("_")}
+        if stamps.get("_class_name", CLASS_NAME) != CLASS_NAME:
+            raise ValueError(
+                f"{folder} holds a {stamps['_class_name']}, not a critic ({CLASS_NAME})"
+            )
+        unknown = sorted(saved.keys() - cls.model_fields.keys())
+        if unknown:
+            log.warning(
+                "%s: config keys unknown to eliq %s ignored: %s (saved by eliq %s)",
+                folder,
+                __version__,
+                unknown,
+                stamps.get("_eliq_version", "unknown"),
+            )
         return cls.model_validate({**ADDED_LATER, **saved})

@@ -23,10 +23,10 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
+from eliq.backbones import load_backbones
 from eliq.config import ImageLimits
 from eliq.critic import hub
 from eliq.critic.config import CriticConfig
-from eliq.critic.encoders import load_encoders
 from eliq.critic.exported_vision import ExportedVision
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
@@ -60,6 +60,10 @@ class Score:
     alignment_scaled: float | None = None
 
 
+class BackboneRevisionMismatch(ValueError):
+    """The backbones found now are not the ones the checkpoint was trained on."""
+
+
 class Critic:
     """A :class:`CriticModel` on a device, with a cache of encoded instruction texts.
 
@@ -76,6 +80,8 @@ class Critic:
             raise ValueError(f"runtime must be one of {RUNTIMES}, not {runtime!r}")
         if runtime != "torch" and self.device.type != "cpu":
             raise ValueError(f"runtime {runtime!r} runs on the CPU; on {self.device} use 'torch'")
+        if runtime != "torch" and not model.vision.exportable:
+            raise ValueError("this critic's vision backbone does not export; use 'torch'")
         self.runtime = runtime
         self.model = model.to(self.device).eval()
         self.config = model.config
@@ -92,17 +98,39 @@ class Critic:
         device: str = "auto",
         runtime: Runtime = "torch",
         seed: int | None = None,
+        allow_backbone_change: bool = False,
     ) -> Critic:
-        """A new critic: pre-trained backbones, untrained adapters and heads. With ``seed``
-        the untrained parts are initialised as after ``torch.manual_seed(seed)`` (so, as
-        the trainer initialises them with that seed), without touching the caller's
-        random state; without, from the current random state."""
+        """A critic on pre-trained backbones with untrained adapters and heads. With
+        ``seed`` the untrained parts are initialised as after ``torch.manual_seed(seed)``
+        (so, as the trainer initialises them with that seed), without touching the caller's
+        random state; without, from the current random state.
+
+        The config records the backbones' revision; a config that already records one (a
+        checkpoint's) is refused when the backbones found now differ, unless
+        ``allow_backbone_change``: its adapters and heads were trained on those weights."""
         config = config or CriticConfig()
+        pinned = config.backbone_revision
         with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            vision, text = load_encoders(config.vision_backbone, config.text_backbone)
-            model = CriticModel(config, vision, text)
+            backbones = load_backbones(
+                config.vision_backbone,
+                config.text_backbone,
+                config.backbone_family,
+                pinned if pinned and hub.is_commit(pinned) else None,
+            )
+            if pinned and backbones.revision != pinned:
+                message = (
+                    f"the backbones {config.vision_backbone!r} + {config.text_backbone!r} are "
+                    f"at revision {backbones.revision}, but the critic was trained on {pinned}"
+                )
+                if not allow_backbone_change:
+                    raise BackboneRevisionMismatch(
+                        message + "; pass allow_backbone_change=True to load it anyway"
+                    )
+                log.warning("%s; loading it anyway, as asked", message)
+            config = config.model_copy(update={"backbone_revision": backbones.revision})
+            model = CriticModel(config, backbones.vision, backbones.text)
         return cls(model, device, runtime)
 
     @classmethod
@@ -112,15 +140,20 @@ class Critic:
         device: str = "auto",
         runtime: Runtime = "torch",
         revision: str | None = None,
+        allow_backbone_change: bool = False,
     ) -> Critic:
         """A saved critic: a checkpoint folder, the name of a shipped one
         (:mod:`eliq.critic.shipped`; ``"reference"`` comes with the package), or a hub
-        repository ``"org/name"`` (:mod:`eliq.critic.hub`) at ``revision``, a commit to pin."""
+        repository ``"org/name"`` (:mod:`eliq.critic.hub`) at ``revision``, a commit to pin.
+        Its backbones must be the revision it was trained on (see :meth:`from_config`)."""
         started = time.perf_counter()
         path = _checkpoint_folder(path, revision)
         if not (path / "config.json").is_file() or not (path / WEIGHTS).is_file():
             raise FileNotFoundError(f"{path} is not a critic checkpoint (config.json + {WEIGHTS})")
-        critic = cls.from_config(CriticConfig.load(path), device, runtime)
+        config = CriticConfig.load(path)
+        critic = cls.from_config(
+            config, device, runtime, allow_backbone_change=allow_backbone_change
+        )
         critic.load_trainable_state(load_file(path / WEIGHTS))
         critic.scale = ScoreScale.load(path)
         log.info(
@@ -139,7 +172,7 @@ class Critic:
         """A digest of the config and the trainable weights: what makes raw scores comparable
         (two critics with one version score every image alike). Score records carry it."""
         if self._version is None:
-            header = self.config.model_dump_json()
+            header = self.config.identity_json()
             self._version = state_digest(header, self.model.trainable_state(), length=12)
         return self._version
 
@@ -195,7 +228,7 @@ class Critic:
         """What this critic's scores depend on: its config and every weight (backbones,
         adapters, heads, the residuals' statistics). Critics with equal fingerprints score
         alike, so what one scored can be reused for the other."""
-        return state_digest(self.config.model_dump_json(), self.model.state_dict())
+        return state_digest(self.config.identity_json(), self.model.state_dict())
 
     # -- scoring ------------------------------------------------------------------------------
 
@@ -224,9 +257,19 @@ class Critic:
             self._exported_vision = ExportedVision(self.model, fingerprint, self.runtime)
         return self._exported_vision(views)
 
-    def encode_prompts(self, prompts: Sequence[str | None]) -> TextFeatures:
+    @property
+    def reads_images(self) -> bool:
+        """Whether text features need each image's global view (a joint backbone)."""
+        return self.model.reads_images
+
+    def encode_prompts(
+        self, prompts: Sequence[str | None], images: torch.Tensor | None = None
+    ) -> TextFeatures:
         """Text features for each prompt (None: quality only), through a cache: prompts
-        repeat across images."""
+        repeat across images. A joint backbone reads each prompt with its image's global
+        view (``images``, ``(B, 3, S, S)``), so nothing is cached for it."""
+        if self.reads_images:
+            return self.model.text_features(prompts, images)
         keys = [prompt_key(p) for p in prompts]
         missing = [k for k in dict.fromkeys(keys) if k not in self._text_cache]
         if missing:
@@ -266,11 +309,14 @@ class Critic:
         for start in range(0, len(images), batch_size):
             chunk = images[start : start + batch_size]
             if self.device.type == "cpu":  # each image's views still in the caches
-                per_image = [self.vision_features(self.views(image)[None]) for image in chunk]
+                views = [self.views(image)[None] for image in chunk]
+                per_image = [self.vision_features(v) for v in views]
                 features = [torch.cat(level) for level in zip(*per_image, strict=True)]
+                whole = torch.cat([v[:, 0] for v in views])
             else:
-                features = self.vision_features(torch.stack([self.views(i) for i in chunk]))
-            scores += self._scores(features, prompts[start : start + batch_size])
+                views = torch.stack([self.views(i) for i in chunk])
+                features, whole = self.vision_features(views), views[:, 0]
+            scores += self._scores(features, prompts[start : start + batch_size], whole)
         return scores
 
     @torch.inference_mode()
@@ -278,10 +324,16 @@ class Critic:
         """Scores of images given as their ``(B, V, 3, S, S)`` views (:meth:`views`, or
         made elsewhere, e.g. in a loader's workers), one prompt (or None) per image."""
         prompts = clean_prompts(prompts, len(views))
-        return self._scores(self.vision_features(views.to(self.device)), prompts)
+        views = views.to(self.device)
+        return self._scores(self.vision_features(views), prompts, views[:, 0])
 
-    def _scores(self, features: list[torch.Tensor], prompts: list[str | None]) -> list[Score]:
-        out = self.model.score_features(features, self.encode_prompts(prompts)).cpu()
+    def _scores(
+        self, features: list[torch.Tensor], prompts: list[str | None], whole: torch.Tensor
+    ) -> list[Score]:
+        """Scores from vision features and the prompts (``whole``: the images' global
+        views, for a joint backbone)."""
+        text = self.encode_prompts(prompts, whole if self.reads_images else None)
+        out = self.model.score_features(features, text).cpu()
         return [
             self._score(quality, alignment if prompt else None)
             for (quality, alignment), prompt in zip(out.tolist(), prompts, strict=True)

@@ -30,4 +30,4 @@ def vision_fingerprint(model: CriticModel) -> str:
     the statistics. Two critics with the same fingerprint compute identical features."""
     config = model.config
     header = f"{config.vision_backbone}|{config.view_size}|{config.crops}|{FEATURES}"
-    return state_digest(header, model.vision.state_dict())
+    return state_digest(header, model.vision.tower.state_dict())

@@ -22,6 +22,14 @@ CHECKPOINT_FILES = ("config.json", "model.safetensors", "scale.json", "training.
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def is_commit(revision: str) -> bool:
+    """A hub commit id (what pins a repository), not a branch, tag or file digest."""
+    return bool(_COMMIT.match(revision))
+
+
 def is_repo_id(name: str) -> bool:
     """Whether ``name`` reads as a hub repository id (``org/name``)."""
     return bool(_REPO_ID.match(name)) and ".." not in name

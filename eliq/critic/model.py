@@ -24,7 +24,7 @@ residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in
   the network learns a residual that corrects the prior where the pairs say it is wrong
   (noise raises the Laplacian and is a defect).
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
-  :mod:`eliq.critic.encoders`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
+  :mod:`eliq.backbones`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
   expected similarity between the prompt and the names of each view's top ImageNet classes,
   averaged over views. Two backbones that never saw an image-text pair cannot learn
   matching from a few thousand label-free pairs; they can learn a correction to it: a
@@ -46,8 +46,8 @@ from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners.tuners_utils import BaseTunerLayer
 from torch import nn
 
+from eliq.backbones.base import TextEncoder, VisionEncoder
 from eliq.critic.config import CriticConfig, LoraSettings
-from eliq.critic.encoders import TextEncoder, VisionEncoder
 from eliq.critic.fingerprint import state_digest
 from eliq.critic.statistics import FEATURES, view_statistics
 
@@ -278,7 +278,7 @@ class CriticModel(nn.Module):
     @property
     def vision_is_frozen(self) -> bool:
         """True when no vision parameter trains: its features can then be cached."""
-        return not any(p.requires_grad for p in self.vision.parameters())
+        return not any(p.requires_grad for p in self.vision.tower.parameters())
 
     def backbone_levels(self, views: torch.Tensor) -> list[torch.Tensor]:
         """The vision backbone's pooled levels of ``(B, V, 3, S, S)`` views, each
@@ -311,12 +311,26 @@ class CriticModel(nn.Module):
         tokens = tokens + self.level_embedding + self.view_embedding[view_kind][:, None]
         return self.visual_norm(tokens.reshape(batch, count * len(features), -1))
 
-    def text_features(self, prompts: Sequence[str | None]) -> TextFeatures:
+    @property
+    def reads_images(self) -> bool:
+        """True for a joint backbone: its text features depend on each image, so they are
+        computed with the image's global view and never kept by prompt."""
+        return self.text.reads_images
+
+    def text_features(
+        self, prompts: Sequence[str | None], images: torch.Tensor | None = None
+    ) -> TextFeatures:
         """The instruction built around each prompt, and the bare prompt's embedding. Each
         distinct prompt is encoded once (a training batch repeats its prompts on both sides
-        of most pairs); the bare embedding comes from the frozen backbone, so it is kept."""
+        of most pairs); the bare embedding comes from the frozen backbone, so it is kept.
+        ``images``: ``(B, 3, S, S)`` global views, which a joint backbone reads with the
+        instructions (one per prompt: nothing is shared then)."""
         limit = self.config.max_prompt_tokens
         keys = [p.strip() if isinstance(p, str) and p.strip() else None for p in prompts]
+        if self.reads_images:
+            hidden, padding = self.text([self.config.instruction(k) for k in keys], limit, images)
+            sentence = self._sentences(keys, limit, hidden)
+            return TextFeatures(self.text_projection(hidden), padding, sentence)
         position = {key: i for i, key in enumerate(dict.fromkeys(keys))}
         distinct = list(position)
         where = torch.tensor([position[k] for k in keys])
@@ -344,9 +358,12 @@ class CriticModel(nn.Module):
         none = like.new_zeros(self.sentence_dim)
         return torch.stack([none if p is None else cache[p].to(like.device) for p in prompts])
 
-    def concept_similarity(self, concepts: torch.Tensor, sentence: torch.Tensor):
+    def concept_similarity(self, concepts: torch.Tensor | None, sentence: torch.Tensor):
         """``(B,)`` how well what the views show (``concepts``, see
-        :meth:`VisionEncoder.concepts`) matches each prompt, averaged over views."""
+        :meth:`VisionEncoder.concepts`) matches each prompt, averaged over views (0 for a
+        backbone with no pre-aligned judgement)."""
+        if concepts is None:
+            return sentence.new_zeros(len(sentence))
         if self.concept_bank is None:
             return (concepts * sentence[:, None]).sum(-1).mean(1)
         top = concepts.topk(TOP_CONCEPTS, dim=-1)
@@ -360,7 +377,11 @@ class CriticModel(nn.Module):
         crops = statistics[:, 1:] if statistics.shape[1] > 1 else statistics
         quality = torch.logsumexp(crops[..., 0], dim=1) - math.log(crops.shape[1])
         concepts = self.vision.concepts(features[: len(self.vision.level_dims)])
-        if self.concept_bank is not None and self.config.recognisability_weight:
+        if (
+            concepts is not None
+            and self.concept_bank is not None
+            and self.config.recognisability_weight
+        ):
             entropy = -(concepts * concepts.clamp_min(1e-12).log()).sum(-1).mean(1)
             quality = quality - self.config.recognisability_weight * entropy
         similarity = self.concept_similarity(concepts, text.sentence)
@@ -422,7 +443,8 @@ class CriticModel(nn.Module):
         return self.prior(features, text) + self.residual(features, text)
 
     def forward(self, views: torch.Tensor, prompts: Sequence[str | None]) -> torch.Tensor:
-        return self.score_features(self.vision_features(views), self.text_features(prompts))
+        text = self.text_features(prompts, views[:, 0] if self.reads_images else None)
+        return self.score_features(self.vision_features(views), text)
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Everything a checkpoint must hold: the backbones' own weights are loaded by name;

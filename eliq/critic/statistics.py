@@ -8,10 +8,10 @@ the two instead of having to rediscover them from a few synthetic distortions.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
+
+from eliq.reductions import variance
 
 EPS = 1e-6
 FEATURES = (
@@ -44,16 +44,6 @@ def immerkaer(grey: torch.Tensor) -> torch.Tensor:
     of Laplacians that cancels image structure, leaving noise."""
     rows = grey[..., :-2] - 2 * grey[..., 1:-1] + grey[..., 2:]
     return rows[..., :-2, :] - 2 * rows[..., 1:-1, :] + rows[..., 2:, :]
-
-
-def variance(maps: torch.Tensor, dims: tuple[int, ...] | None = None) -> torch.Tensor:
-    """Unbiased variance over ``dims`` (default: all but the first), as ``Tensor.var``,
-    written as two plain passes: ``var`` and ``std`` run a Welford kernel that is about ten
-    times slower on a CPU (0.70 against 0.07 ms on five 224x224 maps)."""
-    dims = tuple(range(1, maps.ndim)) if dims is None else dims
-    centred = maps - maps.mean(dim=dims, keepdim=True)
-    count = math.prod(maps.shape[d] for d in dims)
-    return centred.square().sum(dim=dims) / (count - 1)
 
 
 def view_statistics(views: torch.Tensor) -> torch.Tensor:

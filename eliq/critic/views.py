@@ -35,8 +35,13 @@ def make_views(image: torch.Tensor, size: int = 224, crops: int = 4) -> torch.Te
         scale = size / min(height, width)
         height, width = math.ceil(height * scale), math.ceil(width * scale)
         image = F.interpolate(image[None], size=(height, width), mode="bilinear")[0]
-    whole = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True)[0]
     patches = [
         image[:, y : y + size, x : x + size] for y, x in crop_origins(height, width, size, crops)
     ]
-    return torch.stack([whole, *patches]).clamp(0, 1)
+    return torch.stack([global_view(image, size), *patches]).clamp(0, 1)
+
+
+def global_view(image: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """``(3, size, size)``: the whole image resized, with antialiasing."""
+    whole = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True)[0]
+    return whole.clamp(0, 1)

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from eliq.critic.fingerprint import vision_fingerprint
 from eliq.critic.model import CriticModel
-from eliq.critic.views import make_views
+from eliq.critic.views import global_view, make_views
 from eliq.imageio import load_image
 from eliq.pairs.pairset import PairSet
 from eliq.seeding import derive_seed
@@ -237,6 +237,16 @@ class FeatureStore:
                     self.cache[path] = [level[i].cpu().clone() for level in levels]
                     if path in places:
                         self._write_disk(places[path], self.cache[path])
+
+    def global_views(self, paths: Sequence[str]) -> torch.Tensor | None:
+        """``(len(paths), 3, S, S)`` the images' global views on the device, which a joint
+        backbone reads with the prompts; None for a critic whose text side does not."""
+        if not self.model.reads_images:
+            return None
+        with ThreadPoolExecutor(4) as pool:
+            images = list(pool.map(load_image, paths))
+        size = self.model.config.view_size
+        return torch.stack([global_view(image.to(self.device), size) for image in images])
 
     def features(self, paths: Sequence[str]) -> list[torch.Tensor]:
         """Levels ``(len(paths), V, d)`` on the device."""

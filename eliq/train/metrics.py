@@ -25,13 +25,11 @@ def stored_scores(
     prompt suite again and again, so what a critic ranks repeats far more than it differs."""
     keys = [(image, prompt_key(prompt)) for image, prompt in zip(images, prompts, strict=True)]
     distinct = list(dict.fromkeys(keys))
-    rows = [
-        critic.model.score_features(
-            store.features([image for image, _ in chunk]),
-            critic.encode_prompts([prompt or None for _, prompt in chunk]),
-        ).cpu()
-        for chunk in (distinct[i : i + BATCH] for i in range(0, len(distinct), BATCH))
-    ]
+    rows = []
+    for chunk in (distinct[i : i + BATCH] for i in range(0, len(distinct), BATCH)):
+        paths = [image for image, _ in chunk]
+        text = critic.encode_prompts([p or None for _, p in chunk], store.global_views(paths))
+        rows.append(critic.model.score_features(store.features(paths), text).cpu())
     where = {key: i for i, key in enumerate(distinct)}
     table = torch.cat(rows) if rows else torch.empty(0, 2)
     return table[[where[key] for key in keys]]

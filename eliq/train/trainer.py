@@ -245,7 +245,8 @@ def _batch_loss(
     images = [image for image, _ in unique]
     prompts = [prompt for _, prompt in unique]
     model = critic.model
-    features, text = store.features(images), model.text_features(prompts)
+    features = store.features(images)
+    text = model.text_features(prompts, store.global_views(images))
     query, linear = model.residual_parts(features, text)
     scores = model.prior(features, text) + query + linear
     rows = {

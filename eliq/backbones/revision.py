@@ -1,0 +1,55 @@
+"""Which weights a backbone loaded: the revision a critic checkpoint pins.
+
+A model from a hub has its commit; a model from files (a local folder, an installed
+package's weights) is named by a digest of the files' bytes, read once per process for each
+file as it is on disk (path, size and modification time)."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".bin", ".json", ".model", ".txt", ".jinja")
+CHUNK = 1 << 22
+
+
+def files_revision(paths: Iterable[Path]) -> str:
+    """A digest of the files' names and bytes, folders read recursively (weights, configs
+    and tokenizer files; nothing else)."""
+    digest = hashlib.sha256()
+    for path in sorted(_files(paths)):
+        stat = path.stat()
+        digest.update(path.name.encode())
+        digest.update(_file_digest(str(path), stat.st_size, stat.st_mtime_ns).encode())
+    return "sha256:" + digest.hexdigest()[:16]
+
+
+def hf_revision(config: object, name_or_path: str) -> str:
+    """The hub commit a transformers model was loaded at, else its folder's digest."""
+    commit = getattr(config, "_commit_hash", None)
+    return commit or files_revision([Path(name_or_path)])
+
+
+def combined(*revisions: str | None) -> str | None:
+    """One revision for backbones loaded from more than one place."""
+    known = [r for r in revisions if r]
+    return "+".join(known) if known else None
+
+
+def _files(paths: Iterable[Path]) -> Iterable[Path]:
+    for path in paths:
+        if path.is_dir():
+            yield from (f for f in path.rglob("*") if f.is_file() and f.suffix in WEIGHT_SUFFIXES)
+        elif path.is_file():
+            yield path
+
+
+@functools.lru_cache(maxsize=256)
+def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
