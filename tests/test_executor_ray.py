@@ -33,6 +33,7 @@ from eliq.evaluation import held_out_accuracy
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.pairset import PairSet
 from eliq.pairs.positives import read_positives
+from eliq.testing import build_tiny_vlm
 from eliq.train import TrainSettings
 from tests.daemon_helpers import fast_settings
 from tests.tiny_diffusers import build_tiny_pipeline
@@ -223,6 +224,30 @@ def test_a_ddp_retune_stops_when_asked_and_resumes_a_saved_state(tmp_path, crops
     history = json.loads(saved.read_text())["history"]
     assert [row["step"] for row in history] == list(range(settings.steps))
     assert (out / "config.json").is_file()
+
+
+def test_a_vlm_critic_retunes_on_two_ddp_workers(tmp_path, crops, ray_executor):
+    """The paper's backbone on the Ray Train path: a tiny multimodal LLM, LoRA on its
+    language model, retuned data-parallel; the saved critic loads and scores."""
+    folder = build_tiny_vlm(tmp_path / "vlm", "idefics3")
+    config = CriticConfig(
+        vision_backbone=str(folder),
+        text_backbone="joint",
+        crops=1,
+        dim=32,
+        decoder_layers=1,
+        vision_lora=LoraSettings(enabled=False),
+    )
+    settings = TrainSettings(steps=2, batch_pairs=4, held_out_fraction=0.0, device="cpu")
+    out = tmp_path / "critic"
+    job = RetuneJob(crops / "pairs", out, settings, config=config)
+    result = ray_executor.data_parallel(run_retune, job)
+    assert result["steps"] == settings.steps and result["processes"] == 2
+    critic = Critic.from_pretrained(out, device="cpu")
+    assert critic.reads_images
+    photo = read_positives(crops / "positives" / "manifest.csv")[0]
+    (score,) = critic.score([photo.image], [photo.prompt])
+    assert score.alignment is not None
 
 
 def test_the_watch_scores_on_ray_as_on_the_local_executor(tmp_path, crops, ray_executor):

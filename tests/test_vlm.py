@@ -161,3 +161,19 @@ def test_the_daemon_retunes_a_vlm_critic_like_any_other(tmp_path):
     assert version["aliases"] and version["gate"]["why"]
     retuned = Critic.from_pretrained(version["checkpoint"], device="cpu")
     assert retuned.config.text_backbone == "joint" and retuned.reads_images
+
+
+def test_gradient_checkpointing_trains_the_same_critic(demo, tmp_path):
+    """Recomputing the language model's activations saves memory and changes nothing."""
+    pairs = demo[0]
+    folder = build_tiny_vlm(tmp_path / "vlm", "idefics3")
+    settings = TrainSettings(steps=2, batch_pairs=4, held_out_fraction=0.0, device="cpu")
+    losses = {}
+    for checkpointing in (False, True):
+        config = vlm_config(folder, gradient_checkpointing=checkpointing)
+        out = tmp_path / f"critic-{checkpointing}"
+        result = train([pairs], out, settings, config=config, progress=False)
+        losses[checkpointing] = [row["loss"] for row in result.history]
+    assert losses[True] == pytest.approx(losses[False], rel=1e-5)
+    with pytest.raises(ValueError, match="does not support gradient_checkpointing"):
+        Critic.from_config(CriticConfig(gradient_checkpointing=True), device="cpu")

@@ -85,6 +85,10 @@ class TextEncoder(Backbone):
         """Unit sentence embeddings ``(B, sentence_dim)``, comparable with ``concepts``."""
         raise NotImplementedError
 
+    def checkpoint_activations(self) -> None:
+        """Recompute activations in the backward pass (``gradient_checkpointing``)."""
+        raise ValueError(f"{type(self).__name__} does not support gradient_checkpointing")
+
 
 @dataclass
 class Backbones:

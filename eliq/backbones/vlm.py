@@ -172,6 +172,7 @@ class VlmJoint(TextEncoder):
         super().__init__()
         self.vlm = vlm
         self.dim = vlm.model.config.get_text_config().hidden_size
+        self.checkpointing = False
         prefix = re.escape(vlm.language_prefix)
         self.default_lora_targets = rf".*{prefix}\..*\.({'|'.join(LM_ATTENTION)})"
 
@@ -188,8 +189,21 @@ class VlmJoint(TextEncoder):
             padding=True,
         )
         batch = self.vlm.inputs(dict(batch))
-        hidden = self.vlm.base(**batch).last_hidden_state.float()
+        hidden = self.vlm.base(**batch, use_cache=False).last_hidden_state.float()
         return hidden, batch["attention_mask"] == 0
+
+    def checkpoint_activations(self) -> None:
+        self.vlm.model.activation_checkpointing_enable({"use_reentrant": False})
+        self.checkpointing = True
+
+    def train(self, mode: bool = True) -> VlmJoint:
+        """As every backbone, in inference mode; but transformers recomputes activations
+        only in a training layer, so with checkpointing the language model trains in
+        training mode (its own dropout, 0 in the usual VLMs, then applies)."""
+        super().train(mode)
+        if self.checkpointing:
+            self.vlm.model.get_decoder().train(mode)
+        return self
 
     def sentence(self, texts: list[str], max_tokens: int) -> torch.Tensor:
         """The language model's mean hidden state over the bare text."""
@@ -198,7 +212,7 @@ class VlmJoint(TextEncoder):
             texts, padding=True, truncation=True, max_length=max_tokens, return_tensors="pt"
         )
         batch = self.vlm.inputs({k: batch[k] for k in ("input_ids", "attention_mask")})
-        hidden = self.vlm.base(**batch).last_hidden_state.float()
+        hidden = self.vlm.base(**batch, use_cache=False).last_hidden_state.float()
         keep = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return F.normalize((hidden * keep).sum(1) / keep.sum(1).clamp_min(1), dim=-1)
 

@@ -95,6 +95,12 @@ class CriticConfig(BaseModel):
         description="Add a bilinear residual between the global view's last backbone level "
         "and the prompt's sentence embedding to the alignment score.",
     )
+    gradient_checkpointing: bool = Field(
+        default=False,
+        description="Recompute the joint backbone's language-model activations in the "
+        "backward pass instead of keeping them: less memory for a VLM's retune, more time. "
+        "Only a backbone that supports it (vlm) accepts it; it changes no score.",
+    )
     heads: int = 4
     queries_per_axis: int = 4
     decoder_layers: int = 2
@@ -114,9 +120,9 @@ class CriticConfig(BaseModel):
     def identity_json(self) -> str:
         """The config as critic versions and fingerprints digest it: without the backbone
         revision (the backbone weights are the fingerprint's, and loading refuses a
-        checkpoint on other ones) and, unless set, the family, so critics saved before
-        these fields keep their versions."""
-        unset = {"backbone_revision"} | (
+        checkpoint on other ones), gradient checkpointing (it changes no score) and, unless
+        set, the family, so critics saved before these fields keep their versions."""
+        unset = {"backbone_revision", "gradient_checkpointing"} | (
             {"backbone_family"} if self.backbone_family is None else set()
         )
         return self.model_dump_json(exclude=unset)

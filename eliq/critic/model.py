@@ -250,6 +250,8 @@ class CriticModel(nn.Module):
             self.sentence_dim = text.sentence(["an image"], limit).shape[-1]
         _add_lora(vision, config.vision_lora, vision.default_lora_targets)
         _add_lora(text, config.text_lora, text.default_lora_targets)
+        if config.gradient_checkpointing:
+            text.checkpoint_activations()
         dim = config.dim
         feature_dims = [*vision.level_dims, len(FEATURES)]
         self.level_projections = nn.ModuleList(nn.Linear(d, dim) for d in feature_dims)
