@@ -11,7 +11,7 @@ turns the names in a critic's config into a vision and a text side. Built in:
 A package adds its own through the ``eliq.backbones`` entry-point group::
 
     [project.entry-points."eliq.backbones"]
-    my-family = "my_package.backbones:MyFamily"   # an object with claims() and load()
+    my-family = "my_package.backbones:MyFamily"   # claims() and load(); a class is instantiated
 
 A config names its family (``backbone_family``), or the first family that claims its
 backbone names loads them: plug-ins and the built-ins by name, ``clip`` last (it claims any
@@ -26,11 +26,19 @@ from eliq.backbones.imagenet import ImageNetFamily
 from eliq.backbones.vlm import VlmFamily
 from eliq.plugins import Plugins
 
-BACKBONES: Plugins[BackboneFamily] = Plugins("backbone family", "eliq.backbones")
-BACKBONES.add("imagenet", ImageNetFamily())
-BACKBONES.add("vlm", VlmFamily())
-BACKBONES.add("clip", ClipFamily())
 FALLBACK = "clip"
+
+
+def built_in_families() -> Plugins[BackboneFamily]:
+    """The table of families: the built-ins, and plug-ins from entry points on lookup."""
+    families: Plugins[BackboneFamily] = Plugins("backbone family", "eliq.backbones")
+    families.add("imagenet", ImageNetFamily())
+    families.add("vlm", VlmFamily())
+    families.add(FALLBACK, ClipFamily())
+    return families
+
+
+BACKBONES = built_in_families()
 
 
 def family_for(vision: str, text: str, family: str | None = None) -> str:
@@ -38,10 +46,9 @@ def family_for(vision: str, text: str, family: str | None = None) -> str:
     if family is not None:
         BACKBONES.get(family)  # a clear error for an unknown name
         return family
-    families = BACKBONES.all()
-    ordered = [name for name in families if name != FALLBACK] + [FALLBACK]
-    for name in ordered:
-        if families[name].claims(vision, text):
+    names = [name for name in BACKBONES.all() if name != FALLBACK] + [FALLBACK]
+    for name in names:
+        if family_named(name).claims(vision, text):
             return name
     raise ValueError(f"no backbone family loads vision {vision!r} with text {text!r}")
 
@@ -51,7 +58,21 @@ def load_backbones(
 ) -> Backbones:
     """Both sides from their names, by ``family`` or the one that claims them."""
     with no_loading_bars():
-        return BACKBONES.get(family_for(vision, text, family)).load(vision, text, revision)
+        return family_named(family_for(vision, text, family)).load(vision, text, revision)
 
 
-__all__ = ["BACKBONES", "Backbones", "BackboneFamily", "family_for", "load_backbones"]
+def family_named(name: str) -> BackboneFamily:
+    """The family registered as ``name`` (an entry point may name its class)."""
+    entry = BACKBONES.get(name)
+    return entry() if isinstance(entry, type) else entry
+
+
+__all__ = [
+    "BACKBONES",
+    "BackboneFamily",
+    "Backbones",
+    "built_in_families",
+    "family_for",
+    "family_named",
+    "load_backbones",
+]

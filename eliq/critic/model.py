@@ -5,6 +5,7 @@ Data flow for a batch of images, each with an optional prompt::
     views (global + native crops) --vision backbone--> pooled levels + low-level statistics
         --per-level projection--> visual tokens (one per view and level)
     instruction(prompt) --text backbone--> text tokens;  prompt --> sentence embedding
+        (a joint backbone, a multimodal LLM, reads the global view with the instruction)
     visual tokens --GatedFusion(text tokens)--> fused tokens
     [fused tokens; text tokens] --QualityQueryTransformer--> residual (quality, alignment)
     crop-averaged low levels --linear--> quality residual
@@ -26,9 +27,11 @@ residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
   :mod:`eliq.backbones`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
   expected similarity between the prompt and the names of each view's top ImageNet classes,
-  averaged over views. Two backbones that never saw an image-text pair cannot learn
-  matching from a few thousand label-free pairs; they can learn a correction to it: a
-  bilinear map from what the whole image shows to the prompt's embedding.
+  averaged over views; 0 for a family without one (a multimodal LLM, whose language model
+  reads image and prompt together in the text tokens). Two backbones that never saw an
+  image-text pair cannot learn matching from a few thousand label-free pairs; they can
+  learn a correction to it: a bilinear map from what the whole image shows to the prompt's
+  embedding.
 
 Only LoRA adapters (peft) on the backbones, the projections, the fusion and the query
 transformer are trainable; the backbones' own weights stay as pre-trained.
