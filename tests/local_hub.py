@@ -54,8 +54,8 @@ class LocalHub:
                 return self._commit(repo, request)
             if action == "revision":
                 return self._info(repo, revision)
-            if action == "tree":
-                return self._tree(repo, revision)
+            if action == "tree":  # tree/<revision>[/<folder>]
+                return self._tree(repo, parts[5], "/".join(parts[6:]))
         if len(parts) >= 5 and parts[2] == "resolve":
             return self._file(request, "/".join(parts[:2]), parts[3], "/".join(parts[4:]))
         return _json({"error": f"not served here: {request.method} {request.path}"}, 404)
@@ -97,10 +97,13 @@ class LocalHub:
             {"id": repo, "modelId": repo, "sha": sha, "siblings": siblings, "private": False}
         )
 
-    def _tree(self, repo: str, revision: str) -> Response:
+    def _tree(self, repo: str, revision: str, folder: str = "") -> Response:
         found = self._commit_at(repo, revision)
         if found is None:
             return _json({"error": "Revision not found"}, 404, {"X-Error-Code": "RevisionNotFound"})
+        inside = {n: d for n, d in found[1].items() if not folder or n.startswith(f"{folder}/")}
+        if not inside:
+            return _json({"error": "Entry not found"}, 404, {"X-Error-Code": "EntryNotFound"})
         return _json(
             [
                 {
@@ -109,7 +112,7 @@ class LocalHub:
                     "size": len(data),
                     "oid": hashlib.sha1(data).hexdigest(),
                 }
-                for name, data in sorted(found[1].items())
+                for name, data in sorted(inside.items())
             ]
         )
 

@@ -87,3 +87,50 @@ def test_a_revision_pins_only_hub_critics(tmp_path):
 
     with pytest.raises(ValueError, match="revision pins a critic on the hub"):
         Critic.from_pretrained(str(tmp_path), "cpu", revision="abc")
+
+
+VLM_FROM_THE_HUB = """
+import json, sys
+from huggingface_hub import HfApi
+from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.testing import build_tiny_vlm
+api = HfApi()
+api.create_repo("team/tiny-vlm")
+commits = [
+    api.upload_folder(
+        repo_id="team/tiny-vlm", folder_path=build_tiny_vlm(f"{sys.argv[1]}/{seed}", seed=seed)
+    ).oid
+    for seed in (0, 1)
+]
+def config(**pin):
+    return CriticConfig(vision_backbone="team/tiny-vlm", text_backbone="joint", crops=1,
+                        dim=32, vision_lora=LoraSettings(enabled=False), **pin)
+latest = Critic.from_config(config(), "cpu", seed=0)
+pinned = Critic.from_config(config(backbone_revision=commits[0]), "cpu", seed=0)
+pinned.save_pretrained(f"{sys.argv[1]}/critic")
+again = Critic.from_pretrained(f"{sys.argv[1]}/critic", "cpu")
+image = sys.argv[2]
+print(json.dumps({
+    "commits": commits,
+    "latest": latest.config.backbone_revision,
+    "pinned": pinned.config.backbone_revision,
+    "again": again.config.backbone_revision,
+    "same_scores": again.score(image, "a photo") == pinned.score(image, "a photo"),
+}))
+"""
+
+
+def test_a_vlm_backbone_loads_from_the_hub_pinned_to_a_commit(hub, tmp_path):
+    """A multimodal LLM by hub id: the newest commit unless the config pins one, the commit
+    recorded in the critic's checkpoint and loaded again from it."""
+    from eliq.demo import write_demo_positives
+
+    local, endpoint = hub
+    image = next(write_demo_positives(tmp_path / "photos").parent.glob("*.png"))
+    loaded = run(VLM_FROM_THE_HUB, tmp_path, endpoint, str(tmp_path), str(image))
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    seen = json.loads(loaded.stdout.strip().splitlines()[-1])
+    first, second = seen["commits"]
+    assert seen["latest"] == second and seen["pinned"] == first
+    assert seen["again"] == first and seen["same_scores"]
+    assert not any("trust_remote_code" in r or ".py" in r for r in local.requests)

@@ -34,7 +34,7 @@ class HFDualEncoder(nn.Module):
         if not hasattr(self.model, "vision_model") or not hasattr(self.model, "text_model"):
             raise ValueError(f"{name_or_path} is not a CLIP or SigLIP checkpoint")
         self.tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
-        self.revision = hf_revision(self.model.config, name)
+        self.revision = hf_revision(name, revision)
 
 
 class HFVision(VisionEncoder):

@@ -57,7 +57,7 @@ class SentenceText(TextEncoder):
         self.tokenizer = AutoTokenizer.from_pretrained(name, revision=revision)
         self.model = AutoModel.from_pretrained(name, revision=revision, use_safetensors=True)
         self.dim = self.model.config.hidden_size
-        self.revision = hf_revision(self.model.config, name)
+        self.revision = hf_revision(name, revision)
 
     def forward(
         self, texts: list[str], max_tokens: int, images: torch.Tensor | None = None

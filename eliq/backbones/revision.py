@@ -1,8 +1,9 @@
 """Which weights a backbone loaded: the revision a critic checkpoint pins.
 
-A model from a hub has its commit; a model from files (a local folder, an installed
-package's weights) is named by a digest of the files' bytes, read once per process for each
-file as it is on disk (path, size and modification time)."""
+A model from a hub has its commit (the snapshot folder its files were cached in); a model
+from files (a local folder, an installed package's weights) is named by a digest of the
+files' bytes, read once per process for each file as it is on disk (path, size and
+modification time)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,17 @@ def files_revision(paths: Iterable[Path]) -> str:
     return "sha256:" + digest.hexdigest()[:16]
 
 
-def hf_revision(config: object, name_or_path: str) -> str:
-    """The hub commit a transformers model was loaded at, else its folder's digest."""
-    commit = getattr(config, "_commit_hash", None)
-    return commit or files_revision([Path(name_or_path)])
+def hf_revision(name_or_path: str, revision: str | None = None) -> str | None:
+    """The revision of a transformers model just loaded from ``name_or_path``: its folder's
+    digest, or for a hub id the commit its files were downloaded at (read from the local
+    hub cache, so it needs no request and works offline)."""
+    local = Path(name_or_path)
+    if local.is_dir():
+        return files_revision([local])
+    from huggingface_hub import try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name_or_path, "config.json", revision=revision)
+    return Path(cached).parent.name if isinstance(cached, str) else revision
 
 
 def combined(*revisions: str | None) -> str | None:

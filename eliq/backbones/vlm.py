@@ -56,7 +56,7 @@ class VlmModel(nn.Module):
         self.processor = AutoProcessor.from_pretrained(
             name, revision=revision, trust_remote_code=False
         )
-        self.revision = hf_revision(self.model.config, name)
+        self.revision = hf_revision(name, revision)
         names = {module: key for key, module in self.model.named_modules()}
         self.language_prefix = names[self.model.get_decoder()]
         tower = next(
