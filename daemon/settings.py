@@ -98,7 +98,9 @@ class RetuneSettings(BaseModel):
         default=None, description="Start of the first release (e.g. artifacts/critic-reference)."
     )
     critic_config: Path | None = Field(
-        default=None, description="CriticConfig JSON for a critic built from the backbones."
+        default=None,
+        description="CriticConfig JSON for a critic built from the backbones (any family: "
+        "e.g. a multimodal LLM with text_backbone 'joint').",
     )
     replay_releases: int = Field(default=8, ge=0, description="Earlier pair sets replayed.")
     train: TrainSettings = Field(
