@@ -25,11 +25,13 @@ def retune(context: ReleaseContext) -> StepResult:
     config = history.critic_config(ports) if init is None else None
     earlier = history.earlier(ports, release)
     replayed = earlier[-replay_releases:] if replay_releases else []
-    replay = [Path(history.pair_set(ports, r).path) for r in replayed]
+    new = history.pair_set(ports, release)
+    replayed_sets = [history.pair_set(ports, r) for r in replayed]
+    replay = [Path(pair_set.path) for pair_set in replayed_sets]
     out = context.workspace.critic
     settings = retune_settings.train
     job = RetuneJob(
-        Path(history.pair_set(ports, release).path),
+        Path(new.path),
         out,
         settings,
         init=init,
@@ -60,7 +62,7 @@ def retune(context: ReleaseContext) -> StepResult:
         "settings": settings.model_dump(
             mode="json", include={"steps", "batch_pairs", "learning_rate", "seed"}
         ),
-        "pairs": history.pair_set(ports, release).pairs,
-        "replay_pairs": sum(history.pair_set(ports, r).pairs for r in replayed),
+        "pairs": new.pairs,
+        "replay_pairs": sum(pair_set.pairs for pair_set in replayed_sets),
     }
     return [version]

@@ -2,8 +2,8 @@
 
 A model from a hub has its commit (the snapshot folder its files were cached in); a model
 from files (a local folder, an installed package's weights) is named by a digest of the
-files' bytes, read once per process for each file as it is on disk (path, size and
-modification time)."""
+files' bytes, read once per process for each file as it is on disk (path, inode, size,
+modification and change times, as build tools tell a rewritten file)."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ def files_revision(paths: Iterable[Path]) -> str:
     digest = hashlib.sha256()
     for path in sorted(_files(paths)):
         stat = path.stat()
+        on_disk = (stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
         digest.update(path.name.encode())
-        digest.update(_file_digest(str(path), stat.st_size, stat.st_mtime_ns).encode())
+        digest.update(_file_digest(str(path), on_disk).encode())
     return "sha256:" + digest.hexdigest()[:16]
 
 
@@ -55,7 +56,8 @@ def _files(paths: Iterable[Path]) -> Iterable[Path]:
 
 
 @functools.lru_cache(maxsize=256)
-def _file_digest(path: str, size: int, mtime_ns: int) -> str:
+def _file_digest(path: str, on_disk: tuple[int, ...]) -> str:
+    """The file's sha256; ``on_disk`` is its stat, so the cache reads a rewritten file again."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK):
