@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +135,97 @@ def test_a_vlm_backbone_loads_from_the_hub_pinned_to_a_commit(hub, tmp_path):
     assert seen["latest"] == second and seen["pinned"] == first
     assert seen["again"] == first and seen["same_scores"]
     assert not any("trust_remote_code" in r or ".py" in r for r in local.requests)
+
+
+def test_a_missing_folder_is_an_error_not_a_hub_download(hub, tmp_path):
+    """``--checkpoint artifacts/critic-reference`` where ``artifacts/`` exists but the critic
+    does not: an error naming the folder, and not one request (nor the token) to the hub."""
+    from tests.conftest import photo_path
+
+    local, endpoint = hub
+    (tmp_path / "artifacts").mkdir()
+    env = {
+        **os.environ,
+        "HF_ENDPOINT": endpoint,
+        "HF_HOME": str(tmp_path / "hf"),
+        "HF_TOKEN": TOKEN,
+        "HF_HUB_OFFLINE": "0",
+    }
+    for name in ("artifacts/critic-reference", "./critic", "/nowhere/critic"):
+        scored = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("eliq")),
+                "score",
+                str(photo_path("coffee.png")),
+                "--checkpoint",
+                name,
+                "--out",
+                str(tmp_path / "scores.jsonl"),
+            ],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert scored.returncode != 0
+        assert f"no checkpoint folder '{name}'" in scored.stderr + scored.stdout, scored.stderr
+        assert "Traceback" not in scored.stderr
+    assert local.requests == []
+    assert not (tmp_path / "scores.jsonl").exists()
+
+
+HOSTILE_LOAD = """
+import sys
+from eliq.critic import Critic
+try:
+    print("loaded", Critic.from_pretrained("team/critic", "cpu").version)
+except FileNotFoundError as error:
+    print("refused", error)
+"""
+
+
+@pytest.mark.parametrize("padding", [0, 4 << 20])
+def test_a_hostile_hub_writes_nothing_outside_the_cache(httpserver, tmp_path, padding):
+    """A server whose ETag climbs out of the cache, and (``padding``) that sends megabytes
+    more than its listing announced: nothing lands outside the cache, and an oversized
+    file is refused at the announced size."""
+    from werkzeug import Response
+
+    from eliq.critic import Critic, CriticConfig
+
+    saved = Critic.from_config(CriticConfig(crops=1, dim=32, decoder_layers=1), "cpu", seed=0)
+    folder = tmp_path / "critic"
+    saved.save_pretrained(folder)
+    local = LocalHub(TOKEN)
+    tree = {p.name: p.read_bytes() for p in folder.iterdir() if p.is_file()}
+    local.repos["team/critic"] = [("c" * 40, tree)]
+
+    def hostile(request):
+        answer = local(request)
+        if "/resolve/" in request.path and answer.status_code == 200:
+            body = answer.get_data() + b"\0" * padding
+            return Response(
+                body,
+                headers={
+                    "X-Repo-Commit": "c" * 40,
+                    "ETag": f'"../../../../../../{tmp_path.name}-escaped"',
+                },
+            )
+        return answer
+
+    httpserver.expect_request(re.compile(".*")).respond_with_handler(hostile)
+    home = tmp_path / "home"
+    loaded = run(HOSTILE_LOAD, home, httpserver.url_for("").rstrip("/"))
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    said = loaded.stdout.strip().splitlines()[-1]
+    if padding:
+        assert said.startswith("refused") and "more than the" in said, said
+        assert not list((home / "hf").rglob("model.safetensors"))  # no partial file kept
+        assert not list((home / "hf").rglob(".part-*"))
+    else:
+        assert said == f"loaded {saved.version}"
+    escaped = [p for p in tmp_path.parent.rglob(f"*{tmp_path.name}-escaped*")]
+    assert escaped == []
+    written = {p.relative_to(home / "hf") for p in (home / "hf").rglob("*") if p.is_file()}
+    assert all(str(p).startswith("hub/") for p in written), written

@@ -21,6 +21,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 from PIL import Image
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from eliq.backbones import load_backbones
@@ -154,7 +155,10 @@ class Critic:
         critic = cls.from_config(
             config, device, runtime, allow_backbone_change=allow_backbone_change
         )
-        critic.load_trainable_state(load_file(path / WEIGHTS))
+        try:
+            critic.load_trainable_state(load_file(path / WEIGHTS))
+        except (SafetensorError, OSError, ValueError) as error:
+            raise ValueError(f"{path / WEIGHTS}: {error}") from None
         critic.scale = ScoreScale.load(path)
         log.info(
             "loaded critic %s from %s (%s + %s) on %s in %.1f s",
@@ -211,6 +215,14 @@ class Critic:
             raise ValueError(
                 f"checkpoint does not fit this critic: missing {missing[:3]}, "
                 f"unexpected {unexpected[:3]}, other shapes {misshapen[:3]}"
+            )
+        broken = sorted(
+            k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()
+        )
+        if broken:  # it would score every image NaN, and say it had scored them
+            raise ValueError(
+                f"the checkpoint holds weights that are not finite (NaN or infinite) in "
+                f"{broken[:3]}: it is corrupt, or the training that made it diverged"
             )
         self.model.load_state_dict(state, strict=False)
         self.weights_changed()
@@ -371,19 +383,36 @@ def _is_file(name: str | Path) -> bool:
 
 
 def _checkpoint_folder(path: str | Path, revision: str | None = None) -> Path:
-    """``path`` itself where it exists, else the shipped critic of that name, else the hub
-    repository of that id."""
-    local = Path(path).exists() or not isinstance(path, str)
+    """``path`` itself when it names a path, else the shipped critic of that name, else the
+    hub repository of that id. A name that reads as a path (``./``, ``/``, ``~``, or one
+    whose parent folder exists) is never sent to the hub: a typo in a folder name must not
+    become a download that carries the user's token."""
+    local = not isinstance(path, str) or _names_a_path(path)
     if revision is not None and (local or not hub.is_repo_id(str(path))):
         raise ValueError(f"revision pins a critic on the hub; {str(path)!r} is not a repo id")
     if local:
-        return Path(path)
+        folder = Path(path).expanduser()
+        if not folder.exists():
+            raise FileNotFoundError(f"no checkpoint folder {str(path)!r}")
+        return folder
     try:
         return critic_folder(path)
     except KeyError as unknown:
         if hub.is_repo_id(path):
+            log.info("%r is no folder here: loading the hub repository of that id", path)
             return hub.download(path, revision)
         raise FileNotFoundError(f"no checkpoint folder {path!r}, and {unknown.args[0]}") from None
+
+
+def _names_a_path(name: str) -> bool:
+    """Whether ``name`` can only mean a place on this machine."""
+    if name.startswith(("/", "./", "../", "~", ".\\")) or name in (".", ".."):
+        return True
+    path = Path(name).expanduser()
+    try:
+        return path.exists() or (path.parent != Path(".") and path.parent.is_dir())
+    except (OSError, ValueError):  # too long for a file name, or a NUL in it
+        return False
 
 
 def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:
