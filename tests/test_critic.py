@@ -451,3 +451,88 @@ def test_critics_of_one_text_backbone_embed_a_bare_prompt_once(critic):
     assert torch.equal(
         again.model.text_features(["a lighthouse on a cliff at dusk"]).sentence, expected
     )
+
+
+def test_the_paired_instruction_is_data_not_a_format_string():
+    """A checkpoint's ``paired_instruction`` of ``"Rate {0}"`` raised; a width field took
+    16 s a score. The prompt replaces ``{prompt}`` literally, and nothing else happens."""
+    config = CriticConfig(paired_instruction="Rate {0} and {prompt:>20000000} for {prompt}")
+    assert config.instruction(" a {cat} ") == "Rate {0} and {prompt:>20000000} for a {cat}"
+    assert CriticConfig().instruction("a cat") == (
+        "Rate the visual quality of this image and how well it matches: a cat"
+    )
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("saved") / "critic"
+    Critic.from_config(
+        CriticConfig(crops=1, dim=32, decoder_layers=1), "cpu", seed=0
+    ).save_pretrained(folder)
+    return folder
+
+
+def tampered(saved, tmp_path, file, change):
+    import shutil
+
+    folder = tmp_path / "tampered"
+    shutil.copytree(saved, folder)
+    change(folder / file)
+    return folder
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_on_load(saved, tmp_path, value):
+    from safetensors.torch import load_file, save_file
+
+    def poison(path):
+        state = load_file(path)
+        first = sorted(k for k, v in state.items() if v.is_floating_point())[0]
+        state[first] = state[first].clone().fill_(value)
+        save_file(state, path)
+
+    folder = tampered(saved, tmp_path, "model.safetensors", poison)
+    with pytest.raises(ValueError, match=r"model\.safetensors: .*not finite \(NaN or infinite\)"):
+        Critic.from_pretrained(folder, "cpu")
+
+
+def _edit_config(**changes):
+    def edit(path):
+        config = json.loads(path.read_text())
+        for key, value in changes.items():
+            if isinstance(value, dict):
+                config[key].update(value)
+            else:
+                config[key] = value
+        path.write_text(json.dumps(config))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("file", "change", "said"),
+    [
+        ("config.json", _edit_config(crops=0), "crops"),  # was ZeroDivisionError
+        ("config.json", _edit_config(dim=33), "multiple of heads"),  # was AssertionError
+        ("config.json", _edit_config(view_size=-5), "view_size"),  # was a RuntimeError
+        ("config.json", _edit_config(dropout=2.0), "dropout"),
+        ("config.json", _edit_config(text_lora={"alpha": 0}), "text_lora.alpha"),
+        ("config.json", _edit_config(recognisability_weight=float("nan")), "finite"),
+        ("config.json", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "RecursionError"),
+        ("config.json", lambda p: p.write_text("[1, 2]"), "JSON object"),
+        ("model.safetensors", lambda p: p.write_bytes(b"\xff" * 64), ""),
+        ("scale.json", lambda p: p.write_text('{"format": "eliq-scale-1"}'), "no 'alignment'"),
+        ("scale.json", lambda p: p.write_text("[" * 100_000 + "]" * 100_000), "recursion"),
+        (
+            "scale.json",
+            lambda p: p.write_text('{"format": "eliq-scale-1", "quality": 1, "alignment": null}'),
+            "quantiles",
+        ),
+    ],
+)
+def test_a_broken_checkpoint_says_which_file_is_wrong_and_how(saved, tmp_path, file, change, said):
+    folder = tampered(saved, tmp_path, file, change)
+    with pytest.raises(ValueError) as refused:
+        Critic.from_pretrained(folder, "cpu")
+    assert str(refused.value).startswith(str(folder / file)), refused.value
+    assert said in str(refused.value)

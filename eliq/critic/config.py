@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eliq import __version__
 
@@ -29,15 +29,19 @@ ADDED_LATER = {"alignment_linear": False, "quality_whole_image": False}
 class LoraSettings(BaseModel):
     """LoRA on a backbone (peft); ``target_modules`` None uses the backbone's own default."""
 
+    model_config = ConfigDict(allow_inf_nan=False)
+
     enabled: bool = True
-    rank: int = 8
-    alpha: int = 16
-    dropout: float = 0.0
+    rank: int = Field(default=8, ge=1)
+    alpha: int = Field(default=16, ge=1)
+    dropout: float = Field(default=0.0, ge=0.0, lt=1.0)
     target_modules: list[str] | str | None = None
 
 
 class CriticConfig(BaseModel):
     """Backbones by name or path (like ``from_pretrained``) plus the small trainable parts."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     vision_backbone: str = Field(
         default="mobilenet_v2",
@@ -60,11 +64,14 @@ class CriticConfig(BaseModel):
         description="The backbones' revision the critic was trained on (a hub commit, or a "
         "digest of their files); set when the critic is built, checked when it is loaded.",
     )
-    view_size: int = Field(default=224, description="Side of each view fed to the backbone.")
-    crops: int = Field(default=4, description="Native-resolution crops per image.")
-    dim: int = Field(default=192, description="Width of fusion and query transformer.")
+    view_size: int = Field(
+        default=224, ge=16, le=4096, description="Side of each view fed to the backbone."
+    )
+    crops: int = Field(default=4, ge=1, description="Native-resolution crops per image.")
+    dim: int = Field(default=192, ge=1, description="Width of fusion and query transformer.")
     quality_levels: int | None = Field(
         default=3,
+        ge=1,
         description="The quality queries attend only to the first N backbone levels (plus "
         "the low-level statistics and the text); None: all levels. Technical quality is "
         "low-level, and on semantic levels a critic trained on synthetic distortions learns "
@@ -101,21 +108,28 @@ class CriticConfig(BaseModel):
         "backward pass instead of keeping them: less memory for a VLM's retune, more time. "
         "Only a backbone that supports it (vlm) accepts it; it changes no score.",
     )
-    heads: int = 4
-    queries_per_axis: int = 4
-    decoder_layers: int = 2
-    dropout: float = 0.1
-    max_prompt_tokens: int = 64
+    heads: int = Field(default=4, ge=1)
+    queries_per_axis: int = Field(default=4, ge=1)
+    decoder_layers: int = Field(default=2, ge=1)
+    dropout: float = Field(default=0.1, ge=0.0, lt=1.0)
+    max_prompt_tokens: int = Field(default=64, ge=1)
     vision_lora: LoraSettings = LoraSettings()
     text_lora: LoraSettings = LoraSettings()
     quality_instruction: str = QUALITY_INSTRUCTION
     paired_instruction: str = PAIRED_INSTRUCTION
 
+    @model_validator(mode="after")
+    def _heads_divide_the_width(self) -> CriticConfig:
+        if self.dim % self.heads:
+            raise ValueError(f"dim ({self.dim}) must be a multiple of heads ({self.heads})")
+        return self
+
     def instruction(self, prompt: str | None) -> str:
-        """The text the text tower sees: one model serves both axes."""
+        """The text the text tower sees: one model serves both axes. The prompt replaces
+        ``{prompt}`` literally: the instruction is data, never a format string."""
         if not isinstance(prompt, str) or not prompt.strip():
             return self.quality_instruction
-        return self.paired_instruction.format(prompt=prompt.strip())
+        return self.paired_instruction.replace("{prompt}", prompt.strip())
 
     def identity_json(self) -> str:
         """The config as critic versions and fingerprints digest it: without the backbone
@@ -136,7 +150,15 @@ class CriticConfig(BaseModel):
     def load(cls, folder: Path) -> CriticConfig:
         """A saved config; parts added since it was saved stay off, so its checkpoint fits.
         Keys this eliq does not know are named in a warning (a newer eliq saved them)."""
-        saved: dict[str, Any] = json.loads((Path(folder) / "config.json").read_text())
+        path = Path(folder) / "config.json"
+        try:
+            saved: dict[str, Any] = json.loads(path.read_text())
+        except (ValueError, RecursionError) as error:  # RecursionError: absurd nesting
+            raise ValueError(f"{path}: not a JSON config ({type(error).__name__})") from None
+        if not isinstance(saved, dict):
+            raise ValueError(
+                f"{path}: a critic config is a JSON object, not {type(saved).__name__}"
+            )
         stamps = {key: saved.pop(key) for key in list(saved) if key.startswith("_")}
         if stamps.get("_class_name", CLASS_NAME) != CLASS_NAME:
             raise ValueError(
@@ -151,4 +173,7 @@ class CriticConfig(BaseModel):
                 unknown,
                 stamps.get("_eliq_version", "unknown"),
             )
-        return cls.model_validate({**ADDED_LATER, **saved})
+        try:
+            return cls.model_validate({**ADDED_LATER, **saved})
+        except ValidationError as error:
+            raise ValueError(f"{path}: {error}") from None

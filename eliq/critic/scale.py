@@ -84,15 +84,19 @@ class ScoreScale:
         path = Path(folder) / SCALE_FILE
         if not path.is_file():
             return None
-        payload = json.loads(path.read_text())
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"{path}: not an {FORMAT} file (format {payload.get('format')!r})")
-        alignment = payload["alignment"]
-        return cls(
-            _checked(payload["quality"], path),
-            None if alignment is None else _checked(alignment, path),
-            str(payload.get("anchors", "")),
-        )
+        try:
+            payload = json.loads(path.read_text())
+            if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+                raise ValueError(f"not an {FORMAT} file")
+            alignment = payload["alignment"]
+            return cls(
+                _checked(payload["quality"]),
+                None if alignment is None else _checked(alignment),
+                str(payload.get("anchors", "")),
+            )
+        except (ValueError, TypeError, KeyError, RecursionError, UnicodeDecodeError) as error:
+            why = f"no {error}" if isinstance(error, KeyError) else str(error)
+            raise ValueError(f"{path}: {why}") from None
 
 
 def _quantiles(values: Sequence[float], required: str | None) -> tuple[float, ...] | None:
@@ -105,10 +109,10 @@ def _quantiles(values: Sequence[float], required: str | None) -> tuple[float, ..
     return tuple(float(v) for v in np.percentile(finite, PERCENTILES))
 
 
-def _checked(points: list[float], path: Path) -> tuple[float, ...]:
+def _checked(points: list[float]) -> tuple[float, ...]:
     values = np.asarray(points, dtype=float)
-    if len(values) != len(PERCENTILES) or not np.isfinite(values).all():
-        raise ValueError(f"{path}: expected {len(PERCENTILES)} finite quantiles per axis")
+    if values.ndim != 1 or len(values) != len(PERCENTILES) or not np.isfinite(values).all():
+        raise ValueError(f"expected {len(PERCENTILES)} finite quantiles per axis")
     if (np.diff(values) < 0).any():
-        raise ValueError(f"{path}: quantiles must not decrease")
+        raise ValueError("quantiles must not decrease")
     return tuple(float(v) for v in values)
