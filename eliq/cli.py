@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from eliq.command_errors import run_app
 from eliq.config import load_settings
@@ -20,7 +21,8 @@ pairs_app = typer.Typer(help="Build label-free training pairs.", no_args_is_help
 eval_app = typer.Typer(help="Evaluate a critic.", no_args_is_help=True)
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(eval_app, name="eval")
-console = Console()
+# what eliq prints holds data (file names, prompts, group names): never read as Rich markup
+console = Console(markup=False)
 
 
 def _print_version(value: bool) -> None:
@@ -251,12 +253,12 @@ def score_command(
     start = time.perf_counter()
     scored, failed = write_records(kept(score_items(critic, items, batch_size, workers)), out)
     seconds = time.perf_counter() - start
-    (Console(stderr=True) if out == "-" else console).print(
+    if report is not None:
+        write_report(records, report, groups)
+    (Console(stderr=True, markup=False) if out == "-" else console).print(
         f"{scored} images scored, {failed} could not be read; written to {out} "
         f"({seconds:.1f} s, {len(items) / max(seconds, 1e-9):.1f} images/s)"
     )
-    if report is not None:
-        write_report(records, report, groups)
 
 
 @app.command("compare")
@@ -282,7 +284,10 @@ def compare_command(
     comparison = compare_scores(*frames, confidence=confidence)
     if as_json:
         typer.echo(
-            json.dumps({k: None if c is None else c.to_json() for k, c in comparison.items()})
+            json.dumps(
+                {k: None if c is None else c.to_json() for k, c in comparison.items()},
+                allow_nan=False,
+            )
         )
         return
     console.print(describe(comparison, a.name, b.name))
@@ -452,7 +457,9 @@ def _split(values: list[str] | None) -> list[str] | None:
 def _print_summary(summary: dict, out: Path) -> None:
     table = Table("aspect / family", "pairs", title=f"pair set {out}")
     for aspect, families in summary["per_family"].items():
-        table.add_row(f"[bold]{aspect}", f"[bold]{summary['per_aspect'][aspect]}")
+        table.add_row(
+            Text(aspect, style="bold"), Text(str(summary["per_aspect"][aspect]), style="bold")
+        )
         for family, count in families.items():
             table.add_row(f"  {family}", str(count))
     console.print(table)

@@ -13,6 +13,7 @@ two critics measures the critics, not the generators.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from eliq.csv_cells import unguard
 from eliq.intervals import CONFIDENCE, Interval, mean_difference, paired_mean_difference
 
 AXES = ("quality", "alignment")
@@ -37,16 +39,22 @@ class AxisComparison:
     """Prompts both sets scored, when the comparison is paired by prompt; 0 when not."""
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON: a difference too large for a float (scores near ±1e308) is null, as
+        JSON has no Infinity or NaN."""
         i = self.interval
         return {
-            "difference": i.estimate,
-            "low": i.low,
-            "high": i.high,
+            "difference": _finite(i.estimate),
+            "low": _finite(i.low),
+            "high": _finite(i.high),
             "confidence": i.confidence,
             "n_a": self.n_a,
             "n_b": self.n_b,
             "paired_prompts": self.paired_prompts,
         }
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
 
 
 def compare_scores(
@@ -92,6 +100,7 @@ def read_score_file(path: Path) -> pd.DataFrame:
             raise ValueError(f"{path}: no 'quality' column")
         rows = frame[frame["error"].isna()] if "error" in frame else frame
         records = rows.astype(object).where(rows.notna(), None).to_dict("records")
+        records = [{k: unguard(v) for k, v in record.items()} for record in records]
     else:
         records = _json_lines(Path(path))
     records = [r for r in records if r.get("error") is None]

@@ -18,6 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
+from eliq.csv_cells import guard
 from eliq.loading import default_workers, load_inputs
 from eliq.pairs.positives import IMAGE_SUFFIXES, positives_in_folder, read_positives
 
@@ -106,7 +107,7 @@ def write_records(records: Iterator[dict], out: Path | str) -> tuple[int, int]:
         for record in records:
             record = {k: _finite_or_none(v) for k, v in record.items()}
             if writer is not None:
-                writer.writerow(record)
+                writer.writerow({k: guard(v) for k, v in record.items()})
             else:
                 file.write(json.dumps(record, allow_nan=False) + "\n")
             if to_stdout:

@@ -290,3 +290,13 @@ def test_group_by_needs_a_report_and_a_column_that_exists(checkpoint, tmp_path):
     words = " ".join(missing.output.replace("│", " ").split())  # the panel wraps lines
     assert missing.exit_code != 0 and "no column 'generator' to group by" in words
     assert not (tmp_path / "s.jsonl").exists()  # refused before scoring anything
+
+
+def test_an_output_name_holding_markup_is_printed_and_the_report_written(checkpoint, tmp_path):
+    """``--out '[/x].jsonl'`` crashed Rich after scoring, and the report was lost."""
+    (tmp_path / "[").mkdir()
+    out, report = tmp_path / "[" / "x].jsonl", tmp_path / "report.html"
+    result = invoke_score(checkpoint, photo_path("coffee.png"), out, "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert "1 images scored, 0 could not be read; written to" in " ".join(result.output.split())
+    assert report.is_file() and len(out.read_text().splitlines()) == 1

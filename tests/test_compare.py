@@ -107,3 +107,46 @@ def test_files_of_two_critic_versions_are_not_compared(tmp_path, monkeypatch):
     result = CliRunner().invoke(app, ["compare", "a.jsonl", "b.jsonl"])
     assert result.exit_code == 2 and "different critic versions" in result.output
     assert CliRunner().invoke(app, ["compare", "a.jsonl", "old.jsonl"]).exit_code == 0
+
+
+def test_huge_differences_are_null_in_strict_json(tmp_path):
+    """±1e308 scores make an infinite difference: ``--json`` says null, never Infinity."""
+    a = _write(tmp_path / "a.jsonl", [{"image": f"{i}.png", "quality": -1e308} for i in range(5)])
+    b = _write(tmp_path / "b.jsonl", [{"image": f"{i}.png", "quality": 1e308} for i in range(5)])
+    result = CliRunner().invoke(app, ["compare", str(a), str(b), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "Infinity" not in result.stdout and "NaN" not in result.stdout
+    payload = json.loads(result.stdout, parse_constant=lambda name: pytest.fail(name))
+    assert payload["quality"]["difference"] is None
+
+
+def test_file_names_are_printed_as_they_are_not_as_markup(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rows = [{"image": f"{i}.png", "quality": float(i)} for i in range(5)]
+    _write(Path("[reverse blink]a.jsonl"), rows)
+    Path("[").mkdir()  # "[/x]b.jsonl" is "x]b.jsonl" in the folder "[": Rich's closing tag
+    _write(Path("[/x]b.jsonl"), rows)
+    result = CliRunner().invoke(app, ["compare", "[reverse blink]a.jsonl", "[/x]b.jsonl"])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("x]b.jsonl vs [reverse blink]a.jsonl: quality")  # names
+
+
+def test_formula_cells_written_to_csv_are_guarded_and_read_back_as_they_were(tmp_path):
+    """A prompt a spreadsheet would run (``=HYPERLINK``, ``@``, ``+1``) is written with a
+    leading quote, and `eliq compare` reads the prompt it was."""
+    import csv
+
+    from eliq.scoring import write_records
+
+    prompts = ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+1", "-2 cats", "a cat", "'=kept"]
+    records = [
+        {"image": f"{i}.png", "prompt": p, "quality": float(i), "alignment": 0.1 * i}
+        for i, p in enumerate(prompts)
+    ]
+    write_records(iter(records), tmp_path / "a.csv")
+    with (tmp_path / "a.csv").open(newline="") as file:
+        cells = [row["prompt"] for row in csv.DictReader(file)]
+    assert cells == ["'" + p for p in prompts[:4]] + ["a cat", "''=kept"]
+    from eliq.compare import read_score_file
+
+    assert list(read_score_file(tmp_path / "a.csv")["prompt"]) == prompts

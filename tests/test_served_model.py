@@ -144,3 +144,12 @@ def test_paths_are_an_opt_in_limited_to_regular_files_in_the_configured_folders(
     worker.join(timeout=120)  # before the fix, opening the FIFO blocked the worker for good
     assert not worker.is_alive(), "the served model blocked on a FIFO"
     assert "not a regular file" in predictions(answers[0])[0]["error"]
+
+
+def test_a_prompt_that_is_not_text_is_an_error_on_its_row(model_folder, monkeypatch):
+    """Its docstring promised a row error; a number used to be scored as no prompt."""
+    client = serve(model_folder, monkeypatch)
+    rows = predictions(invoke(client, [png_base64()] * 3, ["a purple square", 12345, None]))
+    assert rows[0]["error"] is None and isinstance(rows[0]["alignment"], float)
+    assert rows[1]["error"] == "prompt: a int, not text" and rows[1]["quality"] is None
+    assert rows[2]["error"] is None and rows[2]["alignment"] is None  # no prompt: no alignment

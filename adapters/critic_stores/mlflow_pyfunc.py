@@ -112,8 +112,10 @@ def read_row(value: object, prompt: object, roots: list[Path]) -> Row:
         return Row(error=f"image: {error}")
     except ImageLoadError as error:
         return Row(error=f"image: {error.reason}")
-    if not isinstance(prompt, str):  # missing: NaN or None from the JSON records
-        return Row(image)
+    if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)):
+        return Row(image)  # missing: None or NaN from the JSON records
+    if not isinstance(prompt, str):
+        return Row(error=f"prompt: a {type(prompt).__name__}, not text")
     try:
         require_text(prompt)
     except ValueError as error:
