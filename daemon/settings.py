@@ -13,15 +13,18 @@ import warnings
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
-from eliq.config import EliqSettings
+from eliq.config import EliqSettings, StrictModel
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 
 DEMO_REGISTRY = "demo"
 
 
-class RegistrySpec(BaseModel):
+class RegistrySpec(StrictModel):
     """One registry to poll: an adapter created by name with its settings."""
 
     name: str = Field(description="Unique name of this registry in the daemon's state.")
@@ -33,13 +36,13 @@ class RegistrySpec(BaseModel):
     )
 
 
-class AlertSpec(BaseModel):
+class AlertSpec(StrictModel):
     kind: str = Field(description="Alert channel adapter: log, slack, webhook, pagerduty.")
     settings: dict[str, Any] = Field(default_factory=dict)
     min_severity: Literal["info", "warning", "error", "critical"] = "info"
 
 
-class SamplingSettings(BaseModel):
+class SamplingSettings(StrictModel):
     """How a release that renders images is sampled: the first prompts of the suite."""
 
     suite: Path | None = Field(default=None, description="Prompt suite; None: the bundled one.")
@@ -53,7 +56,7 @@ class SamplingSettings(BaseModel):
     )
 
 
-class ExecutorSettings(BaseModel):
+class ExecutorSettings(StrictModel):
     """Where the heavy steps run (sampling, pair building, the retune, the watch's scoring):
     in the daemon (``local``) or on Ray (``ray``; no ``address`` starts a Ray instance on
     this machine with ``workers`` CPUs)."""
@@ -64,6 +67,13 @@ class ExecutorSettings(BaseModel):
     )
     workers: int = Field(default=2, ge=1, description="CPUs of a Ray instance started here.")
     gpus_per_worker: float = Field(default=0.0, ge=0, description="GPUs per Ray task.")
+    connect_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="How long a Ray cluster at `address` may take to answer before the step "
+        "fails (and is retried with backoff, then parked).",
+    )
     storage_path: str | None = Field(
         default=None,
         description="Where Ray Train keeps its run folders: a folder every node sees or a "
@@ -89,7 +99,7 @@ def _over_retune_defaults(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-class RetuneSettings(BaseModel):
+class RetuneSettings(StrictModel):
     """Incremental retuning of the critic on each release's pairs: where it starts, what it
     replays, and how it trains (``train``: the library's own :class:`TrainSettings`, whose
     ``seed`` and ``held_out_fraction`` also choose the pairs that evaluation holds out)."""
@@ -142,7 +152,7 @@ class RetuneSettings(BaseModel):
         return self
 
 
-class GateSettings(BaseModel):
+class GateSettings(StrictModel):
     """When a challenger replaces the champion (the tests are in daemon/gate.py)."""
 
     mode: Literal["auto", "manual"] = Field(
@@ -188,7 +198,7 @@ class GateSettings(BaseModel):
     )
 
 
-class DriftSettings(BaseModel):
+class DriftSettings(StrictModel):
     """How drift is decided (daemon/drift.py): each check is a percentile bootstrap
     interval, and it alerts only when the whole interval lies beyond its tolerance.
     ``bench/drift.py`` measures the false alarms and the power these defaults give."""
@@ -222,6 +232,8 @@ class DriftSettings(BaseModel):
 
 
 class DaemonSettings(EliqSettings):
+    model_config = SettingsConfigDict(**(EliqSettings.model_config | {"extra": "forbid"}))
+
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; None: SQLite at data_dir/state.db."
     )
@@ -270,7 +282,22 @@ class DaemonSettings(EliqSettings):
     )
     housekeeping_interval_s: float = Field(default=24 * 3600.0, gt=0)
     max_attempts: int = Field(default=3, ge=1, description="Tries of a step before parking.")
-    retry_backoff_s: float = Field(default=60.0, ge=0, description="Doubles with each try.")
+    retry_backoff_s: float = Field(
+        default=60.0, ge=0, le=86400, description="Doubles with each try, up to a day."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _a_database_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return url
+        try:
+            make_url(url)
+        except ArgumentError:
+            raise ValueError(
+                "not a SQLAlchemy database URL (e.g. postgresql+psycopg://user@host:5432/eliq)"
+            ) from None
+        return url
 
     @model_validator(mode="before")
     @classmethod

@@ -11,7 +11,8 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from pydantic import BaseModel, Field
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,7 +24,14 @@ from pydantic_settings import (
 _config_file: ContextVar[Path | None] = ContextVar("eliq_config_file", default=None)
 
 
-class ImageLimits(BaseModel):
+class StrictModel(BaseModel):
+    """A settings section: a key it does not know (a typo) and a number that is not finite
+    (``.nan``, ``.inf``) are mistakes, refused by name, never silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class ImageLimits(StrictModel):
     """Guards applied when an image is read: a small file must not take gigabytes."""
 
     max_pixels: int = Field(
@@ -50,7 +58,7 @@ class ImageLimits(BaseModel):
     )
 
 
-class PairSettings(BaseModel):
+class PairSettings(StrictModel):
     """How the pair factory builds negatives."""
 
     seed: int = 0
@@ -83,7 +91,12 @@ class PairSettings(BaseModel):
 
 
 class EliqSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ELIQ_", env_nested_delimiter="__", extra="ignore")
+    """The library's settings. Keys it does not know at the top level are left alone (one
+    file may hold the daemon's sections too); inside a section they are refused."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ELIQ_", env_nested_delimiter="__", extra="ignore", allow_inf_nan=False
+    )
 
     data_dir: Path = Path("./data")
     log_level: str = "INFO"
@@ -114,9 +127,37 @@ def _file_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
         raise FileNotFoundError(f"config file {path} (from ELIQ_CONFIG) does not exist")
     if path.suffix == ".toml":
         return TomlConfigSettingsSource(settings_cls, toml_file=path)
-    if path.suffix in {".yaml", ".yml"}:
-        return YamlConfigSettingsSource(settings_cls, yaml_file=path)
-    raise ValueError(f"config file {path} must be .toml, .yaml or .yml")
+    if path.suffix not in {".yaml", ".yml"}:
+        raise ValueError(f"config file {path} must be .toml, .yaml or .yml")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))  # refuses !!python tags
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise SettingsError(f"{path}: not YAML that eliq reads: {_one_line(error)}") from None
+    if data is not None and not isinstance(data, dict):
+        raise SettingsError(
+            f"{path}: settings are a mapping of keys to values, not a {type(data).__name__}"
+        )
+    return YamlConfigSettingsSource(settings_cls, yaml_file=path)
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used: one line per mistake, each naming its key."""
+
+
+def settings_error(error: ValidationError, where: str) -> SettingsError:
+    """``error`` as one line per mistake: ``where: gate.min_acuracy: not a setting``."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        said = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            said = "not a setting (a typo?)"
+        lines.append(f"{where}: {key}: {said}")
+    return SettingsError("\n".join(lines))
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())
 
 
 def load_settings(
@@ -127,7 +168,10 @@ def load_settings(
     """Settings from ``config_file`` (or ``ELIQ_CONFIG``), the environment and ``overrides``;
     ``settings_class`` is :class:`EliqSettings` or a subclass that adds its own sections."""
     token = _config_file.set(config_file)
+    where = str(config_file or os.environ.get("ELIQ_CONFIG") or "settings")
     try:
         return settings_class(**overrides)
+    except ValidationError as error:
+        raise settings_error(error, where) from None
     finally:
         _config_file.reset(token)

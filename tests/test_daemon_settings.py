@@ -78,3 +78,83 @@ def test_sampling_cpu_threads_moves_to_the_executor_with_a_warning(monkeypatch):
     monkeypatch.setenv("ELIQ_SAMPLING__CPU_THREADS", "3")
     with pytest.warns(FutureWarning), pytest.raises(ValidationError, match="alone"):
         DaemonSettings(executor={"cpu_threads": 2})
+
+
+def daemon_command(*arguments, env=None):
+    """``eliq-daemon ARGUMENTS`` in its own process: exit status and stderr."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    daemon = str(Path(sys.executable).with_name("eliq-daemon"))
+    done = subprocess.run(
+        [daemon, *arguments],
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done.returncode, done.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("gate: {min_acuracy: 0.99}", ["gate.min_acuracy: not a setting (a typo?)"]),
+        ("retry_backof_s: 5", ["retry_backof_s: not a setting (a typo?)"]),
+        ("gate: {min_gain: .nan}", ["gate.min_gain: Input should be a finite number"]),
+        (
+            "retune: {train: {learning_rate: .nan, steps: 1e400}}\nretry_backoff_s: 1e300",
+            [
+                "retune.train.learning_rate: Input should be a finite number",
+                "retune.train.steps:",
+                "retry_backoff_s: Input should be less than or equal to 86400",
+            ],
+        ),
+        ("- a\n- b", ["settings are a mapping of keys to values, not a list"]),
+        ("a: !!python/object/apply:os.system ['touch pwned']", ["not YAML that eliq reads"]),
+        ("database_url: 'not a url'", ["database_url: not a SQLAlchemy database URL"]),
+    ],
+)
+def test_a_settings_mistake_is_one_line_naming_its_key(tmp_path, text, said):
+    config = tmp_path / "daemon.yaml"
+    config.write_text(text)
+    status, stderr = daemon_command(
+        "status", "--config", str(config), env={"ELIQ_DATA_DIR": str(tmp_path / "data")}
+    )
+    assert status == 1 and "Traceback" not in stderr, stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == len(said), stderr
+    assert all(str(config) in line for line in lines), stderr
+    for words in said:
+        assert any(words in line for line in lines), stderr
+    assert not (tmp_path / "pwned").exists() and not (tmp_path / "data").exists()
+
+
+def test_an_unreachable_database_is_one_line_without_its_password(tmp_path):
+    from tests.daemon_helpers import free_port
+
+    url = f"postgresql+psycopg://eliq:hunter2@127.0.0.1:{free_port()}/eliq"
+    status, stderr = daemon_command(
+        "once",
+        env={
+            "ELIQ_DATA_DIR": str(tmp_path / "data"),
+            "ELIQ_DATABASE_URL": url,
+            "ELIQ_REGISTRIES": "[]",
+        },
+    )
+    assert status == 1 and "Traceback" not in stderr
+    (line,) = [said for said in stderr.splitlines() if said.startswith("error:")]
+    assert line.startswith("error: the daemon's database did not answer: ") and "refused" in line
+    assert "hunter2" not in stderr
+
+
+def test_library_sections_refuse_unknown_keys_too():
+    from eliq.config import PairSettings
+    from eliq.train import TrainSettings
+
+    with pytest.raises(ValidationError, match="extra_forbidden"):
+        PairSettings(per_positiv=3)
+    with pytest.raises(ValidationError, match="finite"):
+        TrainSettings(learning_rate=float("inf"))

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pydantic import BaseModel, Field
+from pydantic import Field
+
+from eliq.config import StrictModel
 
 
 @dataclass(frozen=True)
@@ -17,7 +19,7 @@ class LossWeights:
     linear: float = 0.03
 
 
-class TrainSettings(BaseModel):
+class TrainSettings(StrictModel):
     steps: int = Field(default=1500, ge=1)
     batch_pairs: int = Field(default=48, ge=2)
     learning_rate: float = 3e-4
