@@ -33,6 +33,7 @@ from daemon.state import (
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
+MAX_BACKOFF = timedelta(days=1)  # the longest a failed step waits for its next try
 StepFunction = Callable[[ReleaseContext], StepResult]
 
 
@@ -116,13 +117,13 @@ class Pipeline:
                     summary=f"{step} failed {release.attempts} times: {release.last_error}",
                     severity="error",
                     kind="release",
-                    dedup_key=f"parked:{release.id}",
+                    # once per parking: a release retried and parked again is announced again
+                    dedup_key=f"parked:{release.id}:{release.updated_at.isoformat()}",
                     details={"release": release.id, "step": step},
                 )
             )
             return
-        delay = self.retry_backoff_s * 2 ** (release.attempts - 1)
-        release.next_attempt_at = utcnow() + timedelta(seconds=delay)
+        release.next_attempt_at = utcnow() + backoff(self.retry_backoff_s, release.attempts)
         self.store.save(release)
 
     def retry(self, release_id: str) -> None:
@@ -135,6 +136,12 @@ class Pipeline:
         release.state = next(state for state, next_step in NEXT_STEP.items() if next_step is step)
         release.attempts, release.next_attempt_at, release.parked_step = 0, None, None
         self.store.save(release)
+
+
+def backoff(base_s: float, attempts: int) -> timedelta:
+    """``base_s`` doubled for each failed attempt after the first, at most a day."""
+    seconds = base_s * 2.0 ** min(attempts - 1, 64)  # a float: inf at worst, never an error
+    return min(timedelta(seconds=min(seconds, MAX_BACKOFF.total_seconds())), MAX_BACKOFF)
 
 
 def _aware(moment: datetime) -> datetime:

@@ -82,6 +82,56 @@ def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
         cycle.pipeline.retry(release.id)
 
 
+def test_each_parking_of_a_release_is_announced(tmp_path):
+    """Parked, retried, parked again, three times: three alerts, one per parking."""
+    import json
+
+    cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
+    release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
+
+    def unreachable_store(_: ReleaseContext) -> None:
+        raise ConnectionError("the tracking server went away")
+
+    cycle.pipeline.steps[Step.evaluate] = unreachable_store
+    for parking in range(3):
+        if parking:
+            cycle.pipeline.retry(release.id)
+        assert not cycle.pipeline.advance(cycle.ports.store.release(release.id))
+    alerts = [json.loads(line) for line in (tmp_path / "data" / "alerts.jsonl").open()]
+    parked = [a for a in alerts if a["title"] == "Release team:gen@1 parked"]
+    assert len(parked) == 3 and len({a["dedup_key"] for a in parked}) == 3
+
+
+@pytest.mark.parametrize("attempts", [1, 42, 60, 10_000])
+def test_many_attempts_wait_at_most_a_day_and_still_park(tmp_path, attempts):
+    """``max_attempts`` past 41 at the default backoff overflowed a timedelta: the
+    attempt was never saved and the release never parked."""
+    from datetime import timedelta
+
+    from daemon.pipeline import backoff
+
+    assert backoff(60, attempts) <= timedelta(days=1)
+    assert backoff(60, 1) == timedelta(seconds=60) and backoff(86400, 10_000) == timedelta(days=1)
+    settings = fast_settings(
+        tmp_path, tmp_path / "registry", max_attempts=attempts + 1, retry_backoff_s=60.0
+    )
+    cycle = build_cycle(settings)
+    release = cycle.ports.store.add(
+        release_row("team:gen@1", ReleaseState.registered, attempts=attempts - 1)
+    )
+
+    def unreachable_store(_: ReleaseContext) -> None:
+        raise ConnectionError("the tracking server went away")
+
+    cycle.pipeline.steps[Step.evaluate] = unreachable_store
+    assert not cycle.pipeline.advance(release)
+    waiting = cycle.ports.store.release(release.id)
+    assert waiting.attempts == attempts and waiting.next_attempt_at is not None
+    release = waiting
+    assert not cycle.pipeline.advance(release)
+    assert cycle.ports.store.release(release.id).state == ReleaseState.parked
+
+
 def test_a_release_parked_where_no_step_is_known_starts_over(tmp_path):
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
     cycle.ports.store.add(release_row("team:gen@1", ReleaseState.parked))
