@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -23,8 +25,31 @@ class LockHeld(RuntimeError):
     """Another daemon is acting against this database."""
 
 
-def _advisory_key(name: str) -> int:
+def advisory_key(name: str) -> int:
     return int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+
+
+@contextmanager
+def migration_lock(engine: Engine, timeout_s: float = 600.0) -> Iterator[None]:
+    """Held while one process migrates the schema: processes started together on a fresh
+    database migrate one after another (a lock file beside a SQLite file, a session-level
+    advisory lock on PostgreSQL), the later ones finding the schema made."""
+    if engine.dialect.name == "postgresql":
+        key = {"key": advisory_key("eliq-migrations")}
+        with engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), key)
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), key)
+        return
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        yield
+        return
+    path = Path(database.removeprefix("file:").split("?")[0])
+    with FileLock(path.with_name(path.name + ".migrate.lock"), timeout=timeout_s):
+        yield
 
 
 class LeaderLock:
@@ -47,7 +72,7 @@ class LeaderLock:
             return
         connection = self.engine.connect()
         taken = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(self.name)}
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": advisory_key(self.name)}
         ).scalar()
         if not taken:
             connection.close()
@@ -60,7 +85,7 @@ class LeaderLock:
             self._file.release()
         elif self._connection is not None:
             self._connection.execute(
-                text("SELECT pg_advisory_unlock(:key)"), {"key": _advisory_key(self.name)}
+                text("SELECT pg_advisory_unlock(:key)"), {"key": advisory_key(self.name)}
             )
             self._connection.close()
             self._connection = None
