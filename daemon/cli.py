@@ -14,13 +14,16 @@ Settings: ``--config FILE`` (YAML or TOML) or ``ELIQ_CONFIG``, and ``ELIQ_*`` va
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from daemon.settings import DaemonSettings, RegistrySpec
 from eliq.command_errors import run_app
@@ -82,12 +85,12 @@ def status(
     try:
         payload = collect_status(settings)
     except StateNotReady as error:
-        console.print(f"[yellow]{error}[/yellow]")
+        console.print(f"[yellow]{escape(str(error))}[/yellow]")
         raise typer.Exit(1) from None
     except SQLAlchemyError as error:
         console.print(
-            f"[red]cannot read the daemon's state at {redact_url(settings.state_url)}: "
-            f"{redact_url(str(error.orig or error))}[/red]"
+            f"[red]cannot read the daemon's state at {escape(redact_url(settings.state_url))}: "
+            f"{escape(redact_url(str(error.orig or error)))}[/red]"
         )
         raise typer.Exit(1) from None
     if as_json:
@@ -95,21 +98,22 @@ def status(
         return
     releases = Table("release", "generator", "state", "attempts", "error", title="releases")
     for r in payload["releases"]:
-        releases.add_row(r["id"], r["name"], r["state"], str(r["attempts"]), r["last_error"] or "")
+        cells = (r["id"], r["name"], r["state"], str(r["attempts"]), r["last_error"] or "")
+        releases.add_row(*map(escape, cells))  # data, never Rich markup
     console.print(releases)
     versions = Table("version", "release", "status", "aliases", "gate", title="critic versions")
     for v in payload["critic_versions"]:
         gate = v["gate"]
         verdict = gate.get("why") or ("" if not gate else "passed" if gate["passed"] else "failed")
-        versions.add_row(
-            str(v["mlflow_version"]), v["release_id"], v["status"], ", ".join(v["aliases"]), verdict
-        )
+        origin = v["release_id"] or "(started from)"
+        cells = (str(v["mlflow_version"]), origin, v["status"], ", ".join(v["aliases"]))
+        versions.add_row(*map(escape, (*cells, verdict)))
     console.print(versions)
-    console.print(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}")
+    console.print(escape(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}"))
     if "note" in payload:
-        console.print(payload["note"])
+        console.print(escape(payload["note"]))
     for problem in payload["registry_problems"]:
-        console.print(f"[red]MLflow and the state disagree: {problem}[/red]")
+        console.print(f"[red]MLflow and the state disagree: {escape(problem)}[/red]")
     if payload["registry_problems"]:
         console.print("the way back: `eliq-daemon reregister` (see its --help)")
         raise typer.Exit(1)
@@ -129,7 +133,9 @@ def promote(
     from daemon.promotion import promote_by_hand
 
     promoted = promote_by_hand(build_ports(_settings(config)), version, by or getpass.getuser())
-    console.print(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
+    console.print(
+        escape(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
+    )
 
 
 @app.command()
@@ -137,16 +143,26 @@ def reregister(config: ConfigOption = None) -> None:
     """Register every critic version of the state again from its release folder (with its
     evaluations and the champion and challenger aliases): the way back after the MLflow
     store was lost. Move a corrupt store aside first; versions still there are kept."""
-    from daemon.composition import build_ports
+    from daemon.composition import build_ports, leader_lock
+    from daemon.lock import LockHeld
     from daemon.registration import registry_problems
     from daemon.registration import reregister as register_again
 
     ports = build_ports(_settings(config))
-    versions = register_again(ports)
+    lock = leader_lock(ports.store)
+    try:
+        lock.acquire()  # never beside a daemon that registers versions as it goes
+    except LockHeld as held:
+        console.print(f"[red]{escape(str(held))}: stop that daemon, then reregister[/red]")
+        raise typer.Exit(1) from None
+    try:
+        versions = register_again(ports)
+    finally:
+        lock.release()
     console.print(f"{len(versions)} critic version(s) registered in MLflow again")
     problems = registry_problems(ports)
     for problem in problems:
-        console.print(f"[red]{problem}[/red]")
+        console.print(f"[red]{escape(problem)}[/red]")
     raise typer.Exit(1 if problems else 0)
 
 
@@ -156,7 +172,7 @@ def retry(release: str, config: ConfigOption = None) -> None:
     from daemon.composition import build_cycle
 
     build_cycle(_settings(config)).pipeline.retry(release)
-    console.print(f"{release} will be retried")
+    console.print(escape(f"{release} will be retried"))
 
 
 @app.command()
@@ -198,5 +214,13 @@ def replay(
 
 
 def main() -> None:
-    """The ``eliq-daemon`` entry point: a user's mistake is one line, not a traceback."""
-    run_app(app)
+    """The ``eliq-daemon`` entry point: a user's mistake is one line, not a traceback, and
+    so is a database that does not answer."""
+    try:
+        run_app(app)
+    except OperationalError as error:
+        if os.environ.get("ELIQ_DEBUG") == "1":
+            raise
+        reason = str(error.orig or error).strip().splitlines()[0]
+        print(f"error: the daemon's database did not answer: {redact_url(reason)}", file=sys.stderr)
+        raise SystemExit(1) from None
