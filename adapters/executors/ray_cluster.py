@@ -16,6 +16,7 @@ every node sees, or a cloud URI; None: Ray's default, ``~/ray_results``).
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -37,6 +38,7 @@ class RayExecutor:
         gpus_per_worker: float = 0.0,
         max_retries: int = 3,
         storage_path: str | None = None,
+        connect_timeout_s: float = 30.0,
     ) -> None:
         if workers < 1:
             raise ValueError(f"a Ray executor needs at least one worker, not {workers}")
@@ -45,6 +47,7 @@ class RayExecutor:
         self.gpus_per_worker = gpus_per_worker
         self.max_retries = max_retries
         self.storage_path = storage_path
+        self.connect_timeout_s = connect_timeout_s
         self._started = False
 
     def _connect(self) -> Any:
@@ -57,9 +60,28 @@ class RayExecutor:
             if self.address is None:
                 ray.init(num_cpus=self.workers, include_dashboard=False, log_to_driver=False)
             else:
+                self._reachable()
                 ray.init(address=self.address, log_to_driver=False)
             self._started = True
         return ray
+
+    def _reachable(self) -> None:
+        """Raise :class:`ConnectionError` unless the cluster's address takes a connection
+        within ``connect_timeout_s``: ``ray.init`` itself retries an unreachable GCS with
+        no deadline, which would hold a step forever instead of failing it (the pipeline
+        then retries it with backoff and parks it)."""
+        if self.address == "auto":
+            return  # a cluster on this machine, found through Ray's own files
+        where = self.address.removeprefix("ray://").rsplit("/", 1)[0]
+        host, _, port = where.rpartition(":")
+        host = host.strip("[]") or "127.0.0.1"
+        try:
+            socket.create_connection((host, int(port)), timeout=self.connect_timeout_s).close()
+        except (OSError, ValueError) as error:
+            raise ConnectionError(
+                f"the Ray cluster at {redact_url(self.address)} does not answer "
+                f"within {self.connect_timeout_s:g} s: {error}"
+            ) from None
 
     def map(
         self,
