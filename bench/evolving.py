@@ -85,6 +85,7 @@ def copy_sqlite(source: Path, target: Path) -> None:
 def run_release(service: Service, snapshot: Path) -> None:
     """What ``service.once()`` does for one new release, with the state copied to
     ``snapshot`` just before the release's evaluate step."""
+    service.start_with_a_champion()
     if not service.poll_all():
         raise SystemExit("polling the registry failed")
     cycle = service.cycle

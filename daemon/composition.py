@@ -41,12 +41,16 @@ def read_state(settings: DaemonSettings) -> Store:
 
 
 def critic_store(settings: DaemonSettings) -> MlflowCriticStore:
-    """MLflow's registry, connected on first use."""
+    """MLflow's registry, connected on first use. A tracking server keeps artifacts where
+    it is configured to; with a database as the tracking URI the client writes them, under
+    the data directory (MLflow's own default is ``./mlruns`` in whatever folder the daemon
+    was started from)."""
+    served = settings.tracking_uri.startswith(("http://", "https://", "databricks"))
     return MlflowCriticStore(
         settings.tracking_uri,
         settings.model_name,
         settings.experiment,
-        settings.artifact_root if settings.mlflow_tracking_uri is None else None,
+        None if served else settings.artifact_root,
     )
 
 

@@ -4,7 +4,7 @@ retired, and the registry's aliases and tags saying the same as the state."""
 from __future__ import annotations
 
 from adapters.alerts.base import Alert
-from adapters.critic_stores import CHALLENGER, CHAMPION
+from adapters.critic_stores import CHALLENGER, CHAMPION, store_key
 from daemon.context import Ports
 from daemon.state import CriticVersion, utcnow
 
@@ -47,7 +47,7 @@ def promote_by_hand(ports: Ports, mlflow_version: str, by: str = "hand") -> Crit
         decision_alert(
             version,
             f"promoted to champion by {by}",
-            f"critic:{version.release_id}:manual:{version.decided_at.isoformat()}",
+            f"critic:{store_key(version.release_id)}:manual:{version.decided_at.isoformat()}",
         )
     )
     return version
@@ -66,11 +66,17 @@ def gate_tags(version: CriticVersion) -> dict[str, str]:
     return tags
 
 
+def _origin(version: CriticVersion) -> str:
+    if version.release_id is None:
+        return "The critic the daemon started from"
+    return f"Retuned on {version.release_id}"
+
+
 def decision_alert(version: CriticVersion, outcome: str, dedup_key: str) -> Alert:
     """The announcement of a gate decision or a promotion by hand, with the gate's words."""
     return Alert(
         title=f"Critic v{version.mlflow_version} {outcome}",
-        summary=f"Retuned on {version.release_id}; gate: {version.gate.get('why', 'no decision')}",
+        summary=f"{_origin(version)}; gate: {version.gate.get('why', 'no decision')}",
         severity="info",
         kind="release",
         dedup_key=dedup_key,

@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from adapters.critic_stores import CHALLENGER, CHAMPION, RegisteredCritic
+from adapters.critic_stores import CHALLENGER, CHAMPION, STARTING, RegisteredCritic, store_key
 from daemon import history
 from daemon.context import Ports
 from daemon.promotion import gate_tags
@@ -39,6 +39,19 @@ def register_version(
     )
 
 
+def register_starting(ports: Ports, checkpoint: Path, source: str) -> RegisteredCritic:
+    """The registry's version of the critic the daemon started from (created only if
+    missing), which no release was retuned into."""
+    return ports.critics.register(
+        STARTING,
+        checkpoint,
+        tags={"eliq.origin": source},
+        metrics={},
+        history=[],
+        params={"starting.source": source},
+    )
+
+
 def registry_problems(ports: Ports) -> list[str]:
     """What the registry lacks of the critic versions the state says it registered."""
     return ports.critics.problems(ports.store.critic_versions())
@@ -55,14 +68,23 @@ def reregister(ports: Ports) -> list[CriticVersion]:
         raise FileNotFoundError(f"critic checkpoints missing from the release folders: {lost}")
     for version in versions:
         before = version.mlflow_version
-        registered = register_version(ports, store.release(version.release_id), version)
+        if version.release_id is None:
+            source = version.training.get("source", "the critic the daemon started from")
+            registered = register_starting(ports, Path(version.checkpoint), source)
+        else:
+            registered = register_version(ports, store.release(version.release_id), version)
         version.mlflow_version, version.run_id = registered.version, registered.run_id
         evaluations = store.rows(EvaluationRecord, critic_version_id=version.id)
         critics.log_metrics(version.run_id, evaluation_metrics(evaluations))
         if version.gate:
             critics.tag_version(version.mlflow_version, gate_tags(version))
         if before != version.mlflow_version:
-            log.warning("%s: critic v%s is now v%s", version.release_id, before, registered.version)
+            log.warning(
+                "%s: critic v%s is now v%s",
+                store_key(version.release_id),
+                before,
+                registered.version,
+            )
         store.save(version)
     for version in versions:
         if version.status in (CHAMPION, CHALLENGER):

@@ -30,6 +30,7 @@ from daemon.demo import seed_demo_registry
 from daemon.lock import LockHeld
 from daemon.registration import registry_problems
 from daemon.settings import DaemonSettings
+from daemon.starting import ensure_champion
 from daemon.state import JobRun, ReleaseState, utcnow
 from daemon.watch import watch
 from eliq.redaction import redact_url
@@ -79,6 +80,7 @@ class Service:
             refused = self._refusal()
             if refused is not None:
                 return refused
+            self.start_with_a_champion()
             polled = self.poll_all()
             self.cycle.pipeline.process()
             self.watch()
@@ -140,6 +142,14 @@ class Service:
                 log.warning("%s; checking again in %.0f s", down, retry_s)
                 self.stop.wait(retry_s)
         return False
+
+    def start_with_a_champion(self) -> None:
+        """Register the critic the daemon starts from as the champion when there is none
+        (:mod:`daemon.starting`); a failure is logged, and the next pass tries again."""
+        try:
+            ensure_champion(self.ports)
+        except Exception:  # noqa: BLE001 - releases still advance, as they did without one
+            log.exception("the starting critic could not be registered as the champion")
 
     def poll_all(self) -> bool:
         """Poll every registry; False if any poll failed."""
@@ -218,6 +228,7 @@ class Service:
         if not self.wait_for_registry():
             self.lock.release()
             return 0 if self.stop.is_set() else REGISTRY_MISMATCH
+        self.start_with_a_champion()
         # a tick that finds its job still running is skipped by design (one instance, one
         # worker): APScheduler logs each skip as a warning, every interval, for hours
         logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)

@@ -26,6 +26,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import JSON, Column, Engine, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, create_engine, select
 
+from daemon.lock import migration_lock
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -122,7 +124,11 @@ class CriticVersion(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("release_id"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    release_id: str = Field(foreign_key="releases.id")
+    release_id: str | None = Field(
+        default=None,
+        foreign_key="releases.id",
+        description="The release it was retuned on; None: the critic the daemon started from.",
+    )
     checkpoint: str
     parent_version: str | None = Field(default=None, description="MLflow version it came from.")
     mlflow_version: str | None = None
@@ -282,10 +288,11 @@ def _alembic_config() -> Config:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema behind ``engine`` to the newest migration (idempotent)."""
+    """Bring the schema behind ``engine`` to the newest migration (idempotent; processes
+    that start together migrate one after another, see :func:`daemon.lock.migration_lock`)."""
     logging.getLogger("alembic").setLevel(logging.WARNING)
     config = _alembic_config()
-    with engine.begin() as connection:
+    with migration_lock(engine), engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -64,9 +64,10 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     status = collect_status(settings)
     (release,) = status["releases"]
     assert release["state"] == ReleaseState.done and release["name"] == "gen-v1"
-    (version,) = status["critic_versions"]
+    starting, version = status["critic_versions"]  # the critic it started from, then its retune
+    assert starting["release_id"] is None and starting["status"] == "retired"
     assert version["status"] == "champion" and version["aliases"] == ["champion"]
-    assert version["gate"]["passed"] and version["parent_version"] is None
+    assert version["gate"]["passed"] and version["parent_version"] == starting["mlflow_version"]
 
     client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
@@ -132,7 +133,7 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
 
     # a second pass finds nothing new and sends nothing again
     assert Service(settings).once() == 0
-    assert len(collect_status(settings)["critic_versions"]) == 1
+    assert len(collect_status(settings)["critic_versions"]) == 2
     assert len(received) == 1
 
 
@@ -171,7 +172,8 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
 
     status = collect_status(settings)
     assert [r["state"] for r in status["releases"]] == ["done", "done"]
-    first, second = status["critic_versions"]
+    starting, first, second = status["critic_versions"]
+    assert first["parent_version"] == starting["mlflow_version"] and starting["status"] == "retired"
     assert second["parent_version"] == first["mlflow_version"]
     assert second["training"]["init"] == first["checkpoint"]
     assert second["training"]["replay"]  # the first release's pairs were replayed
@@ -217,7 +219,8 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     gate = GateSettings(mode="manual", min_gain=-1, min_pairs=1, min_accuracy=0)
     settings = fast_settings(tmp_path, registry, gate=gate)
     assert Service(settings).once() == 0
-    (version,) = collect_status(settings)["critic_versions"]
+    starting, version = collect_status(settings)["critic_versions"]
+    assert starting["status"] == "champion" and starting["aliases"] == ["champion"]
     assert version["status"] == "held" and version["aliases"] == ["challenger"]
     automatic = version["gate"]["why"]
     client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
@@ -228,8 +231,9 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     promoted = client.get_model_version(settings.model_name, version["mlflow_version"])
     assert promoted.tags["eliq.status"] == "champion"
     assert promoted.tags["eliq.promoted_by"] == "ops-on-call"
-    (version,) = collect_status(settings)["critic_versions"]
+    starting, version = collect_status(settings)["critic_versions"]
     assert version["status"] == "champion" and version["aliases"] == ["champion"]
+    assert starting["status"] == "retired" and starting["aliases"] == []
     manual = version["gate"]["manual"]
     assert manual["by"] == "ops-on-call" and manual["overrode"] == automatic
     assert version["gate"]["why"].startswith("promoted by ops-on-call")
@@ -264,3 +268,65 @@ def test_status_json_from_the_command_line(tmp_path):
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["releases"] == [] and payload["mlflow_tracking_uri"].startswith("sqlite:///")
+
+
+def test_an_unreachable_ray_cluster_fails_the_step_and_parks(tmp_path):
+    """``executor: {kind: ray, address: 127.0.0.1:<nothing>}``: each try fails within the
+    connect deadline, is recorded, and the release parks (ray.init alone retried forever)."""
+    from daemon.settings import ExecutorSettings
+    from tests.daemon_helpers import free_port
+
+    registry = tmp_path / "registry"
+    write_release(registry, "painter-v1", ["chelsea.png", "coffee.png"])
+    executor = ExecutorSettings(kind="ray", address=f"127.0.0.1:{free_port()}", connect_timeout_s=2)
+    settings = fast_settings(tmp_path, registry, max_attempts=2, executor=executor)
+    assert Service(settings).once() == 1
+    (row,) = collect_status(settings)["releases"]
+    assert row["state"] == "parked" and row["attempts"] == 2
+    assert "ConnectionError: the Ray cluster at 127.0.0.1:" in row["last_error"]
+    assert "does not answer within 2 s" in row["last_error"]
+
+
+def test_the_first_run_on_the_embedded_defaults_ends_with_a_champion(tmp_path):
+    """`eliq-daemon once` from an empty data directory, nothing configured (what `make run`
+    does first): the critic it starts from is the champion in MLflow, the demo release's
+    challenger is decided on enough held-out pairs, and the champion scored the release.
+    Only the retune's step count is lowered (from 120), to keep the suite's time: what is
+    checked here (the champion, the held-out pairs, the watch) does not depend on it."""
+    import subprocess
+    import sys
+
+    from mlflow import MlflowClient
+
+    from daemon.composition import read_state
+    from daemon.readmodel import leaderboard
+    from daemon.settings import DaemonSettings
+
+    data = tmp_path / "data"
+    daemon = str(Path(sys.executable).with_name("eliq-daemon"))
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "ELIQ_DATA_DIR": str(data),
+        "ELIQ_RETUNE__TRAIN__STEPS": "24",
+    }
+    done = subprocess.run(
+        [daemon, "once"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=1800
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    uri = f"sqlite:///{data / 'mlflow.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champion = client.get_model_version_by_alias("eliq-critic", "champion")
+    settings = DaemonSettings(data_dir=data)  # the defaults the daemon ran on
+    status = collect_status(settings)
+    (release,) = status["releases"]
+    assert release["state"] == "done"
+    starting, challenger = status["critic_versions"]
+    assert starting["release_id"] is None and starting["mlflow_version"] == "1"
+    assert challenger["release_id"] == release["id"] and challenger["parent_version"] == "1"
+    assert "too few held-out pairs" not in challenger["gate"]["why"], challenger["gate"]
+    assert challenger["gate"]["checks"]["accuracy_on_new"]["n"] >= 30
+    crowned = next(v for v in status["critic_versions"] if v["status"] == "champion")
+    assert str(champion.version) == crowned["mlflow_version"] and "champion" in crowned["aliases"]
+    # the watch scored the release under that champion: the leaderboard has its row
+    assert [row["release"] for row in leaderboard(read_state(settings))] == [release["id"]]

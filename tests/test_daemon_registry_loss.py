@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import mlflow
@@ -64,8 +65,9 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
     config = write_config(settings, tmp_path)
     assert daemon(config, "once").returncode == 0
     store = settings.data_dir / "mlflow.db"
-    (champion,) = json.loads(daemon(config, "status", "--json").stdout)["critic_versions"]
+    starting, champion = json.loads(daemon(config, "status", "--json").stdout)["critic_versions"]
     assert champion["status"] == "champion" and champion["aliases"] == ["champion"]
+    assert starting["release_id"] is None and starting["status"] == "retired"
 
     store.unlink()  # `rm data/mlflow.db`
     refused = daemon(config, "once")
@@ -90,6 +92,8 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
     assert version.tags["eliq.release"] == champion["release_id"]
     assert version.tags["eliq.gate.passed"] == "true"  # the gate outcome comes back too
     assert str(version.version) == champion["mlflow_version"]
+    first = client.get_model_version(settings.model_name, starting["mlflow_version"])
+    assert first.tags["eliq.release"] == "starting"  # the critic it started from, back too
     assert any(k.startswith("eval.challenger") for k in client.get_run(version.run_id).data.metrics)
     assert json.loads(daemon(config, "status", "--json").stdout)["registry_problems"] == []
     assert ready(settings).status_code == 200
@@ -142,6 +146,9 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
             timeout=600,
         )
     printed = log.read_text()
+    # a database as tracking URI: the client writes the artifacts, under the data directory
+    assert list((settings.data_dir / "mlartifacts").rglob("MLmodel"))
+    assert not Path("mlruns").exists()  # not MLflow's default, in the daemon's working folder
     assert "MLflow at postgresql+psycopg://postgres:***@" in printed
     assert "postgres:***@" in page and "postgres:***@" in status.stdout
     for shown in (printed, page, readiness, status.stdout, status.stderr):

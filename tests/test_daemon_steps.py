@@ -232,3 +232,22 @@ def test_the_pipeline_commits_a_steps_rows_with_the_next_state_and_stops_between
     assert after.state == PIPELINE[PIPELINE.index(ReleaseState.registered) + 1]
     jobs = {run.job: run.ok for run in cycle.ports.store.rows(JobRun)}
     assert jobs == {"evaluated by the test": True, "evaluate:team:gen@1": True}
+
+
+def test_status_prints_a_release_error_as_it_is_not_as_markup(tmp_path):
+    """A release error holding ``[/oops]`` crashed ``eliq-daemon status`` (Rich markup)."""
+    from typer.testing import CliRunner
+
+    from daemon.cli import app
+    from daemon.composition import open_state
+    from tests.daemon_helpers import write_config
+
+    settings = fast_settings(tmp_path, tmp_path / "registry")
+    open_state(settings).add(
+        release_row("team:[bold]gen@1", ReleaseState.parked, last_error="sample: [/oops] failed")
+    )
+    shown = CliRunner().invoke(
+        app, ["status", "--config", str(write_config(settings, tmp_path))], env={"COLUMNS": "300"}
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "[/oops]" in shown.output and "team:[bold]gen@1" in shown.output

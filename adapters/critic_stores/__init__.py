@@ -1,9 +1,10 @@
 """Where critic versions are registered and promoted: the daemon's ``CriticStore`` port.
 
-A store keeps one version per release (registration is idempotent), the gate's outcome on
-it, and two aliases, ``champion`` and ``challenger``; it also says what it lacks of the
-versions the daemon's state holds, so a lost store is noticed before anything retunes
-from it. MLflow's model registry (:mod:`adapters.critic_stores.mlflow`) is today's.
+A store keeps one version per release (registration is idempotent) and one of the critic
+the daemon started from (:data:`STARTING`), the gate's outcome on each, and two aliases,
+``champion`` and ``challenger``; it also says what it lacks of the versions the daemon's
+state holds, so a lost store is noticed before anything retunes from it. MLflow's model
+registry (:mod:`adapters.critic_stores.mlflow`) is today's.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 CHAMPION, CHALLENGER = "champion", "challenger"  # the aliases
+STARTING = "starting"
+"""The key the store keeps the critic the daemon started from under (it has no release)."""
+
+
+def store_key(release_id: str | None) -> str:
+    """What the store keys a version by: its release, or :data:`STARTING`."""
+    return release_id or STARTING
 
 
 class RegistryUnreachable(RuntimeError):
@@ -31,7 +39,7 @@ class KnownVersion(Protocol):
     """What the daemon's state says of a version it registered."""
 
     mlflow_version: str | None
-    release_id: str
+    release_id: str | None
     status: str
 
 

@@ -44,7 +44,13 @@ from PIL import Image
 from sqlalchemy.engine import make_url
 
 import eliq
-from adapters.critic_stores import CHALLENGER, CHAMPION, KnownVersion, RegisteredCritic
+from adapters.critic_stores import (
+    CHALLENGER,
+    CHAMPION,
+    STARTING,
+    KnownVersion,
+    RegisteredCritic,
+)
 from adapters.critic_stores.mlflow_check import RELEASE_TAG, ping, registry_problems
 
 log = logging.getLogger(__name__)
@@ -187,7 +193,11 @@ class MlflowCriticStore:
             info.model_uri,
             run_id=run_id,
             tags={RELEASE_TAG: release_id, **tags},
-            description=f"Retuned on release {release_id}",
+            description=(
+                "The critic the daemon started from"
+                if release_id == STARTING
+                else f"Retuned on release {release_id}"
+            ),
             model_id=info.model_id,  # a tracking server checks the source against it
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)

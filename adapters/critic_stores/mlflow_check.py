@@ -26,7 +26,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
-from adapters.critic_stores import CHAMPION, KnownVersion, RegistryUnreachable
+from adapters.critic_stores import CHAMPION, KnownVersion, RegistryUnreachable, store_key
 from eliq.redaction import redact_url
 
 RELEASE_TAG = "eliq.release"  # on each run and version: the release it was retuned on
@@ -93,13 +93,14 @@ def registry_problems(
             found = client.get_model_version(model_name, version.mlflow_version)
         except MlflowException:
             problems.append(
-                f"{model_name} v{version.mlflow_version} ({version.release_id}) is missing"
+                f"{model_name} v{version.mlflow_version} ({store_key(version.release_id)}) "
+                "is missing"
             )
             continue
-        if found.tags.get(RELEASE_TAG) != version.release_id:
+        if found.tags.get(RELEASE_TAG) != store_key(version.release_id):
             problems.append(
                 f"{model_name} v{version.mlflow_version} belongs to release "
-                f"{found.tags.get(RELEASE_TAG)!r}, not {version.release_id!r}"
+                f"{found.tags.get(RELEASE_TAG)!r}, not {store_key(version.release_id)!r}"
             )
     champion = next((v for v in registered if v.status == CHAMPION), None)
     aliased = (model.aliases or {}).get(CHAMPION)
