@@ -59,13 +59,14 @@ def release_row(release_id: str, state: ReleaseState, **fields) -> ReleaseRecord
     )
 
 
+def unreachable_store(_: ReleaseContext) -> None:
+    """An evaluate step whose tracking server went away."""
+    raise ConnectionError("the tracking server went away")
+
+
 def test_a_parked_release_resumes_at_the_step_that_failed(tmp_path):
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
     release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
-
-    def unreachable_store(_: ReleaseContext) -> None:
-        raise ConnectionError("the tracking server went away")
-
     cycle.pipeline.steps[Step.evaluate] = unreachable_store
     assert not cycle.pipeline.advance(release)
     parked = cycle.ports.store.release(release.id)
@@ -88,10 +89,6 @@ def test_each_parking_of_a_release_is_announced(tmp_path):
 
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry", max_attempts=1))
     release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
-
-    def unreachable_store(_: ReleaseContext) -> None:
-        raise ConnectionError("the tracking server went away")
-
     cycle.pipeline.steps[Step.evaluate] = unreachable_store
     for parking in range(3):
         if parking:
@@ -119,16 +116,11 @@ def test_many_attempts_wait_at_most_a_day_and_still_park(tmp_path, attempts):
     release = cycle.ports.store.add(
         release_row("team:gen@1", ReleaseState.registered, attempts=attempts - 1)
     )
-
-    def unreachable_store(_: ReleaseContext) -> None:
-        raise ConnectionError("the tracking server went away")
-
     cycle.pipeline.steps[Step.evaluate] = unreachable_store
     assert not cycle.pipeline.advance(release)
     waiting = cycle.ports.store.release(release.id)
     assert waiting.attempts == attempts and waiting.next_attempt_at is not None
-    release = waiting
-    assert not cycle.pipeline.advance(release)
+    assert not cycle.pipeline.advance(waiting)
     assert cycle.ports.store.release(release.id).state == ReleaseState.parked
 
 
