@@ -22,10 +22,10 @@ from daemon.promotion import gate_tags
 from daemon.registration import register_starting
 from daemon.state import CriticVersion, utcnow
 from eliq.critic import Critic
+from eliq.critic.hub import CHECKPOINT_FILES
 from eliq.critic.shipped import DEFAULT_CRITIC, critic_folder
 
 log = logging.getLogger(__name__)
-CHECKPOINT_FILES = ("config.json", "model.safetensors", "scale.json", "training.json")
 
 
 def starting_source(ports: Ports) -> tuple[str, Path | None]:
