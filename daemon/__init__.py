@@ -19,7 +19,6 @@ DEPENDENCIES = {  # module: distribution, as the ``daemon`` extra lists them
     "evidently": "evidently",
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",
-    "httpx": "httpx",
     "prometheus_client": "prometheus-client",
 }
 

@@ -98,6 +98,19 @@ def daemon_command(*arguments, env=None):
     return done.returncode, done.stderr
 
 
+def daemon_main(monkeypatch, capsys, *arguments):
+    """``eliq-daemon ARGUMENTS`` through its entry point, in this process: exit status and
+    stderr (for mistakes refused before the daemon does anything)."""
+    import sys
+
+    from daemon.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["eliq-daemon", *arguments])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    return exited.value.code, capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("text", "said"),
     [
@@ -117,12 +130,11 @@ def daemon_command(*arguments, env=None):
         ("database_url: 'not a url'", ["database_url: not a SQLAlchemy database URL"]),
     ],
 )
-def test_a_settings_mistake_is_one_line_naming_its_key(tmp_path, text, said):
+def test_a_settings_mistake_is_one_line_naming_its_key(tmp_path, monkeypatch, capsys, text, said):
     config = tmp_path / "daemon.yaml"
     config.write_text(text)
-    status, stderr = daemon_command(
-        "status", "--config", str(config), env={"ELIQ_DATA_DIR": str(tmp_path / "data")}
-    )
+    monkeypatch.setenv("ELIQ_DATA_DIR", str(tmp_path / "data"))
+    status, stderr = daemon_main(monkeypatch, capsys, "status", "--config", str(config))
     assert status == 1 and "Traceback" not in stderr, stderr
     lines = stderr.strip().splitlines()
     assert len(lines) == len(said), stderr

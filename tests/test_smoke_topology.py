@@ -94,7 +94,10 @@ def test_one_cycle_against_mlflow_server_and_postgresql(tmp_path, mlflow_server)
     found = rest.get(
         "/model-versions/search", params={"filter": f"name='{settings.model_name}'"}
     ).json()
-    assert len(found["model_versions"]) == 1  # one version for one release
+    releases = sorted(
+        {t["key"]: t["value"] for t in v["tags"]}["eliq.release"] for v in found["model_versions"]
+    )
+    assert releases == sorted([row["id"], "starting"])  # the critic it started from, then one
 
     run = rest.get("/runs/get", params={"run_id": version["run_id"]}).json()["run"]
     metrics = {m["key"] for m in run["data"]["metrics"]}

@@ -156,8 +156,9 @@ def test_the_daemon_retunes_a_vlm_critic_like_any_other(tmp_path):
     (release,) = status["releases"]
     assert release["state"] == "done"
     assert [s["step"] for s in release["steps"] if s["ok"]] == [str(s) for s in Step]
-    (version,) = status["critic_versions"]
-    assert version["mlflow_version"] == "1" and version["training"]["steps"] == 4
+    starting, version = status["critic_versions"]  # the VLM critic it started from, retuned
+    assert starting["release_id"] is None and starting["training"]["source"].startswith("a critic")
+    assert version["mlflow_version"] == "2" and version["training"]["steps"] == 4
     assert version["aliases"] and version["gate"]["why"]
     retuned = Critic.from_pretrained(version["checkpoint"], device="cpu")
     assert retuned.config.text_backbone == "joint" and retuned.reads_images

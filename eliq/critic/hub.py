@@ -17,14 +17,13 @@ import re
 import tempfile
 from pathlib import Path
 
-import httpx
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import HfHubHTTPError
 from huggingface_hub.utils import build_hf_headers
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "scale.json", "training.json")
-DOWNLOAD_TIMEOUT = httpx.Timeout(30.0, read=120.0)
+DOWNLOAD_TIMEOUT_S = {"connect": 30.0, "read": 120.0, "write": 30.0, "pool": 30.0}
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -49,6 +48,8 @@ def download(repo_id: str, revision: str | None = None, token: str | None = None
     never becomes a path), and each download stops at the size the repository's listing
     announced (and is checked against its SHA-256 where the listing gives one)."""
     root = Path(constants.HF_HUB_CACHE) / f"eliq-critics--{repo_id.replace('/', '--')}"
+    import httpx  # loaded when a critic is fetched, not with the library
+
     wanted = revision or "main"
     if constants.HF_HUB_OFFLINE:
         return _cached(root, repo_id, wanted, "the hub is out of reach (HF_HUB_OFFLINE)")
@@ -86,13 +87,19 @@ def download(repo_id: str, revision: str | None = None, token: str | None = None
 def _fetch(url: str, target: Path, size: int, sha256: str | None, headers: dict) -> None:
     """Stream ``url`` into ``target``: refused past ``size`` bytes, or short of it, or
     with another digest; nothing is left behind on failure."""
+    import httpx
+
     digest = hashlib.sha256()
     received = 0
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".part-", delete=False) as part:
         try:
             # httpx drops the Authorization header on a redirect to another origin
             with httpx.stream(
-                "GET", url, headers=headers, follow_redirects=True, timeout=DOWNLOAD_TIMEOUT
+                "GET",
+                url,
+                headers=headers,
+                follow_redirects=True,
+                timeout=httpx.Timeout(**DOWNLOAD_TIMEOUT_S),
             ) as answer:
                 answer.raise_for_status()
                 for chunk in answer.iter_bytes():
