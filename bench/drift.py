@@ -4,7 +4,7 @@
         --seed-checkpoint artifacts/critic-reference-seed1 [--trials 200]
 
 Every score comes from the critic (human scores are never read); the decisions are the
-daemon's own (``daemon.drift.shift_checks`` / ``agreement_checks`` at the default
+daemon's own (``daemon.policy.drift.shift_checks`` / ``agreement_checks`` at the default
 ``DriftSettings``). Each trial draws two "releases" of ``n`` images:
 
 * null, generator shift: one generator group split at random into two disjoint releases
@@ -36,8 +36,8 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from daemon.drift import agreement_checks, shift_checks
-from daemon.settings import DriftSettings, SamplingSettings
+from daemon.policy.drift import DriftSettings, agreement_checks, shift_checks
+from daemon.settings import SamplingSettings
 from eliq.critic import Critic
 from eliq.evaluation import read_agiqa3k, score_table
 from eliq.train.data import FeatureStore

@@ -38,11 +38,11 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from daemon.composition import build_ports  # noqa: E402
-from daemon.context import ReleaseContext  # noqa: E402
+from daemon.cycle.context import ReleaseContext  # noqa: E402
+from daemon.cycle.steps.evaluate import evaluate  # noqa: E402
 from daemon.service import Service  # noqa: E402
 from daemon.settings import DaemonSettings, RegistrySpec  # noqa: E402
-from daemon.state import JobRun, ReleaseState, Step  # noqa: E402
-from daemon.steps.evaluate import evaluate  # noqa: E402
+from daemon.state.tables import JobRun, ReleaseState, Step  # noqa: E402
 from eliq.config import load_settings  # noqa: E402
 from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, correlation, read_agiqa3k, score_table  # noqa: E402
@@ -162,7 +162,7 @@ def main() -> None:
         version = service.ports.store.critic_for(release.id)
         critic = Critic.from_pretrained(version.checkpoint, settings.device)
         seen = frame[frame["generator"].isin(ORDER[: index + 1])]
-        row = {"release": generator, "critic": f"v{version.mlflow_version} ({version.status})"}
+        row = {"release": generator, "critic": f"v{version.store_version} ({version.status})"}
         if index + 1 < len(ORDER):
             upcoming = srcc(critic, frame[frame["generator"] == ORDER[index + 1]])
             row |= {f"next {a}": v for a, v in upcoming.items()}

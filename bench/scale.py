@@ -5,7 +5,7 @@
                           [--critic-config FILE] [--train-steps 24] [--skip-sampling]
 
 Renders the bundled prompt suite's first ``--prompts`` prompts through the daemon's own
-unit of work (``daemon.sampling.render_shard``, one shard of ``--shard-prompts`` prompts per
+unit of work (``daemon.tasks.sampling.render_shard``, one shard of ``--shard-prompts`` prompts per
 task) and prints images/s per executor: the median of ``--repeats`` runs after a warm-up
 run that starts Ray and loads the pipeline in each worker, with the range. ``--pipeline``
 is a diffusers folder; by default a tiny randomly initialised Stable Diffusion pipeline
@@ -13,7 +13,7 @@ is a diffusers folder; by default a tiny randomly initialised Stable Diffusion p
 not what a real model renders at. The last line is Ray's 2-worker rate over its 1-worker
 rate, and whether every executor rendered the same bytes.
 
-The retune is the daemon's own unit of work (``daemon.retuning.run_retune``) on the demo
+The retune is the daemon's own unit of work (``daemon.tasks.retuning.run_retune``) on the demo
 photos' 24 corner crops and their pairs, with the retune's default batch and
 ``--critic-config`` (default: the daemon's default critic), run through each executor's
 ``data_parallel`` (on Ray: Ray Train, DDP over gloo). Its table gives pairs/s in the
@@ -41,8 +41,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.executors import Executor, create_executor  # noqa: E402
-from daemon.retuning import RetuneJob, run_retune  # noqa: E402
-from daemon.sampling import SampleShard, render_shard, shard_suite  # noqa: E402
+from daemon.tasks.retuning import RetuneJob, run_retune  # noqa: E402
+from daemon.tasks.sampling import SampleShard, render_shard, shard_suite  # noqa: E402
 from eliq.config import PairSettings  # noqa: E402
 from eliq.critic import CriticConfig  # noqa: E402
 from eliq.demo import write_demo_crops  # noqa: E402

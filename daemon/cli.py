@@ -78,8 +78,8 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Releases with their states, and critic versions with their aliases."""
-    from daemon.state import StateNotReady
-    from daemon.status import collect_status
+    from daemon.serve.status import collect_status
+    from daemon.state.database import StateNotReady
 
     settings = _settings(config)
     try:
@@ -106,7 +106,7 @@ def status(
         gate = v["gate"]
         verdict = gate.get("why") or ("" if not gate else "passed" if gate["passed"] else "failed")
         origin = v["release_id"] or "(started from)"
-        cells = (str(v["mlflow_version"]), origin, v["status"], ", ".join(v["aliases"]))
+        cells = (str(v["store_version"]), origin, v["status"], ", ".join(v["aliases"]))
         versions.add_row(*map(escape, (*cells, verdict)))
     console.print(versions)
     console.print(escape(f"MLflow: {payload['mlflow_tracking_uri']}  state: {payload['database']}"))
@@ -130,11 +130,11 @@ def promote(
     import getpass
 
     from daemon.composition import build_ports
-    from daemon.promotion import promote_by_hand
+    from daemon.policy.promotion import promote_by_hand
 
     promoted = promote_by_hand(build_ports(_settings(config)), version, by or getpass.getuser())
     console.print(
-        escape(f"critic v{promoted.mlflow_version} ({promoted.release_id}) is the champion")
+        escape(f"critic v{promoted.store_version} ({promoted.release_id}) is the champion")
     )
 
 
@@ -144,9 +144,9 @@ def reregister(config: ConfigOption = None) -> None:
     evaluations and the champion and challenger aliases): the way back after the MLflow
     store was lost. Move a corrupt store aside first; versions still there are kept."""
     from daemon.composition import build_ports, leader_lock
-    from daemon.lock import LockHeld
-    from daemon.registration import registry_problems
-    from daemon.registration import reregister as register_again
+    from daemon.policy.registration import registry_problems
+    from daemon.policy.registration import reregister as register_again
+    from daemon.state.lock import LockHeld
 
     ports = build_ports(_settings(config))
     lock = leader_lock(ports.store)

@@ -1,7 +1,7 @@
 """The composition root: the one module that builds the daemon's database, MLflow,
 Evidently, alerting and executor objects from its settings and hands them to the code that
 uses them through ports (:class:`~adapters.critic_stores.CriticStore`,
-:class:`~daemon.drift.DriftSink`, :class:`~daemon.alerting.Alerter`,
+:class:`~daemon.policy.drift.DriftSink`, :class:`~daemon.policy.alerting.Alerter`,
 :class:`~adapters.executors.Executor`). Nothing else under ``daemon/`` constructs them
 (tests/test_layering.py reads the sources to hold that), so a test or another deployment
 swaps any of them here, in one place.
@@ -16,14 +16,15 @@ from adapters import create_alert_channel
 from adapters.alerts.base import AlertChannel
 from adapters.critic_stores.mlflow import MlflowCriticStore
 from adapters.executors import Executor, create_executor
-from daemon.alerting import Alerter
-from daemon.lock import LeaderLock
+from daemon.policy.alerting import Alerter
 from daemon.settings import AlertSpec, DaemonSettings
-from daemon.state import Store, make_engine, migrate, read_only_engine
+from daemon.state.database import make_engine, migrate, read_only_engine
+from daemon.state.lock import LeaderLock
+from daemon.state.store import Store
 
 if TYPE_CHECKING:  # the cycle, the API and Evidently load when built: `status` stays light
-    from daemon.context import Ports
-    from daemon.cycle import Cycle
+    from daemon.cycle.discovery import Cycle
+    from daemon.ports import Ports
 
 
 def open_state(settings: DaemonSettings) -> Store:
@@ -81,7 +82,7 @@ def build_ports(
 ) -> Ports:
     """The state, MLflow, the Evidently workspace, the alert channels and the executor of
     ``settings`` (``executor`` in its place when given)."""
-    from daemon.context import Ports
+    from daemon.ports import Ports
     from dashboards.evidently_reports import EvidentlyDriftSink
 
     store = open_state(settings)
@@ -102,7 +103,7 @@ def build_cycle(
     executor: Executor | None = None,
 ) -> Cycle:
     """The cycle on :func:`build_ports`."""
-    from daemon.cycle import Cycle
+    from daemon.cycle.discovery import Cycle
 
     return Cycle(build_ports(settings, stop, executor))
 
@@ -113,6 +114,6 @@ def leader_lock(store: Store) -> LeaderLock:
 
 def build_app(settings: DaemonSettings, store: Store | None = None):
     """The status API on the state (``store``, or the one ``settings`` name, migrated)."""
-    from daemon.api import create_app
+    from daemon.serve.api import create_app
 
     return create_app(settings, store or open_state(settings), critic_store(settings))

@@ -3,7 +3,7 @@
 APScheduler (3.11) fires the jobs; the daemon's own tables hold the progress, so the
 scheduler keeps its jobs in memory. Jobs run one at a time on a single worker thread
 (coalesced, one instance each): polling every registry on its own interval, processing
-pending releases, the periodic drift check (:mod:`daemon.watch`), and housekeeping.
+pending releases, the periodic drift check (:mod:`daemon.cycle.watch`), and housekeeping.
 SIGTERM or SIGINT sets the stop event: the step in flight finishes (training saves its
 resumable state and stops at once) and the service exits.
 """
@@ -24,15 +24,15 @@ from sqlmodel import delete
 
 from adapters.alerts.base import Alert
 from adapters.critic_stores import RegistryUnreachable
-from daemon.api import create_app
 from daemon.composition import build_cycle, leader_lock
+from daemon.cycle.starting import ensure_champion
+from daemon.cycle.watch import watch
 from daemon.demo import seed_demo_registry
-from daemon.lock import LockHeld
-from daemon.registration import registry_problems
+from daemon.policy.registration import registry_problems
+from daemon.serve.api import create_app
 from daemon.settings import DaemonSettings
-from daemon.starting import ensure_champion
-from daemon.state import JobRun, ReleaseState, utcnow
-from daemon.watch import watch
+from daemon.state.lock import LockHeld
+from daemon.state.tables import JobRun, ReleaseState, utcnow
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -145,7 +145,7 @@ class Service:
 
     def start_with_a_champion(self) -> None:
         """Register the critic the daemon starts from as the champion when there is none
-        (:mod:`daemon.starting`); a failure is logged, and the next pass tries again."""
+        (:mod:`daemon.cycle.starting`); a failure is logged, and the next pass tries again."""
         try:
             ensure_champion(self.ports)
         except Exception:  # noqa: BLE001 - releases still advance, as they did without one

@@ -9,7 +9,6 @@ and alert channels. Every path the daemon writes on its embedded defaults sits u
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,10 +17,17 @@ from pydantic_settings import SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from daemon.policy.drift import DriftSettings
+from daemon.policy.gate import GateSettings
 from eliq.config import EliqSettings, StrictModel
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 
 DEMO_REGISTRY = "demo"
+MOVED_KEYS = {  # a key of an earlier layout: where it lives now
+    ("sampling", "cpu_threads"): "executor.cpu_threads",
+    ("retune", "device"): "device",
+    **{("retune", k): f"retune.train.{k}" for k in TrainSettings.model_fields if k != "device"},
+}
 
 
 class RegistrySpec(StrictModel):
@@ -92,13 +98,6 @@ def _retune_training() -> TrainSettings:
     return RETUNE_DEFAULTS.model_copy(update={"time_budget_s": 300.0})
 
 
-def _over_retune_defaults(data: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with its ``train`` keys (when a mapping) laid over the retune's training."""
-    if isinstance(data.get("train"), dict):
-        return data | {"train": _retune_training().model_dump() | data["train"]}
-    return data
-
-
 class RetuneSettings(StrictModel):
     """Incremental retuning of the critic on each release's pairs: where it starts, what it
     replays, and how it trains (``train``: the library's own :class:`TrainSettings`, whose
@@ -121,26 +120,11 @@ class RetuneSettings(StrictModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _training_keys_moved_into_train(cls, data: Any) -> Any:
-        """Settings written before ``train`` nested TrainSettings gave its fields here
-        (``retune.steps``): they are moved in, with a warning naming the new place. What
-        ``train`` leaves out keeps the retune's default, not TrainSettings' own."""
-        if not isinstance(data, dict):
-            return data
-        flat = [k for k in data if k in TrainSettings.model_fields and k != "device"]
-        if not flat:
-            return _over_retune_defaults(data)
-        warnings.warn(
-            f"{', '.join(f'retune.{k}' for k in flat)}: now "
-            f"{', '.join(f'retune.train.{k}' for k in flat)} (the library's TrainSettings)",
-            FutureWarning,
-            stacklevel=2,
-        )
-        data = dict(data)
-        train = data.get("train", {})
-        if isinstance(train, dict):
-            data["train"] = {k: data.pop(k) for k in flat} | train  # the nested value wins
-        return _over_retune_defaults(data)
+    def _train_over_the_retune_defaults(cls, data: Any) -> Any:
+        """What ``train`` leaves out keeps the retune's default, not TrainSettings' own."""
+        if isinstance(data, dict) and isinstance(data.get("train"), dict):
+            return data | {"train": _retune_training().model_dump() | data["train"]}
+        return data
 
     @model_validator(mode="after")
     def _evaluation_holds_pairs_out(self) -> RetuneSettings:
@@ -150,85 +134,6 @@ class RetuneSettings(StrictModel):
                 "the pairs its retune held out"
             )
         return self
-
-
-class GateSettings(StrictModel):
-    """When a challenger replaces the champion (the tests are in daemon/gate.py)."""
-
-    mode: Literal["auto", "manual"] = Field(
-        default="auto", description="manual: every challenger waits for `eliq-daemon promote`."
-    )
-    min_pairs: int = Field(
-        default=30,
-        ge=1,
-        description="Fewer held-out pairs of the new release than this: too few to decide, "
-        "the challenger is held.",
-    )
-    min_accuracy: float = Field(
-        default=0.6,
-        ge=0,
-        lt=1,
-        description="Floor: the lower bound of the challenger's held-out accuracy on the new "
-        "release (Wilson interval at `confidence`) must reach this. 0.5 is chance; at 0.6 a "
-        "critic at chance passes in under 0.1% of releases, at any number of pairs.",
-    )
-    min_gain: float = Field(
-        default=0.0,
-        description="The paired gain in held-out accuracy over the champion on the new "
-        "release must be at least this (0: not worse); a first release has no champion.",
-    )
-    forgetting_margin: float = Field(
-        default=0.05,
-        ge=0,
-        description="Largest loss of held-out accuracy on earlier releases (and, for a first "
-        "release, on its own against its starting critic) tolerated: only a loss whose whole "
-        "interval lies beyond it blocks.",
-    )
-    forgetting_pairs: int | None = Field(
-        default=500,
-        ge=1,
-        description="Earlier releases' held-out pairs the forgetting test ranks: at most "
-        "this many, the same sample for both critics (chosen by a hash of each pair, so a "
-        "champion ranked them already), so that each cycle costs the same however long "
-        "the history; None: all of them. At 500 pairs the 95% interval of the paired loss "
-        "is about ±0.04 when a fifth of the pairs change outcome.",
-    )
-    confidence: float = Field(
-        default=0.95, ge=0.5, lt=1.0, description="Level of the gate's intervals."
-    )
-
-
-class DriftSettings(StrictModel):
-    """How drift is decided (daemon/drift.py): each check is a percentile bootstrap
-    interval, and it alerts only when the whole interval lies beyond its tolerance.
-    ``bench/drift.py`` measures the false alarms and the power these defaults give."""
-
-    anchor_images_per_release: int = Field(default=32, ge=1)
-    anchor_folder: Path | None = Field(default=None, description="Extra anchor images.")
-    min_images: int = Field(
-        default=20,
-        ge=2,
-        description="Fewer images (or shared prompts) than this on a side: the check says "
-        "'inconclusive (n=…)' and never alerts.",
-    )
-    confidence: float = Field(
-        default=0.95, ge=0.5, lt=1.0, description="Level of every check's interval."
-    )
-    shift_tolerance_sd: float = Field(
-        default=0.25,
-        ge=0,
-        description="Generator shift, per axis: the new release's mean score minus the "
-        "earlier releases' (paired by prompt where they share prompts). Alerts when the "
-        "interval lies beyond ± this many standard deviations of the earlier scores.",
-    )
-    min_rank_correlation: float = Field(
-        default=0.8,
-        ge=-1,
-        le=1,
-        description="Critic drift, per axis: Spearman's correlation between the critic a "
-        "retune started from and the challenger on the anchor images. Alerts when the "
-        "interval lies below this.",
-    )
 
 
 class DaemonSettings(EliqSettings):
@@ -301,47 +206,37 @@ class DaemonSettings(EliqSettings):
 
     @model_validator(mode="before")
     @classmethod
-    def _threads_with_the_executor(cls, data: Any) -> Any:
-        """``sampling.cpu_threads`` (the earlier place, with a warning) is
-        ``executor.cpu_threads``, which now serves pair building too."""
-        if not isinstance(data, dict) or not isinstance(data.get("sampling"), dict):
+    def _no_moved_keys(cls, data: Any) -> Any:
+        """A key of an earlier layout is refused with where it lives now."""
+        if not isinstance(data, dict):
             return data
-        if "cpu_threads" not in data["sampling"]:
-            return data
-        warnings.warn("sampling.cpu_threads: now executor.cpu_threads", FutureWarning, stacklevel=2)
-        sampling = dict(data["sampling"])
-        threads = sampling.pop("cpu_threads")
-        executor = dict(data.get("executor") or {})
-        if int(executor.setdefault("cpu_threads", threads)) != int(threads):  # env: strings
-            raise ValueError(
-                f"sampling.cpu_threads is {threads} but executor.cpu_threads is "
-                f"{executor['cpu_threads']}: set executor.cpu_threads alone"
-            )
-        return dict(data) | {"sampling": sampling, "executor": executor}
+        moved = [
+            f"{section}.{key} is now {now}"
+            for (section, key), now in MOVED_KEYS.items()
+            if isinstance(data.get(section), dict) and key in data[section]
+        ]
+        if moved:
+            raise ValueError("; ".join(moved))
+        return data
 
     @model_validator(mode="before")
     @classmethod
     def _one_device(cls, data: Any) -> Any:
-        """``device`` is the one device setting: ``retune.device`` (the earlier shape, with
-        a warning) and ``retune.train.device`` (as a dump of these settings writes it) are
-        taken as it, and refused when they name another."""
-        if not isinstance(data, dict) or not isinstance(data.get("retune"), dict):
+        """``device`` is the one device setting: ``retune.train.device``, as a dump of these
+        settings writes it, is taken as it and refused when it names another."""
+        retune = data.get("retune") if isinstance(data, dict) else None
+        if not isinstance(retune, dict) or not isinstance(retune.get("train"), dict):
             return data
-        retune, given = dict(data["retune"]), {}
-        if "device" in retune:
-            warnings.warn("retune.device: now device", FutureWarning, stacklevel=2)
-            given["retune.device"] = retune.pop("device")
-        if isinstance(retune.get("train"), dict) and "device" in retune["train"]:
-            train = dict(retune["train"])
-            given["retune.train.device"] = train.pop("device")
-            retune["train"] = train
-        data = dict(data) | {"retune": retune}
-        for where, device in given.items():
-            if data.setdefault("device", device) != device:
-                raise ValueError(
-                    f"{where} is {device!r} but device is {data['device']!r}: "
-                    "one device serves every step, set `device` alone"
-                )
+        train = dict(retune["train"])
+        if "device" not in train:
+            return data
+        device = train.pop("device")
+        data = dict(data) | {"retune": dict(retune) | {"train": train}}
+        if data.setdefault("device", device) != device:
+            raise ValueError(
+                f"retune.train.device is {device!r} but device is {data['device']!r}: "
+                "one device serves every step, set `device` alone"
+            )
         return data
 
     @model_validator(mode="after")

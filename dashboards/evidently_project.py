@@ -48,7 +48,7 @@ def dashboard(generators: Iterable[str] = (), runs: Iterable[str] = ()) -> Dashb
                 for axis in AXES
             ],
             "Two-sample Kolmogorov-Smirnov p-value, for reference: alerts are decided by "
-            "effect sizes with intervals (daemon/drift.py)." + _needs(kind, checks[kind]),
+            "effect sizes with intervals (daemon/policy/drift.py)." + _needs(kind, checks[kind]),
         )
         for kind, description in KINDS.items()
     ]

@@ -11,7 +11,7 @@ import httpx
 import mlflow
 import pytest
 
-from daemon.status import collect_status
+from daemon.serve.status import collect_status
 from tests.daemon_helpers import (
     DAEMON_ENV,
     api_answers,

@@ -16,12 +16,13 @@ from werkzeug import Response
 
 from adapters.alerts.webhook import signature
 from daemon.composition import build_cycle, build_ports
-from daemon.promotion import promote_by_hand
+from daemon.cycle.watch import watch
+from daemon.policy.gate import GateSettings
+from daemon.policy.promotion import promote_by_hand
+from daemon.serve.status import collect_status
 from daemon.service import Service
-from daemon.settings import AlertSpec, GateSettings
-from daemon.state import DriftCheck, ReleaseScore, ReleaseState
-from daemon.status import collect_status
-from daemon.watch import watch
+from daemon.settings import AlertSpec
+from daemon.state.tables import DriftCheck, ReleaseScore, ReleaseState
 from dashboards.evidently_project import DriftWorkspace, dashboard
 from eliq.train.data import load_pairs, split_held_out
 from tests.daemon_helpers import fast_settings, write_release
@@ -67,11 +68,11 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     starting, version = status["critic_versions"]  # the critic it started from, then its retune
     assert starting["release_id"] is None and starting["status"] == "retired"
     assert version["status"] == "champion" and version["aliases"] == ["champion"]
-    assert version["gate"]["passed"] and version["parent_version"] == starting["mlflow_version"]
+    assert version["gate"]["passed"] and version["parent_version"] == starting["store_version"]
 
     client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
     champion = client.get_model_version_by_alias(settings.model_name, "champion")
-    assert str(champion.version) == version["mlflow_version"]
+    assert str(champion.version) == version["store_version"]
     assert champion.tags["eliq.release"] == release["id"]
     assert len(champion.tags["eliq.pair_set_digest"]) == 16
     assert champion.tags["eliq.gate.passed"] == "true"  # the gate's outcome, on the version
@@ -129,7 +130,7 @@ def test_a_new_release_leaves_a_promoted_critic_a_drift_report_and_an_alert(
     assert hmac.compare_digest(request.headers["X-Eliq-Signature"], expected)
     alert = json.loads(body)
     assert alert["kind"] == "release" and "promoted" in alert["title"]
-    assert alert["details"]["version"] == version["mlflow_version"]
+    assert alert["details"]["version"] == version["store_version"]
 
     # a second pass finds nothing new and sends nothing again
     assert Service(settings).once() == 0
@@ -153,7 +154,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     later = settings.model_copy(
         update={"retune": settings.retune.model_copy(update={"train": train})}
     )
-    with caplog.at_level(logging.INFO, logger="daemon.steps"):
+    with caplog.at_level(logging.INFO, logger="daemon.cycle.steps"):
         assert Service(later).once() == 0
     records = {
         r.parent: json.loads(r.read_text())
@@ -173,8 +174,8 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     status = collect_status(settings)
     assert [r["state"] for r in status["releases"]] == ["done", "done"]
     starting, first, second = status["critic_versions"]
-    assert first["parent_version"] == starting["mlflow_version"] and starting["status"] == "retired"
-    assert second["parent_version"] == first["mlflow_version"]
+    assert first["parent_version"] == starting["store_version"] and starting["status"] == "retired"
+    assert second["parent_version"] == first["store_version"]
     assert second["training"]["init"] == first["checkpoint"]
     assert second["training"]["replay"]  # the first release's pairs were replayed
     assert (second["status"], first["status"]) == ("champion", "retired")
@@ -182,7 +183,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     assert set(second["gate"]["checks"]) == {"accuracy_on_new", "gain_on_new", "forgetting"}
     assert second["gate"]["checks"]["forgetting"] is not None
     kinds = sorted(p.parent.name for p in (settings.data_dir / "releases").glob("*/drift/*/*.json"))
-    assert kinds == ["critic", "critic", "generator", f"watch-v{second['mlflow_version']}"]
+    assert kinds == ["critic", "critic", "generator", f"watch-v{second['store_version']}"]
 
     # the periodic check: every release scored by the current champion, once
     cycle = build_cycle(settings)
@@ -193,7 +194,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
     assert all(s.images == 3 and math.isfinite(s.quality_mean) for s in under_second)
     (check,) = cycle.ports.store.rows(DriftCheck, kind="watch")
     assert check.release_id == status["releases"][1]["id"]
-    assert check.summary["critic_version"] == second["mlflow_version"]
+    assert check.summary["critic_version"] == second["store_version"]
     assert watch(cycle.ports) is None  # nothing new: no second check, no rescoring
     assert len(cycle.ports.store.rows(ReleaseScore)) == 3
 
@@ -205,7 +206,7 @@ def test_a_second_release_retunes_from_the_champion_and_checks_both_drifts(tmp_p
             f"critic:{first_id}",
             f"critic:{second_id}",
             f"generator:{second_id}",
-            f"watch:{second_id}:v{second['mlflow_version']}",
+            f"watch:{second_id}:v{second['store_version']}",
         ]
     )
     board = workspace.workspace.get_dashboard(workspace.project.id)
@@ -224,11 +225,11 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     assert version["status"] == "held" and version["aliases"] == ["challenger"]
     automatic = version["gate"]["why"]
     client = mlflow.MlflowClient(settings.tracking_uri, settings.tracking_uri)
-    held = client.get_model_version(settings.model_name, version["mlflow_version"])
+    held = client.get_model_version(settings.model_name, version["store_version"])
     assert held.tags["eliq.status"] == "held" and held.tags["eliq.gate.why"] == automatic
 
-    promote_by_hand(build_ports(settings), version["mlflow_version"], by="ops-on-call")
-    promoted = client.get_model_version(settings.model_name, version["mlflow_version"])
+    promote_by_hand(build_ports(settings), version["store_version"], by="ops-on-call")
+    promoted = client.get_model_version(settings.model_name, version["store_version"])
     assert promoted.tags["eliq.status"] == "champion"
     assert promoted.tags["eliq.promoted_by"] == "ops-on-call"
     starting, version = collect_status(settings)["critic_versions"]
@@ -240,7 +241,7 @@ def test_manual_mode_holds_the_challenger_until_promoted_and_announces_the_promo
     alerts = [json.loads(line) for line in (settings.data_dir / "alerts.jsonl").open()]
     assert (
         alerts[-1]["title"]
-        == f"Critic v{version['mlflow_version']} promoted to champion by ops-on-call"
+        == f"Critic v{version['store_version']} promoted to champion by ops-on-call"
     )
 
 
@@ -299,7 +300,7 @@ def test_the_first_run_on_the_embedded_defaults_ends_with_a_champion(tmp_path):
     from mlflow import MlflowClient
 
     from daemon.composition import read_state
-    from daemon.readmodel import leaderboard
+    from daemon.serve.readmodel import leaderboard
     from daemon.settings import DaemonSettings
 
     data = tmp_path / "data"
@@ -322,11 +323,11 @@ def test_the_first_run_on_the_embedded_defaults_ends_with_a_champion(tmp_path):
     (release,) = status["releases"]
     assert release["state"] == "done"
     starting, challenger = status["critic_versions"]
-    assert starting["release_id"] is None and starting["mlflow_version"] == "1"
+    assert starting["release_id"] is None and starting["store_version"] == "1"
     assert challenger["release_id"] == release["id"] and challenger["parent_version"] == "1"
     assert "too few held-out pairs" not in challenger["gate"]["why"], challenger["gate"]
     assert challenger["gate"]["checks"]["accuracy_on_new"]["n"] >= 30
     crowned = next(v for v in status["critic_versions"] if v["status"] == "champion")
-    assert str(champion.version) == crowned["mlflow_version"] and "champion" in crowned["aliases"]
+    assert str(champion.version) == crowned["store_version"] and "champion" in crowned["aliases"]
     # the watch scored the release under that champion: the leaderboard has its row
     assert [row["release"] for row in leaderboard(read_state(settings))] == [release["id"]]

@@ -7,14 +7,14 @@ import time
 
 import pytest
 
-from daemon.lock import LeaderLock, LockHeld
-from daemon.state import make_engine
+from daemon.state.database import make_engine
+from daemon.state.lock import LeaderLock, LockHeld
 from tests.postgres import fresh_database
 
 HOLDER = """
 import sys, time
-from daemon.lock import LeaderLock
-from daemon.state import make_engine
+from daemon.state.lock import LeaderLock
+from daemon.state.database import make_engine
 lock = LeaderLock(make_engine(sys.argv[1]))
 lock.acquire()
 print("held", flush=True)

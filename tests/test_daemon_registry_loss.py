@@ -19,9 +19,9 @@ from adapters.critic_stores.mlflow import MlflowCriticStore
 from adapters.critic_stores.mlflow_check import registry_problems
 from daemon.cli import app as cli
 from daemon.composition import build_app, build_cycle
-from daemon.context import ReleaseContext
+from daemon.cycle.context import ReleaseContext
 from daemon.service import REGISTRY_MISMATCH
-from daemon.state import CriticVersion, ReleaseState, Step
+from daemon.state.tables import CriticVersion, ReleaseState, Step
 from tests.daemon_helpers import (
     DAEMON_ENV,
     api_answers,
@@ -91,8 +91,8 @@ def test_a_lost_then_a_corrupt_mlflow_store_stops_the_daemon_until_it_is_rebuilt
     version = client.get_model_version_by_alias(settings.model_name, "champion")
     assert version.tags["eliq.release"] == champion["release_id"]
     assert version.tags["eliq.gate.passed"] == "true"  # the gate outcome comes back too
-    assert str(version.version) == champion["mlflow_version"]
-    first = client.get_model_version(settings.model_name, starting["mlflow_version"])
+    assert str(version.version) == champion["store_version"]
+    first = client.get_model_version(settings.model_name, starting["store_version"])
     assert first.tags["eliq.release"] == "starting"  # the critic it started from, back too
     assert any(k.startswith("eval.challenger") for k in client.get_run(version.run_id).data.metrics)
     assert json.loads(daemon(config, "status", "--json").stdout)["registry_problems"] == []
@@ -193,7 +193,7 @@ def test_an_error_that_quotes_a_connection_string_is_stored_and_alerted_masked(t
 
 
 def test_an_mlflow_that_does_not_answer_is_an_outage_not_a_lost_registry(tmp_path):
-    version = CriticVersion(release_id="gen-v1@1", checkpoint="x", mlflow_version="1")
+    version = CriticVersion(release_id="gen-v1@1", checkpoint="x", store_version="1")
     for uri in (f"http://127.0.0.1:{free_port()}", "postgresql+psycopg://u@127.0.0.1:1/db"):
         with pytest.raises(RegistryUnreachable, match="does not answer"):
             registry_problems(uri, "eliq-critic", [version])

@@ -1,12 +1,12 @@
 """The daemon's retune settings nest the library's TrainSettings, and one ``device`` serves
-every step; settings written in the earlier, flat shape still load, with a warning."""
+every step; a key of an earlier layout is refused with where it lives now."""
 
 import pytest
 import yaml
 from pydantic import ValidationError
 
 from daemon.settings import DaemonSettings
-from eliq.config import load_settings
+from eliq.config import SettingsError, load_settings
 from eliq.train.settings import RETUNE_DEFAULTS
 
 
@@ -26,25 +26,31 @@ def test_what_a_config_leaves_out_keeps_the_retunes_default_not_the_librarys():
     assert train.time_budget_s == 300.0
 
 
-def test_flat_retune_keys_and_retune_device_move_with_a_warning(tmp_path):
+def test_a_key_of_an_earlier_layout_is_refused_with_where_it_lives_now(tmp_path):
     config = tmp_path / "daemon.yaml"
     config.write_text(
         yaml.safe_dump(
-            {"retune": {"steps": 30, "time_budget_s": None, "device": "cpu", "replay_releases": 2}}
+            {
+                "retune": {"steps": 30, "device": "cpu", "replay_releases": 2},
+                "sampling": {"cpu_threads": 2},
+            }
         )
     )
-    with pytest.warns(FutureWarning, match=r"retune\.train\.steps"):
-        settings = load_settings(config, DaemonSettings)
-    assert settings.retune.train.steps == 30 and settings.retune.train.time_budget_s is None
-    assert settings.retune.train.batch_pairs == RETUNE_DEFAULTS.batch_pairs
-    assert settings.retune.replay_releases == 2 and settings.device == "cpu"
+    with pytest.raises(SettingsError) as refused:
+        load_settings(config, DaemonSettings)
+    message = str(refused.value)
+    for moved in (
+        "retune.steps is now retune.train.steps",
+        "retune.device is now device",
+        "sampling.cpu_threads is now executor.cpu_threads",
+    ):
+        assert moved in message
 
 
-def test_the_nested_key_wins_over_a_flat_one(monkeypatch):
-    monkeypatch.setenv("ELIQ_RETUNE__TRAIN__STEPS", "40")
+def test_an_environment_variable_of_an_earlier_layout_is_refused(monkeypatch):
     monkeypatch.setenv("ELIQ_RETUNE__STEPS", "30")
-    with pytest.warns(FutureWarning):
-        assert DaemonSettings().retune.train.steps == 40
+    with pytest.raises(ValidationError, match="retune.steps is now retune.train.steps"):
+        DaemonSettings()
 
 
 def test_settings_round_trip_through_their_own_dump(tmp_path):
@@ -68,16 +74,6 @@ def test_settings_round_trip_through_their_own_dump(tmp_path):
 def test_settings_the_daemon_cannot_work_with_are_refused(values, message):
     with pytest.raises(ValidationError, match=message):
         DaemonSettings(**values)
-
-
-def test_sampling_cpu_threads_moves_to_the_executor_with_a_warning(monkeypatch):
-    """One thread count serves every task that must give the same bytes anywhere."""
-    with pytest.warns(FutureWarning, match=r"executor\.cpu_threads"):
-        settings = DaemonSettings(sampling={"cpu_threads": 2, "prompts": 4})
-    assert settings.executor.cpu_threads == 2 and settings.sampling.prompts == 4
-    monkeypatch.setenv("ELIQ_SAMPLING__CPU_THREADS", "3")
-    with pytest.warns(FutureWarning), pytest.raises(ValidationError, match="alone"):
-        DaemonSettings(executor={"cpu_threads": 2})
 
 
 def daemon_command(*arguments, env=None):

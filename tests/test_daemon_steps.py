@@ -14,18 +14,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlmodel import SQLModel
 
 from daemon.composition import build_cycle
-from daemon.context import ReleaseContext
-from daemon.state import (
-    MIGRATIONS,
-    NEXT_STEP,
-    PIPELINE,
-    JobRun,
-    ReleaseRecord,
-    ReleaseState,
-    Step,
-    make_engine,
-    migrate,
-)
+from daemon.cycle.context import ReleaseContext, StepResult
+from daemon.state.database import MIGRATIONS, make_engine, migrate
+from daemon.state.tables import NEXT_STEP, PIPELINE, JobRun, ReleaseRecord, ReleaseState, Step
 from tests.daemon_helpers import fast_settings
 from tests.postgres import fresh_database
 
@@ -105,7 +96,7 @@ def test_many_attempts_wait_at_most_a_day_and_still_park(tmp_path, attempts):
     attempt was never saved and the release never parked."""
     from datetime import timedelta
 
-    from daemon.pipeline import backoff
+    from daemon.cycle.pipeline import backoff
 
     assert backoff(60, attempts) <= timedelta(days=1)
     assert backoff(60, 1) == timedelta(seconds=60) and backoff(86400, 10_000) == timedelta(days=1)
@@ -208,22 +199,42 @@ def test_the_migration_moves_parked_steps_out_of_the_metadata_and_back(kind, tmp
 
 
 def test_the_pipeline_commits_a_steps_rows_with_the_next_state_and_stops_between_steps(tmp_path):
-    """A step returns rows and never moves the release: the pipeline stores both in one
-    transaction, and a stop asked during a step ends processing once it is committed."""
+    """A step returns rows to store and to remove and never writes the state: the pipeline
+    commits both with the next state in one transaction, and a stop asked during a step
+    ends processing once it is committed."""
     cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
     release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
+    stale = cycle.ports.store.add(JobRun(job="an earlier run's row, replaced", ok=True))
 
-    def evaluate(seen: ReleaseContext) -> list[JobRun]:
+    def evaluate(seen: ReleaseContext) -> StepResult:
         assert seen.release.state == ReleaseState.registered
+        assert cycle.ports.store.rows(JobRun, job=stale.job)  # nothing removed before commit
         cycle.ports.stop.set()  # SIGTERM arrives while the step runs
-        return [JobRun(job="evaluated by the test", ok=True)]
+        return StepResult(save=[JobRun(job="evaluated by the test", ok=True)], delete=[stale])
 
     cycle.pipeline.steps[Step.evaluate] = evaluate
     assert cycle.pipeline.process() == 1  # the step finished; the next one never started
     after = cycle.ports.store.release(release.id)
     assert after.state == PIPELINE[PIPELINE.index(ReleaseState.registered) + 1]
-    jobs = {run.job: run.ok for run in cycle.ports.store.rows(JobRun)}
-    assert jobs == {"evaluated by the test": True, "evaluate:team:gen@1": True}
+    jobs = {run.job: (run.ok, run.executor) for run in cycle.ports.store.rows(JobRun)}
+    assert jobs == {"evaluated by the test": (True, None), "evaluate:team:gen@1": (True, "local")}
+
+
+def test_a_failing_step_leaves_the_rows_it_would_have_replaced(tmp_path):
+    cycle = build_cycle(fast_settings(tmp_path, tmp_path / "registry"))
+    release = cycle.ports.store.add(release_row("team:gen@1", ReleaseState.registered))
+    kept = cycle.ports.store.add(JobRun(job="an earlier run's row", ok=True))
+
+    def evaluate(_: ReleaseContext) -> StepResult:
+        StepResult(save=[JobRun(job="never stored")], delete=[kept])
+        raise ConnectionError("the tracking server went away")
+
+    cycle.pipeline.steps[Step.evaluate] = evaluate
+    assert not cycle.pipeline.advance(release)
+    assert {run.job for run in cycle.ports.store.rows(JobRun)} == {
+        "an earlier run's row",
+        "evaluate:team:gen@1",
+    }
 
 
 def test_status_prints_a_release_error_as_it_is_not_as_markup(tmp_path):

@@ -113,8 +113,9 @@ def exported_metric_names(tmp_path: Path) -> set[str]:
     with _sum and _count), read from a real scrape of an empty daemon database."""
     from prometheus_client import generate_latest
 
-    from daemon.metrics import registry_for
-    from daemon.state import Store, make_engine, migrate
+    from daemon.serve.metrics import registry_for
+    from daemon.state.database import make_engine, migrate
+    from daemon.state.store import Store
 
     engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     migrate(engine)

@@ -7,20 +7,20 @@ import numpy as np
 import pandas as pd
 
 from adapters.alerts.base import Alert
-from daemon.alerting import Alerter
 from daemon.composition import build_channels, build_cycle
-from daemon.drift import agreement_checks, incident_topic, save_check, shift_checks
-from daemon.incidents import raise_drift
-from daemon.settings import AlertSpec, DaemonSettings, DriftSettings
-from daemon.state import (
-    DriftCheck,
-    Incident,
-    ReleaseRecord,
-    Store,
-    make_engine,
-    migrate,
-    utcnow,
+from daemon.policy.alerting import Alerter
+from daemon.policy.drift import (
+    DriftSettings,
+    agreement_checks,
+    incident_topic,
+    save_check,
+    shift_checks,
 )
+from daemon.policy.incidents import raise_drift
+from daemon.settings import AlertSpec, DaemonSettings
+from daemon.state.database import make_engine, migrate
+from daemon.state.store import Store
+from daemon.state.tables import DriftCheck, Incident, ReleaseRecord, utcnow
 from dashboards.evidently_reports import EvidentlyDriftSink
 
 SETTINGS = DriftSettings()

@@ -3,8 +3,7 @@
 import numpy as np
 import pandas as pd
 
-from daemon.drift import save_check, shift_checks
-from daemon.settings import DriftSettings
+from daemon.policy.drift import DriftSettings, save_check, shift_checks
 from dashboards.evidently_project import DriftWorkspace, dashboard
 from dashboards.evidently_reports import EvidentlyDriftSink
 

@@ -20,12 +20,12 @@ import pytest
 from adapters.executors import create_executor
 from adapters.executors.local import LocalExecutor
 from daemon.composition import build_cycle
-from daemon.cycle import Cycle
-from daemon.retuning import RetuneJob, run_retune
-from daemon.scoring import score_shard, shard_images
+from daemon.cycle.discovery import Cycle
+from daemon.serve.status import collect_status
 from daemon.settings import SamplingSettings
-from daemon.state import PairSetRecord, ReleaseRecord, ReleaseState, SampleSet
-from daemon.status import collect_status
+from daemon.state.tables import PairSetRecord, ReleaseRecord, ReleaseState, SampleSet
+from daemon.tasks.retuning import RetuneJob, run_retune
+from daemon.tasks.scoring import score_shard, shard_images
 from eliq.config import PairSettings
 from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_crops
@@ -187,8 +187,8 @@ def test_a_retune_on_two_ddp_workers_ranks_held_out_pairs_as_one_process_does(
         out = tmp_path / f"critic-{executor.name}"
         job = RetuneJob(pairs.root, out, settings, config=FROZEN, feature_cache=crops / "features")
         result = executor.data_parallel(run_retune, job)
-        assert result["steps"] == settings.steps and result["skipped_steps"] == 0
-        processes[executor.name] = result["processes"]
+        assert result.steps == settings.steps and result.skipped_steps == 0
+        processes[executor.name] = result.processes
         critic = Critic.from_pretrained(out, device="cpu")
         accuracy[executor.name] = held_out_accuracy(
             critic, {"pairs": pairs.root}, settings.held_out_fraction, settings.seed
@@ -213,14 +213,14 @@ def test_a_ddp_retune_stops_when_asked_and_resumes_a_saved_state(tmp_path, crops
     def five_steps_saved() -> bool:  # the state is saved after every step
         return saved.is_file() and json.loads(saved.read_text())["step"] >= 5
 
-    assert "stopped" in LocalExecutor().data_parallel(run_retune, job, five_steps_saved)
+    assert LocalExecutor().data_parallel(run_retune, job, five_steps_saved).stopped
     assert json.loads(saved.read_text())["step"] == 5
 
-    assert "stopped" in ray_executor.data_parallel(run_retune, job, lambda: True)
+    assert ray_executor.data_parallel(run_retune, job, lambda: True).stopped
     assert json.loads(saved.read_text())["step"] == 5 and not (out / "config.json").exists()
 
     finished = ray_executor.data_parallel(run_retune, job)
-    assert finished["steps"] == settings.steps and finished["processes"] == 2
+    assert finished.steps == settings.steps and finished.processes == 2
     history = json.loads(saved.read_text())["history"]
     assert [row["step"] for row in history] == list(range(settings.steps))
     assert (out / "config.json").is_file()
@@ -242,7 +242,7 @@ def test_a_vlm_critic_retunes_on_two_ddp_workers(tmp_path, crops, ray_executor):
     out = tmp_path / "critic"
     job = RetuneJob(crops / "pairs", out, settings, config=config)
     result = ray_executor.data_parallel(run_retune, job)
-    assert result["steps"] == settings.steps and result["processes"] == 2
+    assert result.steps == settings.steps and result.processes == 2
     critic = Critic.from_pretrained(out, device="cpu")
     assert critic.reads_images
     photo = read_positives(crops / "positives" / "manifest.csv")[0]

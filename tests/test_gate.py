@@ -4,9 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from daemon.gate import gate_decision
-from daemon.settings import GateSettings
-from daemon.state import EvaluationRecord
+from daemon.policy.gate import GateSettings, gate_decision
+from daemon.state.tables import EvaluationRecord
 from eliq.config import PairSettings
 from eliq.critic import Critic
 from eliq.evaluation import bounded_sample, held_out_accuracy
@@ -57,10 +56,10 @@ def test_a_challenger_clearly_better_on_a_few_hundred_pairs_is_promoted():
         ),
         SETTINGS,
     )
-    assert decision["passed"], decision["why"]
-    gain = decision["checks"]["gain_on_new"]
+    assert decision.passed, decision.why
+    gain = decision.checks["gain_on_new"]
     assert gain["pairs"] == 300 and gain["low"] > 0 and gain["mcnemar_p"] < 0.01
-    assert decision["why"].startswith("passed: held-out accuracy on the new release 0.8")
+    assert decision.why.startswith("passed: held-out accuracy on the new release 0.8")
 
 
 def test_a_challenger_at_chance_is_never_promoted_whatever_the_champion():
@@ -72,21 +71,21 @@ def test_a_challenger_at_chance_is_never_promoted_whatever_the_champion():
         n = int(rng.integers(SETTINGS.min_pairs, 500))
         coin = rng.random(n) < 0.5
         worse = coin & (rng.random(n) < 0.8)
-        promoted += gate_decision(_records(challenger_new=coin, baseline_new=worse), SETTINGS)[
-            "passed"
-        ]
+        promoted += gate_decision(
+            _records(challenger_new=coin, baseline_new=worse), SETTINGS
+        ).passed
     assert promoted == 0
     decision = gate_decision(
         _records(challenger_new=[True, False] * 30, baseline_new=[False] * 60), SETTINGS
     )
-    assert not decision["passed"]
-    assert "0.500 [0.377, 0.623] (n=60) is not above the floor 0.6" in decision["why"]
+    assert not decision.passed
+    assert "0.500 [0.377, 0.623] (n=60) is not above the floor 0.6" in decision.why
 
 
 def test_too_few_pairs_hold_the_challenger_and_losses_must_be_certain():
     few = _records(challenger_new=[True] * 12, baseline_new=[False] * 12)
     decision = gate_decision(few, SETTINGS)
-    assert not decision["passed"] and "too few held-out pairs" in decision["why"]
+    assert not decision.passed and "too few held-out pairs" in decision.why
     rng = np.random.default_rng(2)
     new_b, new_c = _correlated(rng, 200, 0.8, 0.9)
     # earlier releases: a certain loss of 0.2 blocks, a loss of 0.1 on 20 pairs is noise
@@ -98,21 +97,21 @@ def test_too_few_pairs_hold_the_challenger_and_losses_must_be_certain():
         baseline_earlier=np.ones(400, bool),
     )
     decision = gate_decision(forgets, SETTINGS)
-    assert not decision["passed"] and "forgets earlier releases: -0.200" in decision["why"]
+    assert not decision.passed and "forgets earlier releases: -0.200" in decision.why
     noisy = _records(
         challenger_new=new_c,
         baseline_new=new_b,
         challenger_earlier=[True] * 18 + [False] * 2,
         baseline_earlier=[True] * 20,
     )
-    assert gate_decision(noisy, SETTINGS)["passed"]
+    assert gate_decision(noisy, SETTINGS).passed
     # a later release must show its gain; a first release only must not fall below its start
     flat = _records(challenger_new=new_b, baseline_new=new_c)
-    assert not gate_decision(flat, SETTINGS)["passed"]
+    assert not gate_decision(flat, SETTINGS).passed
     same = _records(challenger_new=new_c, baseline_new=new_c)
-    assert gate_decision(same, SETTINGS, first=True)["passed"]
+    assert gate_decision(same, SETTINGS, first=True).passed
     start_better = _records(challenger_new=new_b & (rng.random(200) < 0.8), baseline_new=new_c)
-    assert not gate_decision(start_better, SETTINGS, first=True)["passed"]
+    assert not gate_decision(start_better, SETTINGS, first=True).passed
 
 
 def test_the_decision_is_re_derived_from_the_stored_outcomes():
@@ -165,7 +164,7 @@ def test_a_real_critic_retuned_for_a_handful_of_steps_at_chance_is_held(
     accuracy = proportion(hits, n)
     assert n >= 10 and accuracy.low < 0.5, accuracy  # no better than chance (3 of 13 here)
     decision = gate_decision(rows, GateSettings(min_pairs=n), first=True)
-    assert not decision["passed"] and "is not above the floor" in decision["why"]
+    assert not decision.passed and "is not above the floor" in decision.why
 
 
 def test_known_outcomes_are_reused_and_only_the_others_are_scored(prompt_swap_pairs):

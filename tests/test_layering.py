@@ -109,7 +109,10 @@ CONSTRUCTORS = {
     # the alert channels
     "Alerter", "build_channels", "create_alert_channel",
 }  # fmt: skip
-FACTORY_DEFINITIONS = {("daemon/state.py", "make_engine"), ("daemon/state.py", "read_only_engine")}
+FACTORY_DEFINITIONS = {
+    ("daemon/state/database.py", "make_engine"),
+    ("daemon/state/database.py", "read_only_engine"),
+}
 
 
 def constructions(path: Path) -> list[str]:
@@ -142,3 +145,48 @@ def test_only_the_composition_root_constructs_the_daemons_infrastructure():
     }
     assert {k: v for k, v in built.items() if v} == {}
     assert constructions(ROOT / "daemon" / "composition.py")  # the rule reads real calls
+
+
+DAEMON_FOLDERS = {  # folder: the daemon modules and folders it may import besides its own
+    "state": set(),
+    "tasks": set(),
+    "policy": {"state", "settings", "ports"},
+    "cycle": {"state", "tasks", "policy", "settings", "ports"},
+    "serve": {"state", "policy", "settings", "composition"},
+}
+
+
+@pytest.mark.parametrize("folder", sorted(DAEMON_FOLDERS))
+def test_the_daemons_folders_depend_one_way(folder):
+    """The state and the executor's tasks stand alone; policies read the state; the cycle
+    uses both; the status API reads and never runs a step."""
+    allowed = DAEMON_FOLDERS[folder] | {folder}
+    offending = {
+        str(path.relative_to(ROOT)): sorted(
+            m
+            for m in imported_modules(path)
+            if m.startswith("daemon.") and m.split(".")[1] not in allowed
+        )
+        for path in (ROOT / "daemon" / folder).rglob("*.py")
+    }
+    assert not {k: v for k, v in offending.items() if v}
+
+
+def test_every_daemon_module_lives_in_a_folder_or_is_an_entry_point():
+    top = {path.name for path in (ROOT / "daemon").glob("*.py")}
+    assert top == {
+        "__init__.py", "__main__.py", "cli.py", "composition.py", "demo.py", "ports.py",
+        "service.py", "settings.py",
+    }  # fmt: skip
+    folders = {p.name for p in (ROOT / "daemon").iterdir() if (p / "__init__.py").is_file()}
+    assert folders == set(DAEMON_FOLDERS)
+
+
+def test_no_daemon_module_is_long():
+    """A module a newcomer reads in one sitting: about 300 lines at most."""
+    long = {
+        str(path.relative_to(ROOT)): lines
+        for path in (ROOT / "daemon").rglob("*.py")
+        if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > 300
+    }
+    assert long == {}

@@ -10,7 +10,7 @@ from adapters import create_generator, create_registry
 from adapters.http import MalformedResponse
 from daemon.composition import build_cycle
 from daemon.settings import RegistrySpec
-from daemon.state import ReleaseState
+from daemon.state.tables import ReleaseState
 from eliq.generation import UnsafeCheckpointError
 from tests.daemon_helpers import fast_settings
 from tests.tiny_diffusers import build_tiny_pipeline, save_single_file

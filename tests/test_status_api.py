@@ -14,8 +14,8 @@ import uvicorn
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.composition import build_app
+from daemon.serve.status import collect_status
 from daemon.service import Service
-from daemon.status import collect_status
 from tests.conftest import CHROMIUM
 from tests.daemon_helpers import fast_settings, free_port, write_release
 
@@ -86,7 +86,7 @@ def test_json_endpoints_match_the_daemon_state(api, daemon_state):
     assert {r["state"] for r in releases} == {"done"}
 
     versions = api.get("/api/critic-versions").json()
-    assert [v["mlflow_version"] for v in versions] == ["1", "2", "3"]  # v1: the starting critic
+    assert [v["store_version"] for v in versions] == ["1", "2", "3"]  # v1: the starting critic
     assert versions[0]["release_id"] is None and versions[0]["status"] == "retired"
     assert versions[2]["status"] == "champion" and versions[2]["parent_version"] == "2"
     assert versions[2]["gate"]["passed"] is True
@@ -298,7 +298,8 @@ def test_a_fresh_daemon_is_ready_before_its_first_registration(tmp_path):
     then is not a failure, a missing data folder is."""
     from fastapi.testclient import TestClient
 
-    from daemon.state import Store, make_engine, migrate
+    from daemon.state.database import make_engine, migrate
+    from daemon.state.store import Store
 
     settings = fast_settings(tmp_path, tmp_path / "registry")
     engine = make_engine(settings.state_url)
@@ -326,7 +327,7 @@ def test_markup_in_the_state_runs_nothing_on_the_page(tmp_path):
     from playwright.sync_api import sync_playwright
 
     from daemon.composition import open_state
-    from daemon.state import CriticVersion, ReleaseRecord, utcnow
+    from daemon.state.tables import CriticVersion, ReleaseRecord, utcnow
 
     settings = fast_settings(tmp_path, tmp_path / "registry")
     store = open_state(settings)
@@ -346,7 +347,7 @@ def test_markup_in_the_state_runs_nothing_on_the_page(tmp_path):
         CriticVersion(
             release_id=PLANTED,
             checkpoint=str(tmp_path),
-            mlflow_version="1",
+            store_version="1",
             status="held",
             gate={"passed": False, "why": f"held: {PLANTED}", "reasons": [PLANTED]},
         )

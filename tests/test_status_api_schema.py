@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 
 from daemon.composition import build_app
 from daemon.service import Service
-from daemon.state import Store, make_engine, migrate
+from daemon.state.database import make_engine, migrate
+from daemon.state.store import Store
 from tests.daemon_helpers import fast_settings, write_release
 from tests.postgres import fresh_database
 

@@ -11,9 +11,9 @@ import pytest
 import torch
 from peft.tuners.tuners_utils import BaseTunerLayer
 
+from daemon.serve.status import collect_status
 from daemon.service import Service
-from daemon.state import Step
-from daemon.status import collect_status
+from daemon.state.tables import Step
 from eliq.backbones import family_for
 from eliq.backbones.vlm import RemoteCodeRefused
 from eliq.config import PairSettings
@@ -158,7 +158,7 @@ def test_the_daemon_retunes_a_vlm_critic_like_any_other(tmp_path):
     assert [s["step"] for s in release["steps"] if s["ok"]] == [str(s) for s in Step]
     starting, version = status["critic_versions"]  # the VLM critic it started from, retuned
     assert starting["release_id"] is None and starting["training"]["source"].startswith("a critic")
-    assert version["mlflow_version"] == "2" and version["training"]["steps"] == 4
+    assert version["store_version"] == "2" and version["training"]["steps"] == 4
     assert version["aliases"] and version["gate"]["why"]
     retuned = Critic.from_pretrained(version["checkpoint"], device="cpu")
     assert retuned.config.text_backbone == "joint" and retuned.reads_images

@@ -31,14 +31,13 @@ class RegistryUnreachable(RuntimeError):
 @dataclass(frozen=True)
 class RegisteredCritic:
     version: str
-    run_id: str
     model_uri: str
 
 
 class KnownVersion(Protocol):
     """What the daemon's state says of a version it registered."""
 
-    mlflow_version: str | None
+    store_version: str | None
     release_id: str | None
     status: str
 
@@ -58,9 +57,13 @@ class CriticStore(Protocol):
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None: ...
 
-    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None: ...
+    def record_metrics(self, version: str, metrics: dict[str, float]) -> None:
+        """Numbers measured of ``version`` after its registration (its evaluation)."""
+        ...
 
-    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None: ...
+    def attach_files(self, version: str, folder: Path, name: str) -> None:
+        """``folder``'s files kept with ``version`` under ``name`` (drift reports)."""
+        ...
 
     def set_alias(self, alias: str, version: str) -> None: ...
 

@@ -25,6 +25,7 @@ import base64
 import io
 import logging
 import os
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
@@ -36,9 +37,9 @@ from typing import Any
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param
+from mlflow.entities import LoggedModelOutput, LoggedModelStatus, Metric, Param
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature
+from mlflow.models import Model, ModelSignature
 from mlflow.types import ColSpec, Schema
 from PIL import Image
 from sqlalchemy.engine import make_url
@@ -170,27 +171,17 @@ class MlflowCriticStore:
         existing = self.version_for(release_id)
         if existing is not None:
             log.info("critic for %s is already version %s", release_id, existing.version)
-            return RegisteredCritic(str(existing.version), existing.run_id, existing.source)
+            return RegisteredCritic(str(existing.version), existing.source)
         run_id = self._run_for(release_id, tags)
         logged = self.client.get_run(run_id).data
         if not logged.metrics:  # not logged before a crash
             self._log_batches(run_id, _training_metrics(history, metrics))
         if params and not logged.params:  # params are immutable: once per run
             self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        mlflow.set_tracking_uri(self.tracking_uri)
-        with mlflow.start_run(run_id=run_id):
-            info = mlflow.pyfunc.log_model(
-                name="critic",
-                python_model=str(PYFUNC),
-                artifacts={"checkpoint": str(checkpoint)},
-                signature=SIGNATURE,
-                input_example=input_example(),
-                pip_requirements=pip_requirements(),
-                code_paths=[str(LIBRARY)],
-            )
+        model_id, model_uri = self._log_model(run_id, checkpoint)
         version = self.client.create_model_version(
             self.model_name,
-            info.model_uri,
+            model_uri,
             run_id=run_id,
             tags={RELEASE_TAG: release_id, **tags},
             description=(
@@ -198,20 +189,54 @@ class MlflowCriticStore:
                 if release_id == STARTING
                 else f"Retuned on release {release_id}"
             ),
-            model_id=info.model_id,  # a tracking server checks the source against it
+            model_id=model_id,  # a tracking server checks the source against it
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
-        return RegisteredCritic(str(version.version), run_id, info.model_uri)
+        return RegisteredCritic(str(version.version), model_uri)
+
+    def _log_model(self, run_id: str, checkpoint: Path) -> tuple[str, str]:
+        """The checkpoint as an MLflow pyfunc model of ``run_id``, through this store's own
+        client (``mlflow.pyfunc.log_model`` would need the process-wide tracking URI and
+        active run): its id and URI."""
+        client = self.client
+        logged = client.create_logged_model(self.experiment_id, "critic", source_run_id=run_id)
+        description = Model(
+            artifact_path=logged.artifact_location,
+            model_uuid=logged.model_id,
+            run_id=run_id,
+            model_id=logged.model_id,
+        )
+        with tempfile.TemporaryDirectory() as scratch:
+            folder = Path(scratch) / "critic"
+            mlflow.pyfunc.save_model(
+                folder,
+                mlflow_model=description,
+                python_model=str(PYFUNC),
+                artifacts={"checkpoint": str(checkpoint)},
+                signature=SIGNATURE,
+                input_example=input_example(),
+                pip_requirements=pip_requirements(),
+                code_paths=[str(LIBRARY)],
+            )
+            client.log_model_artifacts(logged.model_id, str(folder))
+        client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        return logged.model_id, f"models:/{logged.model_id}"
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         """Set ``tags`` on model version ``version`` (values cut to MLflow's limit)."""
         for key, value in tags.items():
             self.client.set_model_version_tag(self.model_name, version, key, value[:MAX_TAG_VALUE])
 
-    def log_metrics(self, run_id: str, metrics: dict[str, float]) -> None:
-        """At step 0, in batches of MLflow's limit of 1,000 metrics a request."""
+    def record_metrics(self, version: str, metrics: dict[str, float]) -> None:
+        """On the version's run at step 0, in batches of MLflow's limit of 1,000 metrics a
+        request."""
         stamp = int(time.time() * 1000)
-        self._log_batches(run_id, [Metric(key, value, stamp, 0) for key, value in metrics.items()])
+        rows = [Metric(key, value, stamp, 0) for key, value in metrics.items()]
+        self._log_batches(self._run_of(version), rows)
+
+    def _run_of(self, version: str) -> str:
+        return self.client.get_model_version(self.model_name, version).run_id
 
     def _log_batches(self, run_id: str, rows: list[Metric]) -> None:
         for start in range(0, len(rows), 1000):
@@ -234,8 +259,9 @@ class MlflowCriticStore:
         )
         return run.info.run_id
 
-    def log_artifacts(self, run_id: str, folder: Path, artifact_path: str) -> None:
-        self.client.log_artifacts(run_id, str(folder), artifact_path)
+    def attach_files(self, version: str, folder: Path, name: str) -> None:
+        """As artifacts of the version's run, under ``name``."""
+        self.client.log_artifacts(self._run_of(version), str(folder), name)
 
     def set_alias(self, alias: str, version: str) -> None:
         self.client.set_registered_model_alias(self.model_name, alias, version)

@@ -66,11 +66,11 @@ def registry_problems(
 ) -> list[str]:
     """What the registry lacks of ``versions`` (the state's rows), in words; [] if nothing.
     Raises :class:`RegistryUnreachable` when MLflow does not answer at all."""
-    registered = [v for v in versions if v.mlflow_version]
+    registered = [v for v in versions if v.store_version]
     if not registered:
         return []
     shown = redact_url(tracking_uri)
-    numbers = ", ".join(f"v{v.mlflow_version}" for v in registered)
+    numbers = ", ".join(f"v{v.store_version}" for v in registered)
     missing = sqlite_store_missing(tracking_uri)
     if missing is not None:
         return [f"the MLflow store {missing} is missing; the state holds critic {numbers}"]
@@ -90,24 +90,24 @@ def registry_problems(
     problems = []
     for version in registered:
         try:
-            found = client.get_model_version(model_name, version.mlflow_version)
+            found = client.get_model_version(model_name, version.store_version)
         except MlflowException:
             problems.append(
-                f"{model_name} v{version.mlflow_version} ({store_key(version.release_id)}) "
+                f"{model_name} v{version.store_version} ({store_key(version.release_id)}) "
                 "is missing"
             )
             continue
         if found.tags.get(RELEASE_TAG) != store_key(version.release_id):
             problems.append(
-                f"{model_name} v{version.mlflow_version} belongs to release "
+                f"{model_name} v{version.store_version} belongs to release "
                 f"{found.tags.get(RELEASE_TAG)!r}, not {store_key(version.release_id)!r}"
             )
     champion = next((v for v in registered if v.status == CHAMPION), None)
     aliased = (model.aliases or {}).get(CHAMPION)
-    if champion is not None and str(aliased) != champion.mlflow_version:
+    if champion is not None and str(aliased) != champion.store_version:
         problems.append(
             f"the {CHAMPION!r} alias points to {f'v{aliased}' if aliased else 'nothing'}, "
-            f"the state's champion is v{champion.mlflow_version}"
+            f"the state's champion is v{champion.store_version}"
         )
     return problems
 
