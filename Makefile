@@ -75,8 +75,7 @@ critic: venv photos
 	$(BIN)/eliq train --out $(REFERENCE) \
 		--pairs artifacts/pairs/agiqa3k --pairs artifacts/demo/pairs \
 		--pairs artifacts/pairs/wallpapers --feature-cache artifacts/features \
-		--critic-config recipes/critic-reference/critic.json \
-		--train-config recipes/critic-reference/train.json --seed $(CRITIC_SEED)
+		--recipe recipes/critic-reference/recipe.json --seed $(CRITIC_SEED)
 
 # The reference critic the package ships (eliq/data/critics/reference/: what
 # `Critic.from_pretrained("reference")` and `eliq score` without --checkpoint load) is a
@@ -85,7 +84,7 @@ critic: venv photos
 SHIPPED := eliq/data/critics/reference
 shipped-critic: $(SHIPPED)/model.safetensors
 
-$(SHIPPED)/model.safetensors: recipes/critic-reference/critic.json recipes/critic-reference/train.json
+$(SHIPPED)/model.safetensors: recipes/critic-reference/recipe.json
 	$(MAKE) critic REFERENCE=$(REFERENCE) CRITIC_SEED=0
 	mkdir -p $(SHIPPED)
 	cp $(addprefix $(REFERENCE)/,config.json scale.json training.json) $(SHIPPED)/

@@ -84,6 +84,22 @@ class HttpSettings(BaseModel):
     )
 
 
+class UsesHttp:
+    """An adapter that talks to one service through its :class:`HttpClient`: closing the
+    adapter (or leaving a ``with`` block) closes the client's connections."""
+
+    client: HttpClient
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self):  # noqa: ANN204 - the adapter itself
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
 def secret_from_env(variable: str, needed_by: str) -> str:
     """A credential from the environment, or a clear error naming the variable."""
     value = os.environ.get(variable)
@@ -165,7 +181,14 @@ class HttpClient:
         return cls(HttpSettings.model_validate(settings), **options)
 
     def close(self) -> None:
+        """Close the connection pool; the client is not used after."""
         self.client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     @contextmanager
     def operation(self) -> Iterator[None]:
@@ -335,15 +358,65 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         self.backend.sleep(seconds)
 
 
-class _DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport on a network backend that enforces ``_request_deadline``. httpx
-    takes no backend, so the pool it builds is rebuilt with one (httpcore's public API)."""
+class _DeadlineTransport(httpx.BaseTransport):
+    """What ``httpx.HTTPTransport`` does, on an httpcore connection pool whose network
+    backend enforces ``_request_deadline``: httpx takes no network backend, so the pool is
+    built here, through httpcore's public API, and requests and errors are translated
+    between the two libraries' public types."""
 
     def __init__(self) -> None:
-        super().__init__()
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(), network_backend=_DeadlineBackend()
         )
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        core = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(
+                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path
+            ),
+            headers=request.headers.raw,
+            content=request.stream,
+            extensions=request.extensions,
+        )
+        with _as_httpx_errors(request):
+            response = self._pool.handle_request(core)
+        return httpx.Response(
+            status_code=response.status,
+            headers=response.headers,
+            stream=_ResponseStream(response.stream, request),
+            extensions=response.extensions,
+        )
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class _ResponseStream(httpx.SyncByteStream):
+    def __init__(self, stream: Any, request: httpx.Request) -> None:
+        self.stream, self.request = stream, request
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _as_httpx_errors(self.request):
+            yield from self.stream
+
+    def close(self) -> None:
+        if hasattr(self.stream, "close"):
+            self.stream.close()
+
+
+@contextmanager
+def _as_httpx_errors(request: httpx.Request) -> Iterator[None]:
+    """httpcore's errors as httpx's errors of the same name (``ReadTimeout``,
+    ``ConnectError``, ``RemoteProtocolError``, ...), which the retry rules know."""
+    try:
+        yield
+    except httpcore.UnsupportedProtocol as error:
+        raise httpx.UnsupportedProtocol(str(error), request=request) from error
+    except (httpcore.TimeoutException, httpcore.NetworkError, httpcore.ProtocolError) as error:
+        kind = getattr(httpx, type(error).__name__, httpx.TransportError)
+        raise kind(str(error), request=request) from error
 
 
 def _until_deadline(timeout: float | None) -> float | None:

@@ -20,7 +20,6 @@ from datetime import date
 from pathlib import Path
 
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -31,21 +30,15 @@ from eliq.critic import Critic  # noqa: E402
 from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k  # noqa: E402
 
 
-@torch.inference_mode()
 def score_with_prior(critic: Critic, frame: pd.DataFrame, batch: int = 16) -> dict[str, list]:
     """The critic's scores and, from the same forward pass, its prior alone."""
-    model, columns = critic.model, defaultdict(list)
+    columns = defaultdict(list)
     for start in tqdm(range(0, len(frame), batch), desc="critic", unit="batch"):
         rows = frame.iloc[start : start + batch]
-        views = torch.stack([critic.views(path) for path in rows["image"]]).to(critic.device)
-        features = model.vision_features(views)
-        text = critic.encode_prompts(list(rows["prompt"]))
-        prior = model.prior(features, text)
-        total = (prior + model.residual(features, text)).cpu().numpy()
-        prior = prior.cpu().numpy()
-        for i, axis in enumerate(("quality", "alignment")):
-            columns[axis] += total[:, i].tolist()
-            columns[f"prior_{axis}"] += prior[:, i].tolist()
+        for total, prior in critic.score_with_prior(list(rows["image"]), list(rows["prompt"])):
+            for axis in ("quality", "alignment"):
+                columns[axis].append(getattr(total, axis))
+                columns[f"prior_{axis}"].append(getattr(prior, axis))
     return columns
 
 

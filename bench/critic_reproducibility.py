@@ -21,7 +21,6 @@ import numpy as np
 
 from eliq.critic import Critic
 from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k, score_table
-from eliq.train.data import FeatureStore
 
 
 def main() -> None:
@@ -36,8 +35,7 @@ def main() -> None:
     scores, runs = [], []
     for checkpoint in (args.a, args.b):
         critic = Critic.from_pretrained(checkpoint, args.device)
-        store = FeatureStore(critic.model, critic.device, cache_dir=args.features)
-        scores.append(score_table(critic, frame, store=store))
+        scores.append(score_table(critic, frame, features=critic.feature_cache(args.features)))
         runs.append(json.loads((checkpoint / "training.json").read_text()))
     print(f"{date.today()}, {platform.machine()}, {len(frame)} images of {args.root}\n")
     print("| axis | largest difference | mean difference |")

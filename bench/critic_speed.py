@@ -39,7 +39,7 @@ from eliq.demo import DEMO_PHOTOS, write_demo_positives
 from eliq.imageio import load_image
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
-from eliq.train.data import FeatureStore, load_pairs
+from eliq.train.data import load_pairs
 from eliq.train.settings import LossWeights
 from eliq.train.trainer import _batch_loss
 
@@ -118,7 +118,7 @@ def main() -> None:
         def backbone(v=views, b=batch) -> None:
             with torch.inference_mode():
                 for start in range(0, len(v), b):
-                    critic.model.backbone_levels(v[start : start + b])
+                    critic.vision_features(v[start : start + b])
 
         runs = {
             "critic.score": lambda b=batch: critic.score(images, prompts, b),
@@ -154,7 +154,7 @@ def main() -> None:
         read_positives(positives), Path("data/bench-pairs/pairs"), progress=False
     )
     pairs = load_pairs([pair_set.root], "bench").iloc[:32]
-    store = FeatureStore(critic.model, device)
+    store = critic.feature_cache()
     critic.model.train()
     store.precompute(list(pairs["positive"]) + list(pairs["negative"]), progress=False)
 

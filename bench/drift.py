@@ -40,7 +40,6 @@ from daemon.policy.drift import DriftSettings, agreement_checks, shift_checks
 from daemon.settings import SamplingSettings
 from eliq.critic import Critic
 from eliq.evaluation import read_agiqa3k, score_table
-from eliq.train.data import FeatureStore
 
 POWER = {
     "sd1.5_normal → sd1.5_lowstep": ("sd1.5_normal", "sd1.5_lowstep", "fell"),
@@ -63,8 +62,7 @@ def scores(critic: Critic, frame: pd.DataFrame, cache: Path, out: Path) -> pd.Da
     """``frame`` with the critic's scores, computed once and kept under ``out``."""
     if out.is_file():
         return pd.read_parquet(out)
-    store = FeatureStore(critic.model, critic.device, cache_dir=cache)
-    scored = score_table(critic, frame, progress=True, store=store)
+    scored = score_table(critic, frame, progress=True, features=critic.feature_cache(cache))
     scored[["image", "generator", "prompt", "quality", "alignment"]].to_parquet(out)
     return scored
 

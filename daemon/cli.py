@@ -53,7 +53,7 @@ def run(
     ] = None,
 ) -> None:
     """Serve until SIGTERM or SIGINT (the step in flight finishes first), with the status
-    API on 127.0.0.1 (see ``api_host``)."""
+    API on the api_host setting (127.0.0.1 by default)."""
     from daemon.service import Service
 
     overrides = {} if api_port is None else {"api_port": api_port}

@@ -12,12 +12,13 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
-from adapters import create_alert_channel
+from adapters import create_alert_channel, create_critic_store, create_registry
 from adapters.alerts.base import AlertChannel
-from adapters.critic_stores.mlflow import MlflowCriticStore
+from adapters.critic_stores import CriticStore
 from adapters.executors import Executor, create_executor
+from adapters.registries.base import Registry
 from daemon.policy.alerting import Alerter
-from daemon.settings import AlertSpec, DaemonSettings
+from daemon.settings import AlertSpec, DaemonSettings, RegistrySpec
 from daemon.state.database import make_engine, migrate, read_only_engine
 from daemon.state.lock import LeaderLock
 from daemon.state.store import Store
@@ -41,18 +42,11 @@ def read_state(settings: DaemonSettings) -> Store:
     return Store(read_only_engine(settings.state_url))
 
 
-def critic_store(settings: DaemonSettings) -> MlflowCriticStore:
-    """MLflow's registry, connected on first use. A tracking server keeps artifacts where
-    it is configured to; with a database as the tracking URI the client writes them, under
-    the data directory (MLflow's own default is ``./mlruns`` in whatever folder the daemon
-    was started from)."""
-    served = settings.tracking_uri.startswith(("http://", "https://", "databricks"))
-    return MlflowCriticStore(
-        settings.tracking_uri,
-        settings.model_name,
-        settings.experiment,
-        None if served else settings.artifact_root,
-    )
+def critic_store(settings: DaemonSettings) -> CriticStore:
+    """The critic store ``settings.critic_store`` names (MLflow's registry by default,
+    connected on first use)."""
+    spec = settings.critic_store
+    return create_critic_store(spec.kind, **settings.critic_store_settings())
 
 
 def make_executor(settings: DaemonSettings) -> Executor:
@@ -97,15 +91,23 @@ def build_ports(
     )
 
 
+def build_registries(settings: DaemonSettings) -> dict[str, tuple[RegistrySpec, Registry]]:
+    """Each registry of ``settings`` with its adapter, by name."""
+    return {
+        spec.name: (spec, create_registry(spec.kind, **spec.settings))
+        for spec in settings.registry_specs()
+    }
+
+
 def build_cycle(
     settings: DaemonSettings,
     stop: threading.Event | None = None,
     executor: Executor | None = None,
 ) -> Cycle:
-    """The cycle on :func:`build_ports`."""
+    """The cycle on :func:`build_ports` and :func:`build_registries`."""
     from daemon.cycle.discovery import Cycle
 
-    return Cycle(build_ports(settings, stop, executor))
+    return Cycle(build_ports(settings, stop, executor), build_registries(settings))
 
 
 def leader_lock(store: Store) -> LeaderLock:

@@ -93,7 +93,7 @@ class Service:
                 log.error("%s: %s (%s)", release.id, release.state, release.last_error)
             return 0 if polled and not troubled else 1
         finally:
-            self.ports.executor.close()
+            self.cycle.close()
             self.lock.release()
 
     def registry_agrees(self) -> bool:
@@ -218,7 +218,7 @@ class Service:
         try:
             return self._lead()
         finally:
-            self.ports.executor.close()
+            self.cycle.close()
             if api is not None:
                 api.should_exit = True
 
@@ -240,7 +240,7 @@ class Service:
         now = utcnow()
         jobs = [
             (f"poll:{name}", self.poll_then_process, [name], spec.interval_s, now)
-            for name, spec in self.cycle.registries.items()
+            for name, (spec, _) in self.cycle.registries.items()
         ]
         jobs += [
             ("process", self.process, [], self.settings.process_interval_s, now),

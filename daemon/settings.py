@@ -19,13 +19,17 @@ from sqlalchemy.exc import ArgumentError
 
 from daemon.policy.drift import DriftSettings
 from daemon.policy.gate import GateSettings
-from eliq.config import EliqSettings, StrictModel
+from eliq.config import EliqSettings, StrictModel, refuse_moved_keys
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 
 DEMO_REGISTRY = "demo"
 MOVED_KEYS = {  # a key of an earlier layout: where it lives now
+    (None, "mlflow_tracking_uri"): "critic_store.settings.tracking_uri",
+    (None, "model_name"): "critic_store.settings.model_name",
+    (None, "experiment"): "critic_store.settings.experiment",
     ("sampling", "cpu_threads"): "executor.cpu_threads",
     ("retune", "device"): "device",
+    ("retune", "critic_config"): "retune.recipe (a recipe file: its critic section)",
     **{("retune", k): f"retune.train.{k}" for k in TrainSettings.model_fields if k != "device"},
 }
 
@@ -98,6 +102,16 @@ def _retune_training() -> TrainSettings:
     return RETUNE_DEFAULTS.model_copy(update={"time_budget_s": 300.0})
 
 
+class CriticStoreSpec(StrictModel):
+    """Where critic versions are registered and promoted: a store created by name (``mlflow``
+    built in; plug-ins through the ``eliq.critic_stores`` entry points) with its settings.
+    MLflow's: ``tracking_uri`` (default: SQLite at data_dir/mlflow.db, artifacts in
+    data_dir), ``model_name`` (``eliq-critic``), ``experiment`` (``eliq-critic``)."""
+
+    kind: str = Field(default="mlflow", description="The store: mlflow, or a plug-in's name.")
+    settings: dict[str, Any] = Field(default_factory=dict, description="The store's settings.")
+
+
 class RetuneSettings(StrictModel):
     """Incremental retuning of the critic on each release's pairs: where it starts, what it
     replays, and how it trains (``train``: the library's own :class:`TrainSettings`, whose
@@ -106,10 +120,11 @@ class RetuneSettings(StrictModel):
     initial_checkpoint: Path | None = Field(
         default=None, description="Start of the first release (e.g. artifacts/critic-reference)."
     )
-    critic_config: Path | None = Field(
+    recipe: Path | None = Field(
         default=None,
-        description="CriticConfig JSON for a critic built from the backbones (any family: "
-        "e.g. a multimodal LLM with text_backbone 'joint').",
+        description="Without an initial checkpoint: a recipe file whose `critic` section is "
+        "built from the backbones (any family: e.g. a multimodal LLM with text_backbone "
+        "'joint'); its `train` section is not read, `train` below is.",
     )
     replay_releases: int = Field(default=8, ge=0, description="Earlier pair sets replayed.")
     train: TrainSettings = Field(
@@ -142,14 +157,10 @@ class DaemonSettings(EliqSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; None: SQLite at data_dir/state.db."
     )
-    mlflow_tracking_uri: str | None = Field(
-        default=None, description="None: SQLite at data_dir/mlflow.db, artifacts in data_dir."
-    )
-    model_name: str = Field(default="eliq-critic", description="Registered MLflow model.")
+    critic_store: CriticStoreSpec = CriticStoreSpec()
     evidently_workspace: Path | None = Field(
         default=None, description="Evidently workspace folder; None: data_dir/evidently."
     )
-    experiment: str = "eliq-critic"
     registries: list[RegistrySpec] | None = Field(
         default=None, description="None: the local demo registry under data_dir/registry."
     )
@@ -207,17 +218,7 @@ class DaemonSettings(EliqSettings):
     @model_validator(mode="before")
     @classmethod
     def _no_moved_keys(cls, data: Any) -> Any:
-        """A key of an earlier layout is refused with where it lives now."""
-        if not isinstance(data, dict):
-            return data
-        moved = [
-            f"{section}.{key} is now {now}"
-            for (section, key), now in MOVED_KEYS.items()
-            if isinstance(data.get(section), dict) and key in data[section]
-        ]
-        if moved:
-            raise ValueError("; ".join(moved))
-        return data
+        return refuse_moved_keys(data, MOVED_KEYS)
 
     @model_validator(mode="before")
     @classmethod
@@ -251,7 +252,28 @@ class DaemonSettings(EliqSettings):
 
     @property
     def tracking_uri(self) -> str:
-        return self.mlflow_tracking_uri or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+        """The MLflow store's tracking URI (its settings', else SQLite in the data dir)."""
+        given = self.critic_store.settings.get("tracking_uri")
+        return given or f"sqlite:///{(self.data_dir / 'mlflow.db').resolve()}"
+
+    @property
+    def model_name(self) -> str:
+        """The MLflow store's registered model."""
+        return self.critic_store.settings.get("model_name", "eliq-critic")
+
+    def critic_store_settings(self) -> dict[str, Any]:
+        """What the critic store is created with: its settings, and for MLflow the
+        embedded defaults (a SQLite store and artifacts under the data dir; a tracking
+        server keeps artifacts where it is configured to)."""
+        settings = dict(self.critic_store.settings)
+        if self.critic_store.kind != "mlflow":
+            return settings
+        settings |= {"tracking_uri": self.tracking_uri, "model_name": self.model_name}
+        settings.setdefault("experiment", "eliq-critic")
+        served = self.tracking_uri.startswith(("http://", "https://", "databricks"))
+        if not served:
+            settings.setdefault("artifact_root", str(self.artifact_root))
+        return settings
 
     @property
     def base_url(self) -> str:
@@ -269,14 +291,7 @@ class DaemonSettings(EliqSettings):
         return (self.data_dir / "mlartifacts").resolve()
 
     def registry_specs(self) -> list[RegistrySpec]:
-        if self.registries is not None:
-            return self.registries
-        root = self.data_dir / "registry"
-        return [
-            RegistrySpec(
-                name=DEMO_REGISTRY,
-                kind="local",
-                interval_s=60.0,
-                settings={"root": str(root), "name": DEMO_REGISTRY},
-            )
-        ]
+        """The registries to poll; none configured: the demo registry under data_dir."""
+        demo = {"root": str(self.data_dir / "registry"), "name": DEMO_REGISTRY}
+        default = [RegistrySpec(name=DEMO_REGISTRY, kind="local", interval_s=60.0, settings=demo)]
+        return self.registries if self.registries is not None else default

@@ -48,10 +48,16 @@ def options(
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="TOML or YAML settings file.", exists=True)
 ]
-CriticConfigOption = Annotated[
-    Path | None, typer.Option(help="CriticConfig JSON for a new critic.", exists=True)
+RecipeOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Recipe file (JSON or YAML): the critic to build and how to train it "
+        "(keys critic, train; see recipes/).",
+        exists=True,
+    ),
 ]
-TrainConfigOption = Annotated[Path | None, typer.Option(help="TrainSettings JSON.", exists=True)]
+# the earlier layout, two files: refused with where its settings go now
+MovedOption = Annotated[Path | None, typer.Option(hidden=True)]
 AGIQA_ROOT_HELP = (
     "AGIQA-3K folder (scores.csv, images/); default: ../shared/datasets/agiqa3k, from here "
     "or beside this checkout."
@@ -156,8 +162,9 @@ def train_command(
     ] = None,
     steps: Annotated[int | None, typer.Option(help="Optimisation steps.")] = None,
     seed: Annotated[int | None, typer.Option(help="Training seed.")] = None,
-    critic_config: CriticConfigOption = None,
-    train_config: TrainConfigOption = None,
+    recipe: RecipeOption = None,
+    critic_config: MovedOption = None,
+    train_config: MovedOption = None,
     feature_cache: Annotated[
         Path | None,
         typer.Option(help="Keep vision features here, by image content, for later runs."),
@@ -165,23 +172,19 @@ def train_command(
     config: ConfigOption = None,
 ) -> None:
     """Train the critic label-free on pair sets (fresh, or from --init with --replay)."""
-    from eliq.critic.config import CriticConfig
-    from eliq.train import TrainSettings, train
+    from eliq.train import train
 
     settings = load_settings(config)
     setup_logging(settings.log_level)
+    chosen = _recipe(recipe, critic_config, train_config)
     overrides = {k: v for k, v in {"steps": steps, "seed": seed}.items() if v is not None}
-    train_settings = (_from_json(TrainSettings, train_config) or TrainSettings()).model_copy(
-        update=overrides
-    )
-    critic = _from_json(CriticConfig, critic_config)
     result = train(
         pairs,
         out,
-        train_settings,
+        chosen.train.model_copy(update=overrides),
         init=init,
         replay=replay or [],
-        config=critic,
+        config=chosen.critic if recipe is not None else None,
         feature_cache=feature_cache,
     )
     table = Table("family", "held-out pair accuracy", title=f"critic {out}")
@@ -358,14 +361,10 @@ def eval_leave_generators_out(
         list[str] | None,
         typer.Option("--held-out", help="Generator group to hold out (repeatable; default all)."),
     ] = None,
-    critic_config: CriticConfigOption = None,
-    train_config: TrainConfigOption = None,
-    retune_config: Annotated[
-        Path | None,
-        typer.Option(
-            help="TrainSettings JSON for the retune (default: the daemon's).", exists=True
-        ),
-    ] = None,
+    recipe: RecipeOption = None,
+    critic_config: MovedOption = None,
+    train_config: MovedOption = None,
+    retune_config: MovedOption = None,
     per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
     json_out: JsonOutOption = None,
@@ -373,20 +372,21 @@ def eval_leave_generators_out(
     """Per generator group: train on the others, score it, retune on its own images and
     prompts (label-free, daemon settings), score every group again; against the prior."""
     from eliq.config import PairSettings
-    from eliq.critic.config import CriticConfig
     from eliq.evaluation import default_agiqa3k_root
-    from eliq.protocols import leave_generators_out
-    from eliq.train import RETUNE_DEFAULTS, TrainSettings
+    from eliq.experiments import leave_generators_out
+    from eliq.train import RETUNE_DEFAULTS
 
     setup_logging()
+    chosen = _recipe(recipe, critic_config, train_config, retune_config)
+    given = recipe is not None
     report = leave_generators_out(
         root or default_agiqa3k_root(),
         out,
         held_out,
         PairSettings(per_positive=per_positive),
-        _from_json(TrainSettings, train_config),
-        _from_json(TrainSettings, retune_config) or RETUNE_DEFAULTS,
-        _from_json(CriticConfig, critic_config),
+        chosen.train if given else None,
+        chosen.retune or RETUNE_DEFAULTS,
+        chosen.critic if given else None,
         limit=limit,
     )
     _show(report, json_out)
@@ -403,23 +403,24 @@ def eval_leave_families_out(
             help="A family, or kind:<kind> for all of a kind (repeatable; default: each family).",
         ),
     ] = None,
-    critic_config: CriticConfigOption = None,
-    train_config: TrainConfigOption = None,
+    recipe: RecipeOption = None,
+    critic_config: MovedOption = None,
+    train_config: MovedOption = None,
     json_out: JsonOutOption = None,
 ) -> None:
     """Train without a negative family; pair accuracy on it says whether the critic learns
     quality or only its own distortions."""
-    from eliq.critic.config import CriticConfig
-    from eliq.protocols import leave_families_out
-    from eliq.train import TrainSettings
+    from eliq.experiments import leave_families_out
 
     setup_logging()
+    chosen = _recipe(recipe, critic_config, train_config)
+    given = recipe is not None
     report = leave_families_out(
         pairs,
         out,
         leave_out,
-        _from_json(TrainSettings, train_config),
-        _from_json(CriticConfig, critic_config),
+        chosen.train if given else None,
+        chosen.critic if given else None,
     )
     _show(report, json_out)
 
@@ -436,15 +437,26 @@ def pairs_families() -> None:
 
 
 def _show(report, json_out: Path | None) -> None:
-    """A protocol's table on the console, and its numbers as JSON when asked."""
+    """An experiment's table on the console, and its numbers as JSON when asked."""
     console.print(report.table())
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_json(), indent=2))
 
 
-def _from_json(model, path: Path | None):
-    """A pydantic settings object from a JSON file, or None without one."""
-    return model.model_validate_json(path.read_text()) if path is not None else None
+def _recipe(path: Path | None, *moved: Path | None):
+    """The recipe at ``path`` (defaults without one); the two files of the earlier layout
+    are refused with where their settings go now."""
+    from eliq.train.recipe import Recipe
+
+    if any(m is not None for m in moved):
+        raise typer.BadParameter(
+            "--critic-config, --train-config and --retune-config are now one --recipe file "
+            "with the keys critic, train and retune (see recipes/critic-reference/recipe.json)"
+        )
+    try:
+        return Recipe.load(path) if path is not None else Recipe()
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--recipe") from None
 
 
 def _split(values: list[str] | None) -> list[str] | None:

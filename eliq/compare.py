@@ -23,6 +23,7 @@ import pandas as pd
 
 from eliq.csv_cells import unguard
 from eliq.intervals import CONFIDENCE, Interval, mean_difference, paired_mean_difference
+from eliq.prompts.record import prompt_or_none
 
 AXES = ("quality", "alignment")
 MIN_PAIRED_PROMPTS = 2
@@ -163,4 +164,4 @@ def _scored(frame: pd.DataFrame, axis: str) -> pd.DataFrame:
 def _prompted(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows with a prompt (a folder scored without prompts pairs nothing)."""
     prompts = frame["prompt"]
-    return frame[prompts.map(lambda p: isinstance(p, str) and bool(p.strip()))]
+    return frame[prompts.map(lambda p: isinstance(p, str) and prompt_or_none(p) is not None)]

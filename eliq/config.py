@@ -31,6 +31,26 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
+def refuse_moved_keys(data: Any, moved: dict[tuple[str | None, str], str]) -> Any:
+    """``data`` as it is, unless it holds a key of an earlier layout (``(section, key)``,
+    section None at the top level): then a ValueError saying where each lives now."""
+    if not isinstance(data, dict):
+        return data
+
+    def holds(section: str | None, key: str) -> bool:
+        part = data.get(section) if section else data
+        return isinstance(part, dict) and key in part
+
+    found = [
+        f"{f'{section}.' if section else ''}{key} is now {now}"
+        for (section, key), now in moved.items()
+        if holds(section, key)
+    ]
+    if found:
+        raise ValueError("; ".join(found))
+    return data
+
+
 class ImageLimits(StrictModel):
     """Guards applied when an image is read: a small file must not take gigabytes."""
 

@@ -19,6 +19,15 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def one_image_at_a_time(device: torch.device) -> bool:
+    """Whether images go through the vision side one at a time, their views cut where they
+    are decoded: on a CPU, one image's views and their activations stay in the caches (the
+    backbone ran 32 images 2.7x faster one by one than in one call, the statistics 2x),
+    and loader workers cut views beside the scoring; a GPU takes the whole batch at once
+    and cuts the views itself, where the resizing is fast."""
+    return device.type == "cpu"
+
+
 @contextmanager
 def cpu_threads(count: int) -> Iterator[None]:
     """Torch's CPU threads set to ``count`` for a block, then restored. How threads split a

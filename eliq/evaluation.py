@@ -14,13 +14,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import torch
 from scipy import stats
 from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
+from eliq.critic.features import FeatureCache
 from eliq.seeding import derive_seed
-from eliq.train.data import FeatureStore, load_pairs, split_held_out
+from eliq.train.data import load_pairs, split_held_out
 from eliq.train.metrics import accuracy_per_family, pair_accuracy, pair_outcomes
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
@@ -128,32 +128,24 @@ def score_table(
     frame: pd.DataFrame,
     batch_size: int = 16,
     progress: bool = True,
-    store: FeatureStore | None = None,
+    features: FeatureCache | None = None,
 ) -> pd.DataFrame:
-    """``frame`` with the critic's ``quality`` and ``alignment`` columns added; with
-    ``store``, vision features come from (and go to) its cache."""
-    quality, alignment = [], []
+    """``frame`` (columns ``image``, ``prompt``) with the critic's ``quality`` and
+    ``alignment`` columns added; with ``features``, vision features come from (and go to)
+    that cache."""
     images = list(frame["image"])
-    prompts = [p if isinstance(p, str) else None for p in frame["prompt"]]  # NaN: none
-    if store is not None:
-        store.precompute(images, progress)
+    prompts = list(frame["prompt"])
+    if features is not None:
+        features.precompute(images, progress)
+    scores = []
     for start in tqdm(
         range(0, len(images), batch_size), desc="scoring", unit="batch", disable=not progress
     ):
         chunk = slice(start, start + batch_size)
-        if store is None:
-            scores = [
-                (s.quality, s.alignment)
-                for s in critic.score(images[chunk], prompts[chunk], batch_size)
-            ]
-        else:
-            with torch.inference_mode():
-                text = critic.encode_prompts(prompts[chunk], store.global_views(images[chunk]))
-                scores = critic.model.score_features(store.features(images[chunk]), text).tolist()
-        for (q, a), prompt in zip(scores, prompts[chunk], strict=True):
-            quality.append(q)
-            alignment.append(a if isinstance(prompt, str) and prompt.strip() else None)
-    return frame.assign(quality=quality, alignment=alignment)
+        scores += critic.score(images[chunk], prompts[chunk], batch_size, features)
+    return frame.assign(
+        quality=[s.quality for s in scores], alignment=[s.alignment for s in scores]
+    )
 
 
 def evaluate_agiqa3k(
@@ -189,7 +181,7 @@ def held_out_accuracy(
     fraction: float,
     seed: int = 0,
     known: Mapping[str, bool] | None = None,
-    store: FeatureStore | None = None,
+    features: FeatureCache | None = None,
     limit: int | None = None,
 ) -> PairAccuracy:
     """Pair accuracy on the positives that training with the same ``held_out_fraction`` and
@@ -214,8 +206,8 @@ def held_out_accuracy(
     right = dict(known or {})
     todo = held_out[~held_out["key"].isin(right)]
     if len(todo):
-        store = store or FeatureStore(critic.model, critic.device)
-        right.update(zip(todo["key"], pair_outcomes(critic, todo, store)["right"], strict=True))
+        features = features or critic.feature_cache()
+        right.update(zip(todo["key"], pair_outcomes(critic, todo, features)["right"], strict=True))
     outcomes = held_out.assign(right=[bool(right[key]) for key in held_out["key"]])
     return PairAccuracy(
         float(outcomes["right"].mean()),
@@ -244,6 +236,4 @@ def mean_pair_accuracy(per_family: dict[str, float], pairs: pd.DataFrame) -> flo
 
 def pairset_accuracy(critic: Critic, roots: Sequence[Path]) -> dict[str, float]:
     """Pair accuracy per family over whole pair sets (e.g. a release's held-out pairs)."""
-    pairs = load_pairs(roots, "evaluation")
-    store = FeatureStore(critic.model, critic.device)
-    return pair_accuracy(critic, pairs, store)
+    return pair_accuracy(critic, load_pairs(roots, "evaluation"), critic.feature_cache())

@@ -2,8 +2,8 @@
 
 One :class:`Plugins` table per kind of thing: negative families (``eliq.negatives``),
 registries (``eliq.registries``), generators (``eliq.generators``), alert channels
-(``eliq.alerts``). A package adds its own by declaring an entry point in the kind's group,
-e.g. in its ``pyproject.toml``::
+(``eliq.alerts``), critic stores (``eliq.critic_stores``). A package adds its own by
+declaring an entry point in the kind's group, e.g. in its ``pyproject.toml``::
 
     [project.entry-points."eliq.registries"]
     my-registry = "my_package.registry:MyRegistry"

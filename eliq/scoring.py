@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
 from eliq.csv_cells import guard
+from eliq.devices import one_image_at_a_time
 from eliq.loading import default_workers, load_inputs
 from eliq.pairs.positives import IMAGE_SUFFIXES, positives_in_folder, read_positives
 
@@ -42,12 +43,11 @@ def score_items(
 ) -> Iterator[dict]:
     """One record per item, in order: scores (raw and, where the checkpoint has a scale,
     0-100) and the critic version, or the reason the image could not be read.
-    Images are decoded (and, for a CPU critic, cut into views) by ``workers`` processes
-    (see :mod:`eliq.loading`) while the critic scores; the progress bar shows images/s."""
+    Images are decoded (and, where :func:`~eliq.devices.one_image_at_a_time`, cut into
+    views) by ``workers`` processes (see :mod:`eliq.loading`) while the critic scores; the
+    progress bar shows images/s."""
     workers = default_workers() if workers is None else workers
-    # workers make a CPU critic's views; otherwise the critic makes each image's views as
-    # it scores it (on its device, or on a CPU while they are still in the caches)
-    in_workers = critic.device.type == "cpu" and workers > 0
+    in_workers = one_image_at_a_time(critic.device) and workers > 0
     views = (critic.config.view_size, critic.config.crops) if in_workers else None
     paths = [path for path, _ in items]
     with tqdm(total=len(items), desc="scoring", unit="image", disable=not progress) as bar:

@@ -25,6 +25,7 @@ from daemon.settings import (
 from eliq.config import PairSettings
 from eliq.critic import CriticConfig
 from eliq.train import TrainSettings
+from eliq.train.recipe import Recipe
 from tests.conftest import photo_path
 
 PHOTOS = {
@@ -54,14 +55,14 @@ def write_release(registry: Path, name: str, photos: list[str] | None = None) ->
 
 
 def fast_settings(tmp_path: Path, registry: Path, **overrides) -> DaemonSettings:
-    config = tmp_path / "critic.json"
-    config.write_text(CriticConfig(crops=2, dim=32, decoder_layers=1).model_dump_json())
+    recipe = tmp_path / "recipe.json"
+    Recipe(critic=CriticConfig(crops=2, dim=32, decoder_layers=1)).save(recipe)
     values = {
         "data_dir": tmp_path / "data",
         "registries": [RegistrySpec(name="team", kind="local", settings={"root": str(registry)})],
         "pairs": PairSettings(per_positive=2, batch_size=8),
         "retune": RetuneSettings(
-            critic_config=config,
+            recipe=recipe,
             train=TrainSettings(steps=4, batch_pairs=6, held_out_fraction=0.2),
         ),
         "device": "cpu",

@@ -15,6 +15,7 @@ from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_positives
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
+from eliq.train.recipe import Recipe
 from tests.conftest import SHARED, photo_path
 
 SMALL = CriticConfig(
@@ -36,7 +37,7 @@ def checkpoint(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     positives = read_positives(write_demo_positives(root / "positives"))
     PairFactory(PairSettings(per_positive=4)).build(positives, root / "pairs", progress=False)
-    (root / "critic.json").write_text(SMALL.model_dump_json())
+    Recipe(critic=SMALL).save(root / "recipe.json")
     result = CliRunner().invoke(
         app,
         [
@@ -47,8 +48,8 @@ def checkpoint(tmp_path_factory):
             str(root / "critic"),
             "--steps",
             "3",
-            "--critic-config",
-            str(root / "critic.json"),
+            "--recipe",
+            str(root / "recipe.json"),
             "--feature-cache",
             str(root / "features"),
         ],

@@ -46,3 +46,24 @@ def test_a_mistake_is_one_line_and_a_failure(tmp_path, program, arguments, messa
 def test_eliq_debug_shows_the_traceback(tmp_path):
     result = run(tmp_path, "eliq", "eval", "agiqa3k", "--root", "nowhere", debug=True)
     assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_help_reads_as_prose_not_as_source():
+    """Every command's --help: no reStructuredText roles or double backticks."""
+    from typer.main import get_command
+
+    from daemon.cli import app as daemon_app
+    from eliq.cli import app as eliq_app
+
+    def commands(group, path=()):
+        for name, command in getattr(group, "commands", {}).items():
+            yield (*path, name), command
+            yield from commands(command, (*path, name))
+
+    for app in (eliq_app, daemon_app):
+        root = get_command(app)
+        for path, command in [((), root), *commands(root)]:
+            text = " ".join(
+                [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
+            )
+            assert "``" not in text and ":mod:" not in text and ":func:" not in text, path

@@ -87,10 +87,10 @@ def test_save_and_load_are_symmetric(critic, tmp_path):
 
 
 def test_text_encodings_are_cached(critic):
-    critic._text_cache.clear()
+    critic._texts.clear()
     image = photo_path("chelsea.png")
     critic.score([image, image, image], ["a cat", "a cat", None])
-    assert len(critic._text_cache) == 2
+    assert len(critic._texts) == 2
 
 
 def test_clip_family_backbone_from_a_local_checkpoint(tmp_path):
@@ -536,3 +536,18 @@ def test_a_broken_checkpoint_says_which_file_is_wrong_and_how(saved, tmp_path, f
         Critic.from_pretrained(folder, "cpu")
     assert str(refused.value).startswith(str(folder / file)), refused.value
     assert said in str(refused.value)
+
+
+def test_one_way_to_score_a_feature_cache_and_the_prior_change_no_score(critic, tmp_path):
+    """Scoring through a feature cache (memory, then disk in a fresh cache) and scoring
+    with the prior beside give the very scores of plain scoring."""
+    images = [photo_path("chelsea.png"), photo_path("coffee.png"), photo_path("rocket.jpg")]
+    prompts = ["a cat", None, "  a rocket  "]
+    plain = critic.score(images, prompts, batch_size=2)
+    cached = critic.score(images, prompts, 2, critic.feature_cache(tmp_path / "features"))
+    from_disk = critic.score(images, prompts, 2, critic.feature_cache(tmp_path / "features"))
+    with_prior = [total for total, _ in critic.score_with_prior(images, prompts, batch_size=2)]
+    assert plain == cached == from_disk == with_prior
+    assert plain[1].alignment is None and plain[2].alignment is not None
+    with pytest.raises(TypeError, match="paths"):
+        critic.score([load_image(images[0])], None, 2, critic.feature_cache())

@@ -21,6 +21,7 @@ from daemon.cli import app as cli
 from daemon.composition import build_app, build_cycle
 from daemon.cycle.context import ReleaseContext
 from daemon.service import REGISTRY_MISMATCH
+from daemon.settings import CriticStoreSpec
 from daemon.state.tables import CriticVersion, ReleaseState, Step
 from tests.daemon_helpers import (
     DAEMON_ENV,
@@ -124,7 +125,10 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
         tracking = url.replace("://postgres@", f"://postgres:{secret}@", 1)
         assert secret in tracking
         settings = fast_settings(
-            tmp_path, tmp_path / "registry", mlflow_tracking_uri=tracking, api_port=free_port()
+            tmp_path,
+            tmp_path / "registry",
+            critic_store=CriticStoreSpec(settings={"tracking_uri": tracking}),
+            api_port=free_port(),
         )
         config = write_config(settings, tmp_path)
         log = tmp_path / "run.log"
@@ -148,7 +152,9 @@ def test_a_password_in_the_tracking_uri_never_reaches_a_log_the_page_or_status(t
     printed = log.read_text()
     # a database as tracking URI: the client writes the artifacts, under the data directory
     assert list((settings.data_dir / "mlartifacts").rglob("MLmodel"))
-    assert not Path("mlruns").exists()  # not MLflow's default, in the daemon's working folder
+    # nothing at MLflow's process-wide defaults in the daemon's working folder: artifacts
+    # (./mlruns), or a store (./mlflow.db) that registering through models:/<id> would open
+    assert not Path("mlruns").exists() and not Path("mlflow.db").exists()
     assert "MLflow at postgresql+psycopg://postgres:***@" in printed
     assert "postgres:***@" in page and "postgres:***@" in status.stdout
     for shown in (printed, page, readiness, status.stdout, status.stderr):

@@ -80,7 +80,9 @@ def test_services_are_wired_healthy_and_keep_secrets_out_of_images(resolved):
         assert services[name]["build"]["dockerfile"] == "Dockerfile"
         assert "POSTGRES_PASSWORD" not in json.dumps(services[name]["build"])
     daemon = services["daemon"]
-    assert daemon["environment"]["ELIQ_MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert (
+        daemon["environment"]["ELIQ_CRITIC_STORE__SETTINGS__TRACKING_URI"] == "http://mlflow:5000"
+    )
     assert daemon["environment"]["ELIQ_DATABASE_URL"].startswith("postgresql+psycopg://eliq:")
     assert daemon["environment"]["ELIQ_DATABASE_URL"].endswith("@postgres:5432/eliq")
     assert daemon["depends_on"]["postgres"]["condition"] == "service_healthy"

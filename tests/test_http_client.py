@@ -186,3 +186,32 @@ def test_server_wait_reads_seconds_dates_and_ratelimit_resets():
     assert server_wait(HttpxResponse(429)) is None
     with pytest.raises(ValueError, match="neither seconds nor a date"):
         server_wait(HttpxResponse(429, headers={"Retry-After": "soon"}))
+
+
+def test_clients_and_the_adapters_that_hold_them_close_with_their_block(httpserver):
+    """A client and an adapter are context managers; leaving the block closes the
+    connection pool, and a closed client refuses further requests."""
+    httpserver.expect_request("/ok").respond_with_json({"ok": True})
+    with HttpClient.create(httpserver.url_for("/")) as client:
+        assert client.json("GET", "/ok")[0] == {"ok": True}
+    assert client.client.is_closed
+    with pytest.raises(RuntimeError):
+        client.request("GET", "/ok")
+    with create_registry("huggingface", endpoint=httpserver.url_for("/")) as hub:
+        assert not hub.client.client.is_closed
+    assert hub.client.client.is_closed
+
+
+def test_nothing_reaches_into_httpx_internals():
+    """The deadline transport is built on httpcore's public pool, not on httpx's private
+    attributes, which a minor release may rename."""
+    import ast
+    from pathlib import Path
+
+    import adapters
+
+    for path in Path(adapters.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr in {"_pool", "_transport"}:
+                owner = ast.unparse(node.value)
+                assert owner == "self", f"{path.name}: {owner}.{node.attr}"

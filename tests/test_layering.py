@@ -101,13 +101,15 @@ CONSTRUCTORS = {
     # the database
     "create_engine", "make_engine", "read_only_engine", "Store", "LeaderLock",
     # MLflow
-    "MlflowClient", "MlflowCriticStore",
+    "MlflowClient", "MlflowCriticStore", "create_critic_store",
     # Evidently
     "Report", "Workspace", "DriftWorkspace", "EvidentlyDriftSink",
     # Ray and the executors
     "create_executor", "RayExecutor", "LocalExecutor", "init",
     # the alert channels
     "Alerter", "build_channels", "create_alert_channel",
+    # the registries
+    "create_registry", "build_registries",
 }  # fmt: skip
 FACTORY_DEFINITIONS = {
     ("daemon/state/database.py", "make_engine"),
@@ -190,3 +192,37 @@ def test_no_daemon_module_is_long():
         if "migrations" not in path.parts and (lines := len(path.read_text().splitlines())) > 300
     }
     assert long == {}
+
+
+SCORING_INTERNALS = {
+    "score_features", "text_features", "vision_features", "residual_parts", "residual",
+    "prior", "backbone_levels", "visual_tokens", "concept_similarity",
+}  # fmt: skip
+
+
+def model_internals_used(path: Path) -> list[str]:
+    """Uses of a critic model's scoring internals: ``<x>.model.<internal>`` or
+    ``model.<internal>``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if not isinstance(node, ast.Attribute) or node.attr not in SCORING_INTERNALS:
+            continue
+        owner = node.value
+        named = owner.attr if isinstance(owner, ast.Attribute) else getattr(owner, "id", "")
+        if named == "model":
+            found.append(f"{ast.unparse(node)} (line {node.lineno})")
+    return found
+
+
+def test_only_the_critic_reaches_into_its_model_to_score():
+    """``Critic`` is the one way to score: the CLI, evaluation, the experiments, training,
+    the daemon and the benchmarks call its methods, never the model's parts, so an image
+    goes one way from file to score."""
+    used = {
+        str(path.relative_to(ROOT)): model_internals_used(path)
+        for package in ("eliq", "adapters", "daemon", "dashboards", "bench")
+        for path in (ROOT / package).rglob("*.py")
+        if not path.is_relative_to(ROOT / "eliq" / "critic")
+    }
+    assert {k: v for k, v in used.items() if v} == {}
+    assert model_internals_used(ROOT / "eliq" / "critic" / "critic.py")  # it reads real uses

@@ -14,6 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from daemon.composition import build_app
+from daemon.settings import CriticStoreSpec
 from tests.daemon_helpers import fast_settings, free_port, write_release
 from tests.postgres import fresh_database
 
@@ -66,7 +67,12 @@ def test_one_cycle_against_mlflow_server_and_postgresql(tmp_path, mlflow_server)
     release = "studio-v1"
     write_release(registry, release, ["astronaut.png", "chelsea.png", "coffee.png"])
     with fresh_database() as state:
-        settings = fast_settings(tmp_path, registry, database_url=state, mlflow_tracking_uri=url)
+        settings = fast_settings(
+            tmp_path,
+            registry,
+            database_url=state,
+            critic_store=CriticStoreSpec(settings={"tracking_uri": url}),
+        )
         config = tmp_path / "daemon.yaml"
         config.write_text(yaml.safe_dump(settings.model_dump(mode="json")))
         once = subprocess.run(

@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.composition import build_app
 from daemon.serve.status import collect_status
 from daemon.service import Service
+from daemon.settings import CriticStoreSpec
 from tests.conftest import CHROMIUM
 from tests.daemon_helpers import fast_settings, free_port, write_release
 
@@ -66,7 +67,11 @@ def test_health_and_readiness(api, daemon_state):
 
 def test_readiness_fails_when_mlflow_is_unreachable(daemon_state):
     cut_off = daemon_state.model_copy(
-        update={"mlflow_tracking_uri": f"http://127.0.0.1:{free_port()}"}
+        update={
+            "critic_store": CriticStoreSpec(
+                settings={"tracking_uri": f"http://127.0.0.1:{free_port()}"}
+            )
+        }
     )
     url, server = serve(cut_off)
     try:
@@ -309,7 +314,11 @@ def test_a_fresh_daemon_is_ready_before_its_first_registration(tmp_path):
         assert api.get("/api/leaderboard").json() == []
         assert "No champion has scored a release yet" in api.get("/").text
     elsewhere = settings.model_copy(
-        update={"mlflow_tracking_uri": f"sqlite:///{tmp_path / 'missing' / 'mlflow.db'}"}
+        update={
+            "critic_store": CriticStoreSpec(
+                settings={"tracking_uri": f"sqlite:///{tmp_path / 'missing' / 'mlflow.db'}"}
+            )
+        }
     )
     with TestClient(build_app(elsewhere, Store(engine))) as api:
         ready = api.get("/readyz")

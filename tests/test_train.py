@@ -12,7 +12,7 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
 from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train import trainer as trainer_module
-from eliq.train.data import FeatureStore, load_pairs
+from eliq.train.data import load_pairs
 from eliq.train.metrics import pair_outcomes, stored_scores
 
 FROZEN_VISION = CriticConfig(
@@ -242,11 +242,11 @@ def test_a_time_budget_cuts_training_short_and_says_so(pair_sets, tmp_path, capl
 def test_vision_features_persist_on_disk_by_image_content(pair_sets, tmp_path, monkeypatch):
     import shutil
 
-    from eliq.train.data import FeatureStore, load_pairs
+    from eliq.train.data import load_pairs
 
     images = list(load_pairs([pair_sets[0]], "test")["positive"].unique()[:2])
     critic = Critic.from_config(FROZEN_VISION, "cpu")
-    first = FeatureStore(critic.model, critic.device, cache_dir=tmp_path / "cache")
+    first = critic.feature_cache(tmp_path / "cache")
     first.precompute(images, progress=False)
     assert len(list((tmp_path / "cache").rglob("*.safetensors"))) == 2
 
@@ -254,14 +254,12 @@ def test_vision_features_persist_on_disk_by_image_content(pair_sets, tmp_path, m
     shutil.copyfile(images[0], copy)
     fresh = Critic.from_config(FROZEN_VISION, "cpu")
     monkeypatch.setattr(fresh.model, "vision_features", lambda views: pytest.fail("recomputed"))
-    second = FeatureStore(fresh.model, fresh.device, cache_dir=tmp_path / "cache")
+    second = fresh.feature_cache(tmp_path / "cache")
     for got, want in zip(second.features([str(copy)]), first.features([images[0]]), strict=True):
         assert torch.equal(got, want)
 
     other = Critic.from_config(FROZEN_VISION.model_copy(update={"crops": 2}), "cpu")
-    FeatureStore(other.model, other.device, cache_dir=tmp_path / "cache").precompute(
-        images[:1], progress=False
-    )
+    other.feature_cache(tmp_path / "cache").precompute(images[:1], progress=False)
     assert len(list((tmp_path / "cache").iterdir())) == 2  # another vision side, another key
 
 
@@ -339,7 +337,7 @@ def test_pair_outcomes_score_each_image_and_prompt_once_as_one_by_one(pair_sets)
     scores as the critic scores that image and prompt alone."""
     critic = Critic.from_config(FROZEN_VISION, device="cpu", seed=0)
     pairs = load_pairs([pair_sets[0]], "test")
-    store = FeatureStore(critic.model, critic.device)
+    store = critic.feature_cache()
     images = [*pairs["positive"], *pairs["negative"]]
     prompts = [*pairs["positive_prompt"], *pairs["negative_prompt"]]
     assert len(set(zip(images, prompts, strict=True))) < len(images)  # sides repeat

@@ -24,6 +24,7 @@ from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
 from eliq.testing import build_tiny_vlm
 from eliq.train import TrainSettings, train
+from eliq.train.recipe import Recipe
 from tests.daemon_helpers import fast_settings, write_release
 
 ARCHITECTURES = [
@@ -148,7 +149,7 @@ def test_the_daemon_retunes_a_vlm_critic_like_any_other(tmp_path):
     registry = tmp_path / "registry"
     write_release(registry, "gen-v1", ["astronaut.png", "chelsea.png", "coffee.png"])
     settings = fast_settings(tmp_path, registry)
-    settings.retune.critic_config.write_text(vlm_config(folder).model_dump_json())
+    Recipe(critic=vlm_config(folder)).save(settings.retune.recipe)
 
     assert Service(settings).once() == 0
 

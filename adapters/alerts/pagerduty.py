@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.alerts.base import Alert
-from adapters.http import HttpClient, MalformedResponse, secret_from_env
+from adapters.http import HttpClient, MalformedResponse, UsesHttp, secret_from_env
 
 # PagerDuty's severities are critical, error, warning and info, the same as eliq's
 SUMMARY_LIMIT = 1024
@@ -40,7 +40,7 @@ def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:
     return event
 
 
-class PagerDutyChannel:
+class PagerDutyChannel(UsesHttp):
     def __init__(
         self,
         endpoint: str = "https://events.pagerduty.com",

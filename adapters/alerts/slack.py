@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.alerts.base import Alert
-from adapters.http import AdapterError, HttpClient, secret_from_env
+from adapters.http import AdapterError, HttpClient, UsesHttp, secret_from_env
 
 EMOJI = {"info": ":information_source:", "warning": ":warning:", "error": ":x:",
          "critical": ":rotating_light:"}  # fmt: skip
@@ -47,7 +47,7 @@ def slack_message(alert: Alert) -> dict[str, Any]:
     return {"text": f"{alert.title}: {alert.summary}"[:3000], "blocks": blocks}
 
 
-class SlackChannel:
+class SlackChannel(UsesHttp):
     def __init__(
         self,
         endpoint: str | None = None,

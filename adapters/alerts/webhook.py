@@ -14,7 +14,7 @@ import json
 import time
 
 from adapters.alerts.base import Alert
-from adapters.http import HttpClient, secret_from_env
+from adapters.http import HttpClient, UsesHttp, secret_from_env
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:
@@ -22,7 +22,7 @@ def signature(secret: str, timestamp: str, body: bytes) -> str:
     return "sha256=" + digest.hexdigest()
 
 
-class WebhookChannel:
+class WebhookChannel(UsesHttp):
     def __init__(
         self,
         endpoint: str,

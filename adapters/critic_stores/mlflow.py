@@ -106,12 +106,14 @@ class MlflowCriticStore:
         tracking_uri: str,
         model_name: str,
         experiment: str,
-        artifact_root: Path | None = None,
+        artifact_root: str | Path | None = None,
     ) -> None:
+        """``artifact_root``: where a new experiment keeps its artifacts when MLflow's
+        client writes them (a tracking server keeps them where it is configured to)."""
         self.tracking_uri = tracking_uri
         self.model_name = model_name
         self.experiment = experiment
-        self.artifact_root = artifact_root
+        self.artifact_root = Path(artifact_root) if artifact_root is not None else None
         self._client: MlflowClient | None = None
         self._experiment_id: str | None = None
 
@@ -178,10 +180,10 @@ class MlflowCriticStore:
             self._log_batches(run_id, _training_metrics(history, metrics))
         if params and not logged.params:  # params are immutable: once per run
             self.client.log_batch(run_id, params=[Param(k, v) for k, v in params.items()])
-        model_id, model_uri = self._log_model(run_id, checkpoint)
+        model_id, location = self._log_model(run_id, checkpoint)
         version = self.client.create_model_version(
             self.model_name,
-            model_uri,
+            location,  # not models:/<id>: MLflow would resolve that through its global URI
             run_id=run_id,
             tags={RELEASE_TAG: release_id, **tags},
             description=(
@@ -192,12 +194,12 @@ class MlflowCriticStore:
             model_id=model_id,  # a tracking server checks the source against it
         )
         log.info("registered %s version %s for %s", self.model_name, version.version, release_id)
-        return RegisteredCritic(str(version.version), model_uri)
+        return RegisteredCritic(str(version.version), f"models:/{model_id}")
 
     def _log_model(self, run_id: str, checkpoint: Path) -> tuple[str, str]:
         """The checkpoint as an MLflow pyfunc model of ``run_id``, through this store's own
         client (``mlflow.pyfunc.log_model`` would need the process-wide tracking URI and
-        active run): its id and URI."""
+        active run): its id and where its files are."""
         client = self.client
         logged = client.create_logged_model(self.experiment_id, "critic", source_run_id=run_id)
         description = Model(
@@ -221,7 +223,7 @@ class MlflowCriticStore:
             client.log_model_artifacts(logged.model_id, str(folder))
         client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
         client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
-        return logged.model_id, f"models:/{logged.model_id}"
+        return logged.model_id, logged.artifact_location
 
     def tag_version(self, version: str, tags: dict[str, str]) -> None:
         """Set ``tags`` on model version ``version`` (values cut to MLflow's limit)."""

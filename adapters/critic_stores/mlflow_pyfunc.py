@@ -37,7 +37,7 @@ from mlflow.pyfunc import PythonModel
 
 from eliq.critic import Critic, Score
 from eliq.imageio import ImageLoadError, load_image
-from eliq.prompts.record import require_text
+from eliq.prompts.record import prompt_or_none
 
 log = logging.getLogger(__name__)
 IMAGE_ROOTS_ENV = "ELIQ_SERVE_IMAGE_ROOTS"
@@ -112,15 +112,12 @@ def read_row(value: object, prompt: object, roots: list[Path]) -> Row:
         return Row(error=f"image: {error}")
     except ImageLoadError as error:
         return Row(error=f"image: {error.reason}")
-    if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)):
-        return Row(image)  # missing: None or NaN from the JSON records
-    if not isinstance(prompt, str):
+    try:  # missing (None, or NaN from the JSON records): no prompt
+        return Row(image, prompt_or_none(prompt))
+    except TypeError:
         return Row(error=f"prompt: a {type(prompt).__name__}, not text")
-    try:
-        require_text(prompt)
     except ValueError as error:
         return Row(error=str(error))
-    return Row(image, prompt.strip() or None)
 
 
 def output_frame(rows: list[Row], scores: dict[int, Score]) -> pd.DataFrame:

@@ -22,8 +22,8 @@ from typing import Any
 import httpx
 
 from adapters.http import HttpClient
-from adapters.hub import HUB_ID
 from eliq.generation import DiffusersSampler, UnsafeCheckpointError
+from eliq.hub_ids import is_repo_id
 
 MLFLOW_SCHEMES = ("models:/", "runs:/", "mlflow-artifacts:/")
 HUB_FILES = ["*.json", "*.txt", "*.model", "*.safetensors"]  # never a pickle
@@ -82,11 +82,8 @@ def _single_file(
             f"'config' (a diffusers folder or hub id); known: {sorted(SINGLE_FILE_BASES)}"
         )
     origin = httpx.URL(url).copy_with(path="/", query=None, fragment=None)
-    client = HttpClient.create(str(origin), http, token_env)
-    try:
+    with HttpClient.create(str(origin), http, token_env) as client:
         target = client.download(url, Path(download_dir) / name)  # kept: fetched once
-    finally:
-        client.close()
     return DiffusersSampler.from_single_file(
         target, config, pipeline or default_pipeline or "StableDiffusionPipeline", **settings
     )
@@ -100,7 +97,7 @@ def _pipeline_class(config: str) -> str | None:
 
 def hub_snapshot(repo_id: str, revision: str | None) -> Path:
     """The Hub repository ``repo_id`` at ``revision``, downloaded (or found) in the cache."""
-    if not HUB_ID.fullmatch(repo_id) or ".." in repo_id:
+    if not is_repo_id(repo_id):
         raise ValueError(f"{repo_id!r} is not a Hugging Face Hub model id (owner/name)")
     from huggingface_hub import snapshot_download
 

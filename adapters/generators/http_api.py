@@ -16,10 +16,10 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from adapters.http import HttpClient, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse, UsesHttp
 
 
-class HttpImageGenerator:
+class HttpImageGenerator(UsesHttp):
     def __init__(
         self,
         endpoint: str,

@@ -41,6 +41,9 @@ class Release(BaseModel):
 
 @runtime_checkable
 class Registry(Protocol):
+    """A source of generator releases. One that holds connections also has ``close()``,
+    which the daemon calls when it stops."""
+
     name: str
 
     def poll(self, cursor: Cursor | None) -> tuple[list[Release], Cursor]:

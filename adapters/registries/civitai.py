@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http import HttpClient, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse, UsesHttp
 from adapters.registries.base import Cursor, Loader, Release
 
 
@@ -57,7 +57,7 @@ class CivitaiModel(BaseModel):
     modelVersions: list[CivitaiVersion] = []
 
 
-class CivitaiRegistry:
+class CivitaiRegistry(UsesHttp):
     def __init__(
         self,
         endpoint: str = "https://civitai.com",

@@ -22,9 +22,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.http import HttpClient, MalformedResponse
-from adapters.hub import HUB_ID
+from adapters.http import HttpClient, MalformedResponse, UsesHttp
 from adapters.registries.base import Cursor, Loader, Release, selected
+from eliq.hub_ids import HUB_ID
 
 log = logging.getLogger(__name__)
 EXPAND = ["author", "createdAt", "lastModified", "sha", "tags", "downloads", "likes",
@@ -53,7 +53,7 @@ class HubModel(BaseModel):
         return next((t.split(":", 1)[1] for t in self.tags if t.startswith(prefix + ":")), None)
 
 
-class HuggingFaceRegistry:
+class HuggingFaceRegistry(UsesHttp):
     """Settings: ``endpoint`` (a mirror or test server), ``token_env`` (default ``HF_TOKEN``),
     filters ``author``, ``tags``, ``library``, ``search``, and ``include`` (only these repo
     ids) / ``exclude`` (glob patterns of repo ids)."""

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from adapters.http import HttpClient, MalformedResponse
+from adapters.http import HttpClient, MalformedResponse, UsesHttp
 from adapters.registries.base import Cursor, Loader, Release, selected
 
 
@@ -40,7 +40,7 @@ class ReplicateModel(BaseModel):
         return f"{self.owner}/{self.name}"
 
 
-class ReplicateRegistry:
+class ReplicateRegistry(UsesHttp):
     def __init__(
         self,
         endpoint: str = "https://api.replicate.com",

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from adapters import create_registry
-from adapters.registries.base import Release
+from adapters.registries.base import Registry, Release
 from daemon.cycle.pipeline import Pipeline
 from daemon.cycle.steps import STEPS
 from daemon.ports import Ports
@@ -22,21 +21,32 @@ log = logging.getLogger(__name__)
 
 
 class Cycle:
-    def __init__(self, ports: Ports) -> None:
+    """The registries, each with its settings and its adapter (built once, by the
+    composition root), the ports, and the pipeline; :meth:`close` lets go of every
+    connection they hold."""
+
+    def __init__(self, ports: Ports, registries: dict[str, tuple[RegistrySpec, Registry]]) -> None:
         self.ports = ports
-        self.registries = {spec.name: spec for spec in ports.settings.registry_specs()}
+        self.registries = registries
         self.pipeline = Pipeline(ports, STEPS)
 
     def discover(self, registry: str) -> int:
         """Poll one registry; store what it found and its new cursor together."""
-        spec = self.registries[registry]
-        adapter = create_registry(spec.kind, **spec.settings)
+        spec, adapter = self.registries[registry]
         found, cursor = adapter.poll(self.ports.store.cursor(registry))
         rows = [_release_row(spec, release) for release in found]
         added = self.ports.store.record_poll(registry, rows, cursor)
         if added:
             log.info("%s: %d new release(s): %s", registry, added, [r.id for r in rows])
         return added
+
+    def close(self) -> None:
+        """Close the registries' and alert channels' connections and the executor."""
+        for _, adapter in self.registries.values():
+            if hasattr(adapter, "close"):  # one that holds connections (see Registry)
+                adapter.close()
+        self.ports.alerter.close()
+        self.ports.executor.close()
 
 
 def _release_row(spec: RegistrySpec, release: Release) -> ReleaseRecord:

@@ -14,9 +14,10 @@ import pandas as pd
 from daemon.ports import Ports
 from daemon.state.tables import CriticVersion, ReleaseRecord, ReleaseState
 from eliq.critic import Critic, CriticConfig
+from eliq.critic.features import FeatureCache
 from eliq.evaluation import score_table
 from eliq.pairs.positives import positives_in_folder, read_positives
-from eliq.train.data import FeatureStore
+from eliq.train.recipe import Recipe
 
 
 def earlier(ports: Ports, release: ReleaseRecord) -> list[ReleaseRecord]:
@@ -63,9 +64,9 @@ def anchors(ports: Ports, release: ReleaseRecord) -> pd.DataFrame:
 
 
 def critic_config(ports: Ports) -> CriticConfig | None:
-    """The critic a first retune builds (None: the library's default)."""
-    path = ports.settings.retune.critic_config
-    return CriticConfig.model_validate_json(path.read_text()) if path else None
+    """The critic a first retune builds: the recipe's (None: the library's default)."""
+    path = ports.settings.retune.recipe
+    return Recipe.load(path).critic if path else None
 
 
 def starting_critic(ports: Ports, version: CriticVersion) -> Critic:
@@ -83,16 +84,16 @@ def feature_cache(ports: Ports) -> Path:
     return ports.settings.data_dir / "features"
 
 
-def feature_store(ports: Ports, critic: Critic) -> FeatureStore:
+def feature_cache_of(ports: Ports, critic: Critic) -> FeatureCache:
     """Vision features kept on disk under ``data_dir/features`` by image content and
     vision weights: each image goes through the backbone once, in every step and
     cycle that sees it (retune, its replay, evaluation)."""
-    return FeatureStore(critic.model, critic.device, cache_dir=feature_cache(ports))
+    return critic.feature_cache(feature_cache(ports))
 
 
 def score_frame(ports: Ports, critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
     """Prompt, quality and alignment of each image of ``frame`` (columns image, prompt),
     with vision features through :func:`feature_store`: re-scoring earlier releases'
     samples costs a frozen-vision critic only its heads."""
-    scored = score_table(critic, frame, progress=False, store=feature_store(ports, critic))
+    scored = score_table(critic, frame, progress=False, features=feature_cache_of(ports, critic))
     return scored[["prompt", "quality", "alignment"]]

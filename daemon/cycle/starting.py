@@ -1,7 +1,7 @@
 """The critic the daemon starts from, registered as its first champion.
 
 Before any release is processed there is already a critic that would score it: the
-configured initial checkpoint, else a critic built from ``retune.critic_config``, else the
+configured initial checkpoint, else a critic built from ``retune.recipe``, else the
 reference critic the package ships, else the library's default critic. The daemon
 registers it once, under the store's :data:`~adapters.critic_stores.STARTING` key, and
 makes it the champion, so the first retune has a champion to beat and a challenger the
@@ -34,8 +34,8 @@ def starting_source(ports: Ports) -> tuple[str, Path | None]:
     retune = ports.settings.retune
     if retune.initial_checkpoint is not None:
         return f"the initial checkpoint {retune.initial_checkpoint}", retune.initial_checkpoint
-    if retune.critic_config is not None:
-        return f"a critic built from {retune.critic_config}", None
+    if retune.recipe is not None:
+        return f"a critic built from the recipe {retune.recipe}", None
     try:
         return f"the shipped {DEFAULT_CRITIC} critic", critic_folder(DEFAULT_CRITIC)
     except FileNotFoundError as missing:

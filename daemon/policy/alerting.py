@@ -33,6 +33,12 @@ class Alerter:
         self.channels = channels
         self.source = socket.gethostname()
 
+    def close(self) -> None:
+        """Close the channels that hold connections (the HTTP ones)."""
+        for _, channel in self.channels:
+            if hasattr(channel, "close"):
+                channel.close()
+
     def send(self, alert: Alert) -> int:
         """Deliver ``alert`` where it is due; returns how many channels took it."""
         alert = alert.model_copy(  # an error quoted in an alert may quote a connection string

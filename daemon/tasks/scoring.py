@@ -19,7 +19,7 @@ import pandas as pd
 from daemon.tasks.per_process import kept
 from eliq.critic import Critic
 from eliq.evaluation import score_table
-from eliq.train.data import FeatureStore
+from eliq.prompts.record import prompt_or_none
 
 BATCH = 16  # score_table's batch: shards are whole batches of it
 
@@ -42,7 +42,7 @@ def shard_images(
 ) -> list[ScoreShard]:
     """``frame``'s images (columns image, prompt) in shards of ``batches`` scoring batches."""
     size = batches * BATCH
-    prompts = [p if isinstance(p, str) else None for p in frame["prompt"]]
+    prompts = [prompt_or_none(p) for p in frame["prompt"]]
     images = [str(i) for i in frame["image"]]
     return [
         ScoreShard(
@@ -59,13 +59,11 @@ def shard_images(
 def score_shard(shard: ScoreShard) -> list[tuple[float, float | None]]:
     """Quality and alignment of each image of the shard, in order."""
     critic = _critic(shard.checkpoint, shard.device)
-    store = FeatureStore(
-        critic.model,
-        critic.device,
-        cache_dir=None if shard.feature_cache is None else Path(shard.feature_cache),
+    features = critic.feature_cache(
+        None if shard.feature_cache is None else Path(shard.feature_cache)
     )
     frame = pd.DataFrame({"image": list(shard.images), "prompt": list(shard.prompts)})
-    scored = score_table(critic, frame, BATCH, progress=False, store=store)
+    scored = score_table(critic, frame, BATCH, progress=False, features=features)
     return [
         (float(quality), None if pd.isna(alignment) else float(alignment))
         for quality, alignment in zip(scored["quality"], scored["alignment"], strict=True)

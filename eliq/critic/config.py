@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from eliq import __version__
+from eliq.prompts.record import prompt_or_none
 
 log = logging.getLogger(__name__)
 CLASS_NAME = "CriticModel"
@@ -29,7 +30,7 @@ ADDED_LATER = {"alignment_linear": False, "quality_whole_image": False}
 class LoraSettings(BaseModel):
     """LoRA on a backbone (peft); ``target_modules`` None uses the backbone's own default."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     enabled: bool = True
     rank: int = Field(default=8, ge=1)
@@ -39,9 +40,11 @@ class LoraSettings(BaseModel):
 
 
 class CriticConfig(BaseModel):
-    """Backbones by name or path (like ``from_pretrained``) plus the small trainable parts."""
+    """Backbones by name or path (like ``from_pretrained``) plus the small trainable parts.
+    A key it does not know is refused (a typo), except in a saved checkpoint's config, where
+    a newer eliq may have written it (:meth:`load` warns instead)."""
 
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     vision_backbone: str = Field(
         default="mobilenet_v2",
@@ -127,9 +130,10 @@ class CriticConfig(BaseModel):
     def instruction(self, prompt: str | None) -> str:
         """The text the text tower sees: one model serves both axes. The prompt replaces
         ``{prompt}`` literally: the instruction is data, never a format string."""
-        if not isinstance(prompt, str) or not prompt.strip():
+        prompt = prompt_or_none(prompt)
+        if prompt is None:
             return self.quality_instruction
-        return self.paired_instruction.replace("{prompt}", prompt.strip())
+        return self.paired_instruction.replace("{prompt}", prompt)
 
     def identity_json(self) -> str:
         """The config as critic versions and fingerprints digest it: without the backbone
@@ -173,7 +177,8 @@ class CriticConfig(BaseModel):
                 unknown,
                 stamps.get("_eliq_version", "unknown"),
             )
+        known = {key: value for key, value in saved.items() if key not in unknown}
         try:
-            return cls.model_validate({**ADDED_LATER, **saved})
+            return cls.model_validate({**ADDED_LATER, **known})
         except ValidationError as error:
             raise ValueError(f"{path}: {error}") from None

@@ -12,7 +12,6 @@ import io
 import logging
 import tempfile
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +28,17 @@ from eliq.config import ImageLimits
 from eliq.critic import hub
 from eliq.critic.config import CriticConfig
 from eliq.critic.exported_vision import ExportedVision
+from eliq.critic.features import FeatureCache
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
 from eliq.critic.model import CriticModel, TextFeatures
+from eliq.critic.prompt_text import clean_prompts, prompt_cache_key
 from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.shipped import critic_folder
+from eliq.critic.text_cache import TextCache
 from eliq.critic.views import make_views
 from eliq.devices import resolve_device
+from eliq.hub_ids import is_repo_id
 from eliq.imageio import ImageSource, check_geometry, from_array, from_pil, load_image
-from eliq.prompts.record import require_text
 
 log = logging.getLogger(__name__)
 WEIGHTS = "model.safetensors"
@@ -86,8 +88,7 @@ class Critic:
         self.runtime = runtime
         self.model = model.to(self.device).eval()
         self.config = model.config
-        self._text_cache: OrderedDict[str, TextFeatures] = OrderedDict()
-        self.text_cache_size = 4096
+        self._texts: TextCache[TextFeatures] = TextCache(size=4096)
         self._exported_vision: ExportedVision | None = None
         self.scale: ScoreScale | None = None
         self._version: str | None = None
@@ -233,7 +234,7 @@ class Critic:
         whatever trains :attr:`model` in place."""
         self.scale = None
         self._version = None
-        self._text_cache.clear()
+        self._texts.clear()
         self._exported_vision = None
 
     def fingerprint(self) -> str:
@@ -274,24 +275,19 @@ class Critic:
         """Whether text features need each image's global view (a joint backbone)."""
         return self.model.reads_images
 
-    def encode_prompts(
-        self, prompts: Sequence[str | None], images: torch.Tensor | None = None
-    ) -> TextFeatures:
-        """Text features for each prompt (None: quality only), through a cache: prompts
+    def feature_cache(self, cache_dir: Path | None = None) -> FeatureCache:
+        """A cache of this critic's vision features (see :class:`FeatureCache`), to pass
+        to :meth:`score` when the same image files are scored again and again."""
+        return FeatureCache(self.model, self.device, cache_dir=cache_dir)
+
+    def _text(self, prompts: Sequence[str | None], images: torch.Tensor | None) -> TextFeatures:
+        """Text features for each prompt (None: quality only), kept by prompt: prompts
         repeat across images. A joint backbone reads each prompt with its image's global
-        view (``images``, ``(B, 3, S, S)``), so nothing is cached for it."""
+        view (``images``, ``(B, 3, S, S)``), so nothing is kept for it."""
         if self.reads_images:
             return self.model.text_features(prompts, images)
-        keys = [prompt_key(p) for p in prompts]
-        missing = [k for k in dict.fromkeys(keys) if k not in self._text_cache]
-        if missing:
-            self._text_cache.update(encode_each(self.model, missing))
-        for key in keys:
-            self._text_cache.move_to_end(key)
-        batch = stack_text([self._text_cache[k] for k in keys])
-        while len(self._text_cache) > self.text_cache_size:  # evict after use, oldest first
-            self._text_cache.popitem(last=False)
-        return batch
+        keys = [prompt_cache_key(p) for p in prompts]
+        return stack_text(self._texts.get(keys, lambda missing: encode_each(self.model, missing)))
 
     @torch.inference_mode()
     def score(
@@ -299,10 +295,12 @@ class Critic:
         images: ImageInput | Sequence[ImageInput],
         prompts: str | Sequence[str | None] | None = None,
         batch_size: int = 8,
+        features: FeatureCache | None = None,
     ) -> list[Score]:
         """Quality and alignment of each image (alignment only where a prompt is given).
         ``images`` is one image (a path, bytes, a PIL image, a ``(3, H, W)`` tensor) or a
-        sequence of them; one Score per image, in order."""
+        sequence of them; one Score per image, in order. With ``features`` (image files
+        only), vision features come from that cache and are kept there."""
         single = (
             isinstance(images, ONE_IMAGE)
             or (isinstance(images, torch.Tensor) and images.ndim == 3)
@@ -317,18 +315,26 @@ class Critic:
             )
         prompts = clean_prompts(prompts, len(images))
         _refuse_swapped(images, prompts)
+        if features is not None:
+            if not all(isinstance(i, str | Path) for i in images):
+                raise TypeError("a feature cache keeps image files: pass paths with features")
+            return self._score_cached([str(i) for i in images], prompts, batch_size, features)
         scores: list[Score] = []
         for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            if self.device.type == "cpu":  # each image's views still in the caches
-                views = [self.views(image)[None] for image in chunk]
-                per_image = [self.vision_features(v) for v in views]
-                features = [torch.cat(level) for level in zip(*per_image, strict=True)]
-                whole = torch.cat([v[:, 0] for v in views])
-            else:
-                views = torch.stack([self.views(i) for i in chunk])
-                features, whole = self.vision_features(views), views[:, 0]
-            scores += self._scores(features, prompts[start : start + batch_size], whole)
+            views = torch.stack([self.views(i) for i in images[start : start + batch_size]])
+            batch = prompts[start : start + batch_size]
+            scores += self._scores(self.vision_features(views), batch, views[:, 0])
+        return scores
+
+    def _score_cached(
+        self, paths: list[str], prompts: list[str | None], batch_size: int, cache: FeatureCache
+    ) -> list[Score]:
+        cache.precompute(paths, progress=False)
+        scores: list[Score] = []
+        for start in range(0, len(paths), batch_size):
+            chunk = paths[start : start + batch_size]
+            batch = prompts[start : start + batch_size]
+            scores += self._scores(cache.features(chunk), batch, cache.global_views(chunk))
         return scores
 
     @torch.inference_mode()
@@ -339,12 +345,47 @@ class Critic:
         views = views.to(self.device)
         return self._scores(self.vision_features(views), prompts, views[:, 0])
 
+    @torch.inference_mode()
+    def score_with_prior(
+        self, images: Sequence[ImageInput], prompts: Sequence[str | None], batch_size: int = 16
+    ) -> list[tuple[Score, Score]]:
+        """Each image's score and, from the same pass, what the untrained prior alone says
+        (raw scores): how far training moved the critic from what it knew before."""
+        prompts = clean_prompts(prompts, len(images))
+        pairs: list[tuple[Score, Score]] = []
+        for start in range(0, len(images), batch_size):
+            views = torch.stack([self.views(i) for i in images[start : start + batch_size]])
+            batch = prompts[start : start + batch_size]
+            features = self.vision_features(views)
+            text = self._text(batch, views[:, 0] if self.reads_images else None)
+            prior = self.model.prior(features, text)
+            total = prior + self.model.residual(features, text)
+            for row, base, prompt in zip(total.tolist(), prior.tolist(), batch, strict=True):
+                pairs.append(
+                    (
+                        self._score(row[0], row[1] if prompt else None),
+                        Score(base[0], base[1] if prompt else None),
+                    )
+                )
+        return pairs
+
+    def scores_for_training(
+        self, images: Sequence[str], prompts: Sequence[str | None], features: FeatureCache
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(N, 2)`` raw scores of image files, with gradients, and the query
+        transformer's part of them (which training regularises on its own): the forward
+        pass training ranks pairs with."""
+        levels = features.features(images)
+        text = self.model.text_features(prompts, features.global_views(images))
+        query, linear = self.model.residual_parts(levels, text)
+        return self.model.prior(levels, text) + query + linear, query
+
     def _scores(
-        self, features: list[torch.Tensor], prompts: list[str | None], whole: torch.Tensor
+        self, features: list[torch.Tensor], prompts: list[str | None], whole: torch.Tensor | None
     ) -> list[Score]:
         """Scores from vision features and the prompts (``whole``: the images' global
         views, for a joint backbone)."""
-        text = self.encode_prompts(prompts, whole if self.reads_images else None)
+        text = self._text(prompts, whole if self.reads_images else None)
         out = self.model.score_features(features, text).cpu()
         return [
             self._score(quality, alignment if prompt else None)
@@ -388,7 +429,7 @@ def _checkpoint_folder(path: str | Path, revision: str | None = None) -> Path:
     whose parent folder exists) is never sent to the hub: a typo in a folder name must not
     become a download that carries the user's token."""
     local = not isinstance(path, str) or _names_a_path(path)
-    if revision is not None and (local or not hub.is_repo_id(str(path))):
+    if revision is not None and (local or not is_repo_id(str(path))):
         raise ValueError(f"revision pins a critic on the hub; {str(path)!r} is not a repo id")
     if local:
         folder = Path(path).expanduser()
@@ -398,7 +439,7 @@ def _checkpoint_folder(path: str | Path, revision: str | None = None) -> Path:
     try:
         return critic_folder(path)
     except KeyError as unknown:
-        if hub.is_repo_id(path):
+        if is_repo_id(path):
             log.info("%r is no folder here: loading the hub repository of that id", path)
             return hub.download(path, revision)
         raise FileNotFoundError(f"no checkpoint folder {path!r}, and {unknown.args[0]}") from None
@@ -415,44 +456,19 @@ def _names_a_path(name: str) -> bool:
         return False
 
 
-def clean_prompts(prompts: str | Sequence[str | None] | None, count: int) -> list[str | None]:
-    """One prompt per image: stripped, blank as None (no alignment), anything that is not
-    text refused with the prompt's position."""
-    if prompts is None:
-        return [None] * count
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a sequence of prompts, one per image, not one string")
-    cleaned: list[str | None] = []
-    for index, prompt in enumerate(prompts):
-        if prompt is not None and not isinstance(prompt, str):
-            raise TypeError(f"prompt {index} is a {type(prompt).__name__}, not text")
-        if prompt is not None:
-            require_text(prompt, f"prompt {index}")
-        cleaned.append((prompt.strip() or None) if prompt is not None else None)
-    if len(cleaned) != count:
-        raise ValueError(f"{count} images but {len(cleaned)} prompts")
-    return cleaned
-
-
-def prompt_key(prompt: str | None) -> str:
-    """A prompt as text features are kept by: stripped, "" for none (None, or a missing
-    value of a pair table)."""
-    return prompt.strip() if isinstance(prompt, str) else ""
-
-
 @torch.inference_mode()
-def encode_each(model: CriticModel, keys: Sequence[str]) -> dict[str, TextFeatures]:
-    """Text features of each distinct prompt key (:func:`prompt_key`), without padding, to
-    be stacked into any batch (:func:`stack_text`)."""
+def encode_each(model: CriticModel, keys: Sequence[str]) -> list[TextFeatures]:
+    """Text features of each distinct prompt key (:func:`prompt_cache_key`), in order, without
+    padding, to be stacked into any batch (:func:`stack_text`)."""
     encoded = model.text_features([key or None for key in keys])
-    return {
-        key: TextFeatures(
+    return [
+        TextFeatures(
             encoded.tokens[i][~encoded.padding[i]],
             encoded.padding[i][~encoded.padding[i]],
             encoded.sentence[i],
         )
-        for i, key in enumerate(keys)
-    }
+        for i in range(len(keys))
+    ]
 
 
 def stack_text(items: list[TextFeatures]) -> TextFeatures:

@@ -24,20 +24,12 @@ from huggingface_hub.utils import build_hf_headers
 log = logging.getLogger(__name__)
 CHECKPOINT_FILES = ("config.json", "model.safetensors", "scale.json", "training.json")
 DOWNLOAD_TIMEOUT_S = {"connect": 30.0, "read": 120.0, "write": 30.0, "pool": 30.0}
-_REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
-
-
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 
 
 def is_commit(revision: str) -> bool:
     """A hub commit id (what pins a repository), not a branch, tag or file digest."""
     return bool(_COMMIT.match(revision))
-
-
-def is_repo_id(name: str) -> bool:
-    """Whether ``name`` reads as a hub repository id (``org/name``)."""
-    return bool(_REPO_ID.match(name)) and ".." not in name
 
 
 def download(repo_id: str, revision: str | None = None, token: str | None = None) -> Path:

@@ -53,9 +53,11 @@ from eliq.backbones.base import TextEncoder, VisionEncoder
 from eliq.critic.config import CriticConfig, LoraSettings
 from eliq.critic.fingerprint import state_digest
 from eliq.critic.statistics import FEATURES, view_statistics
+from eliq.critic.text_cache import BACKBONE_TEXT
+from eliq.devices import one_image_at_a_time
+from eliq.prompts.record import prompt_or_none
 
 TOP_CONCEPTS = 10
-SENTENCE_CACHE_SIZE = 16384
 # Puts a similarity difference of 0.1 (a clear mismatch) at 1 unit, the same order as the
 # quality prior's gap between a sharp image and a blurred one.
 ALIGNMENT_PRIOR_SCALE = 10.0
@@ -205,13 +207,6 @@ class AlignmentResidual(_Standardised):
         return self.weight
 
 
-_CONCEPT_BANKS: dict[str, torch.Tensor] = {}
-_SENTENCES: dict[str, dict[str, torch.Tensor]] = {}
-"""Bare prompts' embeddings per :func:`text_backbone_key`, shared by every critic of the
-process: they come from the text backbone with its adapters off, so a champion, its
-challengers and the next cycle's critics embed one prompt suite once."""
-
-
 def text_backbone_key(text: TextEncoder, max_tokens: int) -> str:
     """What the text backbone's own embeddings depend on: its weights and the token limit."""
     return state_digest(f"{max_tokens}|", text.state_dict())
@@ -224,13 +219,20 @@ def embedded_concepts(
     computed once per process for each text backbone's weights (``text_key``, else
     computed): embedding the 1,000 ImageNet class names took 1.3-2 s of every critic's
     load, twice per evaluation step."""
-    key = (text_key or text_backbone_key(text, max_tokens)) + "|" + "\n".join(labels)
-    if key not in _CONCEPT_BANKS:
+    key = f"{text_key or text_backbone_key(text, max_tokens)}|concepts|" + "\n".join(labels)
+
+    def embed(_: list[str]) -> list[torch.Tensor]:
         with torch.no_grad():
-            _CONCEPT_BANKS[key] = torch.cat(
-                [text.sentence(labels[i : i + 256], max_tokens) for i in range(0, len(labels), 256)]
-            )
-    return _CONCEPT_BANKS[key]
+            return [
+                torch.cat(
+                    [
+                        text.sentence(labels[i : i + 256], max_tokens)
+                        for i in range(0, len(labels), 256)
+                    ]
+                )
+            ]
+
+    return BACKBONE_TEXT.get([key], embed)[0]
 
 
 class CriticModel(nn.Module):
@@ -299,10 +301,10 @@ class CriticModel(nn.Module):
 
     @staticmethod
     def _per_group(views: torch.Tensor, function) -> list[torch.Tensor]:
-        """``function`` of the flattened views, concatenated. On a CPU one image's views go
-        through at a time, so that their intermediate maps stay in the caches: the backbone
-        ran 32 images 2.7x faster than in one call, the statistics 2x (README)."""
-        groups = views.unbind(0) if views.device.type == "cpu" else [views.flatten(0, 1)]
+        """``function`` of the flattened views, concatenated: one image's views at a time
+        where :func:`~eliq.devices.one_image_at_a_time` says so."""
+        one_by_one = one_image_at_a_time(views.device)
+        groups = views.unbind(0) if one_by_one else [views.flatten(0, 1)]
         return [torch.cat(level) for level in zip(*map(function, groups), strict=True)]
 
     def visual_tokens(self, features: list[torch.Tensor]) -> torch.Tensor:
@@ -331,7 +333,7 @@ class CriticModel(nn.Module):
         ``images``: ``(B, 3, S, S)`` global views, which a joint backbone reads with the
         instructions (one per prompt: nothing is shared then)."""
         limit = self.config.max_prompt_tokens
-        keys = [p.strip() if isinstance(p, str) and p.strip() else None for p in prompts]
+        keys = [prompt_or_none(p) for p in prompts]
         if self.reads_images:
             hidden, padding = self.text([self.config.instruction(k) for k in keys], limit, images)
             sentence = self._sentences(keys, limit, hidden)
@@ -350,18 +352,19 @@ class CriticModel(nn.Module):
 
     def _sentences(self, prompts: list[str | None], limit: int, like: torch.Tensor) -> torch.Tensor:
         """The backbone's own embedding of each prompt (zeros for none), so it stays in the
-        concepts' space; cached for the process (:data:`_SENTENCES`), as neither the
-        backbone nor the prompt changes."""
-        cache = _SENTENCES.setdefault(self._text_key, {})
-        missing = [p for p in prompts if p is not None and p not in cache]
-        if missing:
-            if len(cache) > SENTENCE_CACHE_SIZE:
-                cache.clear()
+        concepts' space; kept for the process (:data:`~eliq.critic.text_cache.BACKBONE_TEXT`),
+        as neither the backbone nor the prompt changes."""
+        given = [p for p in prompts if p is not None]
+        keys = [f"{self._text_key}|sentence|{p}" for p in given]
+
+        def embed(missing: list[str]) -> torch.Tensor:
+            texts = [key.split("|sentence|", 1)[1] for key in missing]
             with torch.no_grad(), _adapters_disabled(self.text):
-                embedded = self.text.sentence(missing, limit)
-            cache.update(zip(missing, embedded, strict=True))
+                return self.text.sentence(texts, limit)
+
+        embedded = iter(BACKBONE_TEXT.get(keys, embed) if keys else [])
         none = like.new_zeros(self.sentence_dim)
-        return torch.stack([none if p is None else cache[p].to(like.device) for p in prompts])
+        return torch.stack([none if p is None else next(embedded).to(like.device) for p in prompts])
 
     def concept_similarity(self, concepts: torch.Tensor | None, sentence: torch.Tensor):
         """``(B,)`` how well what the views show (``concepts``, see

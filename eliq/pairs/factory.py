@@ -1,11 +1,10 @@
 """The pair factory: positives in, a pair set of aspect-specific negatives out.
 
-For each positive it draws ``per_positive`` negatives: families are taken in turn from the
-technical, aesthetic and alignment aspects (alignment only when the positive has a prompt),
-and each chosen family gets a ladder of ``ladder`` distinct severities, so that training can
-rank severities of one family on one image. Every random choice is seeded from the build
-seed, the positive and the family, never from the batch, so a pair is the same whatever
-order, batch size or device produced it, and an interrupted build resumes exactly.
+For each positive it draws ``per_positive`` negatives, planned by
+:mod:`eliq.pairs.planning` (families in turn from each aspect, a ladder of severities per
+family, every choice seeded from the build seed, the positive and the family), so a pair is
+the same whatever order, batch size or device produced it, and an interrupted build resumes
+exactly. Generative families render with models :mod:`eliq.pairs.samplers` loads.
 
 Images are loaded and saved by a thread pool; degradations run as batched tensor ops on
 ``settings.device`` over positives of the same size.
@@ -21,13 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import torch
 from tqdm.auto import tqdm
@@ -36,38 +33,22 @@ from eliq import __version__
 from eliq.config import ImageLimits, PairSettings
 from eliq.devices import resolve_device
 from eliq.imageio import ImageLoadError, load_image, save_image
-from eliq.pairs.families import NegativeFamily, available_families
+from eliq.pairs.families import NegativeFamily
 from eliq.pairs.pairset import PairRecord, PairSet, PairSetWriter
+from eliq.pairs.planning import (
+    PlannedNegative,
+    plan_negatives,
+    positive_digest,
+    select_families,
+)
 from eliq.pairs.positives import Positive
+from eliq.pairs.samplers import generative_families
 from eliq.prompts.parser import PromptParser
-
-if TYPE_CHECKING:
-    from PIL import Image
-
-    from eliq.generation import Sampler
 from eliq.prompts.record import PromptRecord
 from eliq.prompts.suite import load_suite
-from eliq.seeding import derive_seed, numpy_rng, torch_generator
+from eliq.seeding import torch_generator
 
 log = logging.getLogger(__name__)
-
-ASPECT_ORDER = ("technical", "aesthetic", "alignment")
-
-
-@dataclass(frozen=True)
-class PlannedNegative:
-    """One negative to make: which family, how severe, and (for alignment) its prompt."""
-
-    positive: Positive
-    family: NegativeFamily
-    severity: int
-    seed: int
-    negative_prompt: str | None = None
-    detail: dict | None = None
-
-    @property
-    def pair_id(self) -> str:
-        return f"{positive_digest(self.positive.key)}-{self.family.name}-{self.severity}"
 
 
 @dataclass(frozen=True)
@@ -105,12 +86,12 @@ class PairFactory:
         self.limits = limits or ImageLimits()
         if extra_families is None:
             extra_families = generative_families(self.settings)
-        self.families = _select_families(self.settings.families, extra_families)
+        self.families = select_families(self.settings.families, extra_families)
         self.suite = list(suite) if suite is not None else load_suite()
         self.parser = parser or PromptParser(self.settings.spacy_pipelines)
         self.device = resolve_device(self.settings.device)
 
-    # -- planning (pure: no images touched) ------------------------------------------------
+    # -- planning (pure: no images touched; see eliq.pairs.planning) ------------------------
 
     def prompt_records(self, positives: Sequence[Positive]) -> dict[str, PromptRecord]:
         """Records for the positives' prompts: the suite's own where the text matches,
@@ -122,70 +103,10 @@ class PairFactory:
         return {p.prompt: by_text[p.prompt] for p in positives if p.prompt}
 
     def plan(
-        self,
-        positive: Positive,
-        record: PromptRecord | None,
-        donors: Sequence[PromptRecord],
+        self, positive: Positive, record: PromptRecord | None, donors: Sequence[PromptRecord]
     ) -> list[PlannedNegative]:
-        """The negatives of one positive, drawn deterministically from the build seed."""
-        seed = self.settings.seed
-        rng = numpy_rng(seed, positive.key, "plan")
-        carried = {"prompt": record is not None, "seed": positive.seed is not None}
-        pools = {
-            aspect: [
-                f
-                for f in self.families.values()
-                if f.aspect == aspect and all(carried[need] for need in f.requires)
-            ]
-            for aspect in ASPECT_ORDER
-        }
-        pools = {aspect: pool for aspect, pool in pools.items() if pool}
-        aspects = list(pools)
-        if not aspects:
-            return []
-        start = int(rng.integers(len(aspects)))
-        planned: list[PlannedNegative] = []
-        turn = 0
-        while len(planned) < self.settings.per_positive and any(pools.values()):
-            aspect = aspects[(start + turn) % len(aspects)]
-            turn += 1
-            pool = pools[aspect]
-            while pool:  # an edit can fail on a prompt without the slot it needs
-                family = pool.pop(int(rng.integers(len(pool))))
-                wanted = min(
-                    self.settings.ladder, family.levels, self.settings.per_positive - len(planned)
-                )
-                drawn = self._ladder(positive, record, donors, family, rng, wanted)
-                if drawn:
-                    planned.extend(drawn)
-                    break
-        return planned
-
-    def _ladder(
-        self,
-        positive: Positive,
-        record: PromptRecord | None,
-        donors: Sequence[PromptRecord],
-        family: NegativeFamily,
-        rng,
-        wanted: int,
-    ) -> list[PlannedNegative]:
-        """Up to ``wanted`` distinct severities of one family, sharing one seed so that a
-        higher severity is the lower one made worse (same noise, same edited slot first)."""
-        levels = sorted(int(v) + 1 for v in rng.choice(family.levels, wanted, replace=False))
-        family_seed = derive_seed(self.settings.seed, positive.key, family.name)
-        if family.edit is None:
-            return [PlannedNegative(positive, family, level, family_seed) for level in levels]
-        drawn = []
-        for level in levels:
-            edited = family.edit(record, level, numpy_rng(family_seed), donors)
-            if edited is not None:
-                drawn.append(
-                    PlannedNegative(
-                        positive, family, level, family_seed, edited.text, edited.detail
-                    )
-                )
-        return drawn
+        """The negatives of one positive (:func:`~eliq.pairs.planning.plan_negatives`)."""
+        return plan_negatives(self.settings, self.families, positive, record, donors)
 
     # -- building ----------------------------------------------------------------------------
 
@@ -356,74 +277,6 @@ class PairFactory:
             seed=plan.seed,
             provenance=json.dumps(provenance, sort_keys=True),
         )
-
-
-def positive_digest(key: str) -> str:
-    """A short, stable file-name stem for a positive (its key may hold slashes)."""
-    return f"{derive_seed(key) % 16**10:010x}"
-
-
-def generative_families(settings: PairSettings) -> list[NegativeFamily]:
-    """The model-rendered families that ``settings.sampler`` and ``settings.img2img`` enable."""
-    if not (settings.sampler or settings.img2img):
-        return []
-    from eliq.pairs.generative import img2img_family, resampling_families
-
-    loaded: dict[str, _SamplerOnFirstUse] = {}
-
-    def sampler(name: str) -> _SamplerOnFirstUse:
-        return loaded.setdefault(name, _SamplerOnFirstUse(name, settings.device))
-
-    families = []
-    if settings.sampler:
-        families += resampling_families(sampler(settings.sampler))
-    if settings.img2img:
-        families.append(img2img_family(sampler(settings.img2img)))
-    return families
-
-
-class _SamplerOnFirstUse:
-    """A diffusers sampler loaded when a family first renders with it: planning a build's
-    chunks (the daemon, whatever executor makes them) never loads the model, only the
-    processes that make negatives do."""
-
-    def __init__(self, name: str, device: str) -> None:
-        self.name, self.device = name, device
-        self._sampler: Sampler | None = None
-        self._loading = threading.Lock()  # the factory's threads render concurrently
-
-    def _loaded(self) -> Sampler:
-        from eliq.generation import DiffusersSampler
-
-        with self._loading:
-            if self._sampler is None:
-                self._sampler = DiffusersSampler.from_pretrained(self.name, device=self.device)
-            return self._sampler
-
-    @property
-    def default_steps(self) -> int:
-        return self._loaded().default_steps
-
-    @property
-    def default_guidance(self) -> float:
-        return self._loaded().default_guidance
-
-    def sample(
-        self, prompts: Sequence[str], seeds: Sequence[int], **overrides: Any
-    ) -> Iterator[tuple[str, int, Image.Image]]:
-        return self._loaded().sample(prompts, seeds, **overrides)
-
-
-def _select_families(
-    names: Sequence[str] | None, extra: Sequence[NegativeFamily]
-) -> dict[str, NegativeFamily]:
-    families = {**available_families(), **{f.name: f for f in extra}}
-    if names is None:
-        return families
-    unknown = sorted(set(names) - set(families))
-    if unknown:
-        raise KeyError(f"unknown negative families {unknown}; known: {', '.join(families)}")
-    return {name: families[name] for name in names}
 
 
 def _chunks(items: Sequence[Positive], size: int) -> Iterator[Sequence[Positive]]:

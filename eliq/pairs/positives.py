@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eliq.prompts.record import require_text
+from eliq.prompts.record import prompt_or_none, require_text
 
 
 @dataclass(frozen=True)
@@ -91,18 +91,17 @@ def read_positives(
         path = images_dir / image
         if inside is not None and not path.resolve().is_relative_to(inside):
             raise ManifestError(f"{manifest}:{line}: image {image!r} lies outside {images_dir}")
-        prompt = row.get(columns.prompt)
-        if prompt is not None and not isinstance(prompt, str):
-            raise ManifestError(f"{manifest}:{line}: the prompt is not text")
         try:
-            require_text(prompt or "")
+            prompt = prompt_or_none(row.get(columns.prompt))
+        except TypeError:
+            raise ManifestError(f"{manifest}:{line}: the prompt is not text") from None
         except ValueError as error:
             raise ManifestError(f"{manifest}:{line}: {error}") from None
         positives.append(
             Positive(
                 key=image,
                 image=path,
-                prompt=prompt.strip() if isinstance(prompt, str) and prompt.strip() else None,
+                prompt=prompt,
                 seed=_seed(row.get(columns.seed), manifest, line),
             )
         )

@@ -9,6 +9,7 @@ value they claim and do not overlap, and every entity has exactly one object slo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from typing import Literal
 
@@ -29,6 +30,18 @@ def require_text(text: str, what: str = "prompt") -> str:
             f"{what} is not valid text: {error.reason} at position {error.start}"
         ) from None
     return text
+
+
+def prompt_or_none(prompt: object, where: str = "prompt") -> str | None:
+    """What a prompt is, decided in one place: text, stripped; None for no prompt (None, a
+    blank string, a missing value of a table: NaN). Anything else is refused, naming
+    ``where``."""
+    if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)):
+        return None
+    if not isinstance(prompt, str):
+        raise TypeError(f"{where} is a {type(prompt).__name__}, not text")
+    require_text(prompt, where)
+    return prompt.strip() or None
 
 
 CATEGORIES: dict[str, str] = {

@@ -2,45 +2,48 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 import torch
 
-from eliq.critic.critic import Critic, prompt_key
+from eliq.critic.critic import Critic
+from eliq.critic.features import FeatureCache
+from eliq.critic.prompt_text import prompt_cache_key
 from eliq.critic.scale import ScoreScale
-from eliq.train.data import FeatureStore
 
 BATCH = 64
 
 
-@torch.inference_mode()
 def stored_scores(
-    critic: Critic, store: FeatureStore, images: Sequence[str], prompts: Sequence[str | None]
+    critic: Critic, features: FeatureCache, images: Sequence[str], prompts: Sequence[str | None]
 ) -> torch.Tensor:
-    """``(N, 2)`` scores of each image with its prompt, vision features from ``store`` and
-    text through the critic's cache. Each distinct (image, prompt) is scored once: a pair
+    """``(N, 2)`` raw scores of each image with its prompt (alignment NaN without one),
+    vision features from ``features``. Each distinct (image, prompt) is scored once: a pair
     set's positive stands beside each of its negatives, and a release history renders one
     prompt suite again and again, so what a critic ranks repeats far more than it differs."""
-    keys = [(image, prompt_key(prompt)) for image, prompt in zip(images, prompts, strict=True)]
+    keys = [
+        (image, prompt_cache_key(prompt)) for image, prompt in zip(images, prompts, strict=True)
+    ]
     distinct = list(dict.fromkeys(keys))
-    rows = []
-    for chunk in (distinct[i : i + BATCH] for i in range(0, len(distinct), BATCH)):
-        paths = [image for image, _ in chunk]
-        text = critic.encode_prompts([p or None for _, p in chunk], store.global_views(paths))
-        rows.append(critic.model.score_features(store.features(paths), text).cpu())
+    scored = critic.score(
+        [image for image, _ in distinct], [p or None for _, p in distinct], BATCH, features
+    )
+    table = torch.tensor(
+        [[s.quality, math.nan if s.alignment is None else s.alignment] for s in scored]
+    ).reshape(-1, 2)
     where = {key: i for i, key in enumerate(distinct)}
-    table = torch.cat(rows) if rows else torch.empty(0, 2)
     return table[[where[key] for key in keys]]
 
 
-def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> pd.DataFrame:
+def pair_outcomes(critic: Critic, pairs: pd.DataFrame, features: FeatureCache) -> pd.DataFrame:
     """Per pair (columns ``pair_id``, ``family``, ``right``): did the critic rank its
     positive above its negative on the pair's own axis? Label-free."""
     scores = stored_scores(
         critic,
-        store,
+        features,
         [*pairs["positive"], *pairs["negative"]],
         [*pairs["positive_prompt"], *pairs["negative_prompt"]],
     )
@@ -53,15 +56,15 @@ def pair_outcomes(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> p
     )
 
 
-def fit_scale(critic: Critic, positives: pd.DataFrame, store: FeatureStore) -> ScoreScale:
+def fit_scale(critic: Critic, positives: pd.DataFrame, features: FeatureCache) -> ScoreScale:
     """The critic's 0-100 scale (:mod:`eliq.critic.scale`) anchored on ``positives``
     (columns ``positive``, ``positive_prompt``; each distinct image and prompt once): the
     clean images it was trained on, scored with their own prompts. Label-free."""
     anchors = positives[["positive", "positive_prompt"]].drop_duplicates()
     prompts = list(anchors["positive_prompt"])
-    scores = stored_scores(critic, store, list(anchors["positive"]), prompts)
+    scores = stored_scores(critic, features, list(anchors["positive"]), prompts)
     alignment = [
-        value if prompt_key(prompt) else None
+        value if prompt_cache_key(prompt) else None
         for value, prompt in zip(scores[:, 1].tolist(), prompts, strict=True)
     ]
     return ScoreScale.fit(
@@ -71,9 +74,9 @@ def fit_scale(critic: Critic, positives: pd.DataFrame, store: FeatureStore) -> S
     )
 
 
-def pair_accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> dict[str, float]:
+def pair_accuracy(critic: Critic, pairs: pd.DataFrame, features: FeatureCache) -> dict[str, float]:
     """Share of pairs ranked the right way on their own axis, per family (label-free)."""
-    return accuracy_per_family(pair_outcomes(critic, pairs, store)) if len(pairs) else {}
+    return accuracy_per_family(pair_outcomes(critic, pairs, features)) if len(pairs) else {}
 
 
 def accuracy_per_family(outcomes: pd.DataFrame) -> dict[str, float]:

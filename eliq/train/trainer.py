@@ -44,7 +44,8 @@ from tqdm.auto import tqdm
 
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
-from eliq.train.data import FeatureStore, ladder_batches, load_pairs, split_held_out
+from eliq.critic.features import FeatureCache
+from eliq.train.data import ladder_batches, load_pairs, split_held_out
 from eliq.train.distributed import World
 from eliq.train.losses import critic_loss
 from eliq.train.metrics import fit_scale, pair_accuracy
@@ -106,7 +107,7 @@ def train(
         if init is not None
         else Critic.from_config(config, settings.device)
     )
-    model, device = critic.model, critic.device
+    model = critic.model
     new_pairs, held_out = split_held_out(
         _without(load_pairs(pairs, "new"), settings.exclude_families),
         settings.held_out_fraction,
@@ -122,7 +123,7 @@ def train(
     if new_pairs.empty:
         raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
     world = World.current()
-    store = FeatureStore(model, device, cache_dir=feature_cache)
+    store = critic.feature_cache(feature_cache)
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
     every_image = pd.concat([f[["positive", "negative"]] for f in frames]).to_numpy().ravel()
     every_image = list(dict.fromkeys(every_image))
@@ -233,7 +234,7 @@ def _without(pairs: pd.DataFrame, families: Sequence[str]) -> pd.DataFrame:
 
 
 def _batch_loss(
-    critic: Critic, store: FeatureStore, batch: pd.DataFrame, weights: LossWeights
+    critic: Critic, store: FeatureCache, batch: pd.DataFrame, weights: LossWeights
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Scores of each unique (image, prompt) of the batch, then the pair loss."""
     sides = {
@@ -244,11 +245,7 @@ def _batch_loss(
     index = {item: i for i, item in enumerate(unique)}
     images = [image for image, _ in unique]
     prompts = [prompt for _, prompt in unique]
-    model = critic.model
-    features = store.features(images)
-    text = model.text_features(prompts, store.global_views(images))
-    query, linear = model.residual_parts(features, text)
-    scores = model.prior(features, text) + query + linear
+    scores, query = critic.scores_for_training(images, prompts, store)
     rows = {
         side: torch.tensor([index[item] for item in items], device=scores.device)
         for side, items in sides.items()
@@ -257,7 +254,9 @@ def _batch_loss(
     negative = scores.index_select(0, rows["negative"])
     axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
-    return critic_loss(positive, negative, axis, ladder, query, weights, model.ridge_weights())
+    return critic_loss(
+        positive, negative, axis, ladder, query, weights, critic.model.ridge_weights()
+    )
 
 
 def _ladder(batch: pd.DataFrame) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Does training teach the critic anything its prior did not know? Two label-free protocols.
+"""Does training teach the critic anything its prior did not know? Two label-free experiments.
 
 * :func:`leave_generators_out`: for each generator group of AGIQA-3K in turn, train on the
   other groups' images and prompts, score the held-out group, then retune on the held-out
@@ -29,6 +29,7 @@ import pandas as pd
 from eliq.config import PairSettings
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
+from eliq.critic.features import FeatureCache
 from eliq.evaluation import (
     AGIQA_AXES,
     correlation,
@@ -37,7 +38,7 @@ from eliq.evaluation import (
     sample_rows,
     score_table,
 )
-from eliq.train.data import FeatureStore, load_pairs, split_held_out
+from eliq.train.data import load_pairs, split_held_out
 from eliq.train.metrics import pair_accuracy
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 from eliq.train.trainer import train
@@ -212,8 +213,7 @@ def leave_generators_out(
 
 
 def _scores(critic: Critic, frame: pd.DataFrame, cache: Path, progress: bool) -> pd.DataFrame:
-    store = FeatureStore(critic.model, critic.device, cache_dir=cache)
-    return score_table(critic, frame, progress=progress, store=store)
+    return score_table(critic, frame, progress=progress, features=critic.feature_cache(cache))
 
 
 def _fold(group: str, scores: dict[str, pd.DataFrame]) -> GeneratorFold:
@@ -326,7 +326,7 @@ def leave_families_out(
     units = family_units(pairs, leave_out)
     cache = out / "features"
     prior = Critic.from_config(critic_config, settings.device)
-    prior_store = FeatureStore(prior.model, prior.device, cache_dir=cache)
+    prior_store = prior.feature_cache(cache)
     folds = []
     for unit in units:
         name = "+".join(unit) if len(unit) < 4 else f"{unit[0]}+{len(unit) - 1}-more"
@@ -339,7 +339,7 @@ def leave_families_out(
             feature_cache=cache,
         )
         left_out = pairs[pairs["family"].isin(unit)]
-        store = FeatureStore(result.critic.model, result.critic.device, cache_dir=cache)
+        store = result.critic.feature_cache(cache)
         _, held = split_held_out(
             pairs[~pairs["family"].isin(unit)], settings.held_out_fraction, settings.seed
         )
@@ -356,5 +356,5 @@ def leave_families_out(
     return FamiliesOutReport(folds)
 
 
-def _accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureStore) -> float:
+def _accuracy(critic: Critic, pairs: pd.DataFrame, store: FeatureCache) -> float:
     return mean_pair_accuracy(pair_accuracy(critic, pairs, store), pairs)

@@ -1,4 +1,4 @@
-"""The label-free protocols: what each fold trains on, what it is scored on, and that folds
+"""The label-free experiments: what each fold trains on, what it is scored on, and that folds
 share pair sets and the feature cache (real pairs from AGIQA-3K images, small critics)."""
 
 import json
@@ -10,10 +10,11 @@ from eliq.cli import app
 from eliq.config import PairSettings
 from eliq.critic import CriticConfig, LoraSettings
 from eliq.demo import write_demo_positives
+from eliq.experiments import leave_families_out
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
-from eliq.protocols import leave_families_out
 from eliq.train import TrainSettings
+from eliq.train.recipe import Recipe
 from tests.conftest import SHARED
 
 SMALL = CriticConfig(
@@ -23,11 +24,11 @@ AGIQA = SHARED / "datasets" / "agiqa3k"
 
 
 def test_leave_generators_out_trains_without_the_group_then_retunes_on_it(tmp_path):
-    (tmp_path / "critic.json").write_text(SMALL.model_dump_json())
-    (tmp_path / "train.json").write_text('{"steps": 2, "batch_pairs": 8, "device": "cpu"}')
-    (tmp_path / "retune.json").write_text(
-        '{"steps": 2, "batch_pairs": 8, "held_out_fraction": 0.2, "device": "cpu"}'
-    )
+    Recipe(
+        critic=SMALL,
+        train=TrainSettings(steps=2, batch_pairs=8, device="cpu"),
+        retune=TrainSettings(steps=2, batch_pairs=8, held_out_fraction=0.2, device="cpu"),
+    ).save(tmp_path / "recipe.json")
     out = tmp_path / "lgo"
     args = [
         "eval",
@@ -38,12 +39,8 @@ def test_leave_generators_out_trains_without_the_group_then_retunes_on_it(tmp_pa
         str(out),
         "--root",
         str(AGIQA),
-        "--critic-config",
-        str(tmp_path / "critic.json"),
-        "--train-config",
-        str(tmp_path / "train.json"),
-        "--retune-config",
-        str(tmp_path / "retune.json"),
+        "--recipe",
+        str(tmp_path / "recipe.json"),
         "--per-positive",
         "2",
         "--limit",
