@@ -31,7 +31,11 @@ from eliq.config import load_settings
 from eliq.logs import setup_logging
 from eliq.redaction import redact_url
 
-app = typer.Typer(help="eliq-daemon: keep the critic current.", no_args_is_help=True)
+app = typer.Typer(
+    help="eliq-daemon: keep the critic current.",
+    no_args_is_help=True,
+    rich_markup_mode="markdown",  # docstrings reflow as paragraphs, not at their line breaks
+)
 console = Console()
 ConfigOption = Annotated[
     Path | None, typer.Option("--config", help="YAML or TOML settings file.", exists=True)

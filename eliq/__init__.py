@@ -10,13 +10,13 @@ except PackageNotFoundError:  # run from a source tree that was never installed
 
 def create_metric(metric_name: str, **options):
     """pyiqa-style: ``eliq.create_metric("eliq-quality" | "eliq-alignment")`` (see
-    :mod:`eliq.metrics`; imported on first use, so ``import eliq`` stays light)."""
-    from eliq.metrics import create_metric as create
+    :mod:`eliq.iqa_metrics`; imported on first use, so ``import eliq`` stays light)."""
+    from eliq.iqa_metrics import create_metric as create
 
     return create(metric_name, **options)
 
 
 def list_models() -> list[str]:
-    from eliq.metrics import list_models as names
+    from eliq.iqa_metrics import list_models as names
 
     return names()

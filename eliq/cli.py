@@ -16,9 +16,11 @@ from eliq.command_errors import run_app
 from eliq.config import load_settings
 from eliq.logs import setup_logging
 
-app = typer.Typer(help="eliq: a label-free image-quality critic.", no_args_is_help=True)
-pairs_app = typer.Typer(help="Build label-free training pairs.", no_args_is_help=True)
-eval_app = typer.Typer(help="Evaluate a critic.", no_args_is_help=True)
+# markdown: docstrings reflow as paragraphs in --help, not at their source line breaks
+HELP = {"no_args_is_help": True, "rich_markup_mode": "markdown"}
+app = typer.Typer(help="eliq: a label-free image-quality critic.", **HELP)
+pairs_app = typer.Typer(help="Build label-free training pairs.", **HELP)
+eval_app = typer.Typer(help="Evaluate a critic.", **HELP)
 app.add_typer(pairs_app, name="pairs")
 app.add_typer(eval_app, name="eval")
 # what eliq prints holds data (file names, prompts, group names): never read as Rich markup
@@ -233,7 +235,7 @@ def score_command(
     the critic version (or the reason it could not be read)."""
     from eliq.critic.critic import RUNTIMES, Critic
     from eliq.report import row_groups, write_report
-    from eliq.scoring import read_inputs, score_items, write_records
+    from eliq.score_files import read_inputs, score_items, write_records
 
     setup_logging()
     if runtime not in RUNTIMES:

@@ -21,7 +21,7 @@ from eliq.critic.critic import Critic
 from eliq.critic.features import FeatureCache
 from eliq.seeding import derive_seed
 from eliq.train.data import load_pairs, split_held_out
-from eliq.train.metrics import accuracy_per_family, pair_accuracy, pair_outcomes
+from eliq.train.pair_outcomes import accuracy_per_family, pair_accuracy, pair_outcomes
 
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
 

@@ -39,7 +39,7 @@ from eliq.evaluation import (
     score_table,
 )
 from eliq.train.data import load_pairs, split_held_out
-from eliq.train.metrics import pair_accuracy
+from eliq.train.pair_outcomes import pair_accuracy
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
 from eliq.train.trainer import train
 

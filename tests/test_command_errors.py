@@ -67,3 +67,12 @@ def test_help_reads_as_prose_not_as_source():
                 [command.help or "", *(getattr(p, "help", None) or "" for p in command.params)]
             )
             assert "``" not in text and ":mod:" not in text and ":func:" not in text, path
+
+
+def test_help_reflows_docstrings_instead_of_breaking_where_the_source_does():
+    from typer.testing import CliRunner
+
+    from daemon.cli import app
+
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert "finishes first), with the status API on the api_host setting" in shown

@@ -136,7 +136,7 @@ def test_formula_cells_written_to_csv_are_guarded_and_read_back_as_they_were(tmp
     leading quote, and `eliq compare` reads the prompt it was."""
     import csv
 
-    from eliq.scoring import write_records
+    from eliq.score_files import write_records
 
     prompts = ['=HYPERLINK("http://x","y")', "@SUM(A1)", "+1", "-2 cats", "a cat", "'=kept"]
     records = [

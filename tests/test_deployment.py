@@ -115,7 +115,7 @@ def exported_metric_names(tmp_path: Path) -> set[str]:
     with _sum and _count), read from a real scrape of an empty daemon database."""
     from prometheus_client import generate_latest
 
-    from daemon.serve.metrics import registry_for
+    from daemon.serve.prometheus import registry_for
     from daemon.state.database import make_engine, migrate
     from daemon.state.store import Store
 

@@ -25,7 +25,7 @@ from daemon.serve.status import collect_status
 from daemon.settings import SamplingSettings
 from daemon.state.tables import PairSetRecord, ReleaseRecord, ReleaseState, SampleSet
 from daemon.tasks.retuning import RetuneJob, run_retune
-from daemon.tasks.scoring import score_shard, shard_images
+from daemon.tasks.score_shards import score_shard, shard_images
 from eliq.config import PairSettings
 from eliq.critic import Critic, CriticConfig, LoraSettings
 from eliq.demo import write_demo_crops

@@ -13,7 +13,7 @@ from eliq.pairs.positives import read_positives
 from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train import trainer as trainer_module
 from eliq.train.data import load_pairs
-from eliq.train.metrics import pair_outcomes, stored_scores
+from eliq.train.pair_outcomes import pair_outcomes, stored_scores
 
 FROZEN_VISION = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)

@@ -8,7 +8,7 @@ champion instead of by release, with two units whose rows record that they are d
 * ``score``: every finished release's samples scored by the champion (once per pair of
   release and critic version, kept as Parquet and summarised in ``release_scores`` with a
   bootstrap interval on each mean, which the leaderboard shows), in shards on the
-  executor (:mod:`daemon.tasks.scoring`: Ray tasks on ``ray``);
+  executor (:mod:`daemon.tasks.score_shards`: Ray tasks on ``ray``);
 * ``compare``: the latest release against all earlier ones under that champion (the
   generator shift as the current critic sees it), saved as a ``watch`` drift check with
   its reports, once per champion and release. A breach joins the incident of the same
@@ -28,7 +28,7 @@ from daemon.policy.incidents import publish_report, raise_drift
 from daemon.ports import Ports
 from daemon.state.tables import CriticVersion, DriftCheck, ReleaseRecord, ReleaseScore, ReleaseState
 from daemon.tasks.per_process import release_all
-from daemon.tasks.scoring import score_shard, shard_images
+from daemon.tasks.score_shards import score_shard, shard_images
 from eliq import intervals
 from eliq.intervals import Interval
 

@@ -30,7 +30,7 @@ from swagger_ui_bundle import swagger_ui_path
 from adapters.critic_stores import CriticStore
 from daemon.policy.drift import read_scores
 from daemon.serve import readmodel
-from daemon.serve.metrics import registry_for
+from daemon.serve.prometheus import registry_for
 from daemon.settings import DaemonSettings
 from daemon.state.store import Store
 from daemon.state.tables import DriftCheck, EvaluationRecord, ReleaseRecord

@@ -48,7 +48,7 @@ from eliq.critic.features import FeatureCache
 from eliq.train.data import ladder_batches, load_pairs, split_held_out
 from eliq.train.distributed import World
 from eliq.train.losses import critic_loss
-from eliq.train.metrics import fit_scale, pair_accuracy
+from eliq.train.pair_outcomes import fit_scale, pair_accuracy
 from eliq.train.settings import LossWeights, TrainSettings
 
 log = logging.getLogger(__name__)
