@@ -34,8 +34,9 @@ from typing import Any
 
 import httpcore
 import httpx
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from eliq.config import StrictModel
 from eliq.redaction import redact_url
 
 log = logging.getLogger(__name__)
@@ -53,7 +54,7 @@ class MalformedResponse(AdapterError):
     """The service answered, but not with what its API documents."""
 
 
-class RetryPolicy(BaseModel):
+class RetryPolicy(StrictModel):
     attempts: int = Field(default=5, ge=1)
     backoff_s: float = Field(default=1.0, ge=0, description="First wait; doubles each retry.")
     max_wait_s: float = Field(
@@ -63,8 +64,9 @@ class RetryPolicy(BaseModel):
     )
 
 
-class HttpSettings(BaseModel):
-    """What every HTTP adapter takes: where to go, how long to wait, how to retry."""
+class HttpSettings(StrictModel):
+    """What every HTTP adapter takes: where to go, how long to wait, how to retry (a key it
+    does not know, ``timeout`` for ``timeout_s``, is refused by name)."""
 
     endpoint: str
     timeout_s: float = Field(

@@ -215,3 +215,12 @@ def test_nothing_reaches_into_httpx_internals():
             if isinstance(node, ast.Attribute) and node.attr in {"_pool", "_transport"}:
                 owner = ast.unparse(node.value)
                 assert owner == "self", f"{path.name}: {owner}.{node.attr}"
+
+
+def test_a_mistyped_http_setting_is_refused_by_name():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="timeout"):
+        HttpClient.create("http://127.0.0.1:9", {"timeout": 5})
+    with pytest.raises(ValidationError, match="attempt"):
+        HttpClient.create("http://127.0.0.1:9", {"retry": {"attempt": 2}})
