@@ -116,10 +116,26 @@ def _panel(title: str, values: list[PanelMetric], description: str) -> Dashboard
     return panel
 
 
+def set_aside_torn_snapshots(path: Path) -> list[Path]:
+    """Rename every snapshot file that is not whole JSON (a daemon killed while Evidently
+    wrote it) to ``*.json.torn``: Evidently refuses to open a workspace holding one, and
+    the check that wrote it writes its run again. Returns what was set aside."""
+    torn = []
+    for snapshot in sorted(Path(path).glob("*/snapshots/*.json")):
+        try:
+            json.loads(snapshot.read_bytes())
+        except ValueError:  # empty, cut short, or not text
+            aside = snapshot.with_name(snapshot.name + ".torn")
+            snapshot.replace(aside)
+            torn.append(aside)
+    return torn
+
+
 class DriftWorkspace:
     """The daemon's Evidently workspace (a local folder)."""
 
     def __init__(self, path: Path) -> None:
+        set_aside_torn_snapshots(Path(path))
         self.workspace = Workspace.create(str(path))
         self.index = Path(path) / "eliq-runs.json"  # run name -> snapshot id
         found = self.workspace.search_project(PROJECT)

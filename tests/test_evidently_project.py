@@ -32,3 +32,21 @@ def test_a_rerun_replaces_its_run_and_the_dashboard_follows_the_generators(tmp_p
         "line: 1 watch check so far."
     )
     assert "Needs" not in dashboard(["gen"], ["watch:a", "watch:b"]).panels[2].subtitle
+
+
+def test_a_snapshot_torn_by_a_killed_daemon_is_set_aside_and_written_again(tmp_path):
+    """A SIGKILL while Evidently wrote a snapshot left an empty file, and Evidently then
+    refused to open the workspace: every later drift check failed and parked its release."""
+    rng = np.random.default_rng(0)
+    reference = pd.DataFrame({"quality": rng.random(40), "alignment": rng.random(40)})
+    checks = shift_checks(reference, reference + 0.5, DriftSettings())
+    sink = EvidentlyDriftSink(tmp_path / "evidently")
+    result = save_check(sink, reference, reference + 0.5, checks, tmp_path / "check", ["watch"])
+    sink.publish("watch:gen-v2", result.report, ["gen"])
+    (snapshot,) = (tmp_path / "evidently").glob("*/snapshots/*.json")
+    snapshot.write_bytes(b"")  # killed mid-write
+
+    reopened = DriftWorkspace(tmp_path / "evidently")
+    assert snapshot.with_name(snapshot.name + ".torn").is_file() and not snapshot.exists()
+    reopened.add("watch:gen-v2", result.report.snapshot, ["gen"])
+    assert DriftWorkspace(tmp_path / "evidently").runs() == ["watch:gen-v2"]

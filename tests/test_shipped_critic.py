@@ -1,5 +1,5 @@
 """The reference critic ships with the package: it loads by name, offline, and it is what
-the committed recipe trains (`make critic`, then `make ship-critic`)."""
+the committed recipe (`recipes/critic-reference/recipe.json`) trains (`make shipped-critic`)."""
 
 import json
 from pathlib import Path
@@ -12,9 +12,10 @@ from eliq.cli import app
 from eliq.critic import Critic, CriticConfig
 from eliq.critic.shipped import DEFAULT_CRITIC, critic_folder
 from eliq.train import TrainSettings
+from eliq.train.recipe import Recipe
 from tests.conftest import photo_path
 
-RECIPE = Path(__file__).parents[1] / "recipes" / "critic-reference"
+RECIPE = Path(__file__).parents[1] / "recipes" / "critic-reference" / "recipe.json"
 
 
 @pytest.fixture(scope="module")
@@ -24,12 +25,12 @@ def shipped():
 
 def test_the_shipped_critic_was_trained_by_the_committed_recipe():
     folder = critic_folder(DEFAULT_CRITIC)
-    recipe_config = CriticConfig.model_validate_json((RECIPE / "critic.json").read_text())
+    recipe = Recipe.load(RECIPE)
     saved = CriticConfig.load(folder)
     assert saved.backbone_revision  # the build records the backbones it trained on
-    assert saved.model_copy(update={"backbone_revision": None}) == recipe_config
+    assert saved.model_copy(update={"backbone_revision": None}) == recipe.critic
     training = json.loads((folder / "training.json").read_text())
-    recipe_training = TrainSettings.model_validate_json((RECIPE / "train.json").read_text())
+    recipe_training = recipe.train
     assert TrainSettings.model_validate(training["settings"]) == recipe_training
     assert training["steps"] == recipe_training.steps and not training["cut_short_by_time_budget"]
     assert training["init"] is None and training["replay"] == []
