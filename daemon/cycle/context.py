@@ -15,6 +15,7 @@ from functools import cached_property
 from sqlmodel import SQLModel
 
 from adapters.executors import Executor
+from daemon.cycle import history
 from daemon.ports import Ports
 from daemon.settings import DaemonSettings
 from daemon.state.store import Store
@@ -76,8 +77,6 @@ class ReleaseContext:
     @cached_property
     def baseline(self) -> Critic:
         """The critic the release's retune started from."""
-        from daemon.cycle import history
-
         return history.starting_critic(self.ports, self.version)
 
     @contextmanager

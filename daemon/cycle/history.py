@@ -80,20 +80,20 @@ def starting_critic(ports: Ports, version: CriticVersion) -> Critic:
     return Critic.from_config(critic_config(ports), device, seed=ports.settings.retune.train.seed)
 
 
-def feature_cache(ports: Ports) -> Path:
+def feature_folder(ports: Ports) -> Path:
     return ports.settings.data_dir / "features"
 
 
-def feature_cache_of(ports: Ports, critic: Critic) -> FeatureCache:
+def feature_cache(ports: Ports, critic: Critic) -> FeatureCache:
     """Vision features kept on disk under ``data_dir/features`` by image content and
     vision weights: each image goes through the backbone once, in every step and
     cycle that sees it (retune, its replay, evaluation)."""
-    return critic.feature_cache(feature_cache(ports))
+    return critic.feature_cache(feature_folder(ports))
 
 
 def score_frame(ports: Ports, critic: Critic, frame: pd.DataFrame) -> pd.DataFrame:
     """Prompt, quality and alignment of each image of ``frame`` (columns image, prompt),
-    with vision features through :func:`feature_store`: re-scoring earlier releases'
+    with vision features through :func:`feature_cache`: re-scoring earlier releases'
     samples costs a frozen-vision critic only its heads."""
-    scored = score_table(critic, frame, progress=False, features=feature_cache_of(ports, critic))
+    scored = score_table(critic, frame, progress=False, features=feature_cache(ports, critic))
     return scored[["prompt", "quality", "alignment"]]

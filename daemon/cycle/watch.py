@@ -74,7 +74,7 @@ def score(
             ports.settings.device,
             frame,
             SHARD_BATCHES,
-            history.feature_cache(ports),
+            history.feature_folder(ports),
         )
         for release_id, frame in frames.items()
     }

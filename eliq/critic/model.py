@@ -354,13 +354,12 @@ class CriticModel(nn.Module):
         """The backbone's own embedding of each prompt (zeros for none), so it stays in the
         concepts' space; kept for the process (:data:`~eliq.critic.text_cache.BACKBONE_TEXT`),
         as neither the backbone nor the prompt changes."""
-        given = [p for p in prompts if p is not None]
-        keys = [f"{self._text_key}|sentence|{p}" for p in given]
+        text_of = {f"{self._text_key}|sentence|{p}": p for p in prompts if p is not None}
+        keys = [f"{self._text_key}|sentence|{p}" for p in prompts if p is not None]
 
         def embed(missing: list[str]) -> torch.Tensor:
-            texts = [key.split("|sentence|", 1)[1] for key in missing]
             with torch.no_grad(), _adapters_disabled(self.text):
-                return self.text.sentence(texts, limit)
+                return self.text.sentence([text_of[key] for key in missing], limit)
 
         embedded = iter(BACKBONE_TEXT.get(keys, embed) if keys else [])
         none = like.new_zeros(self.sentence_dim)

@@ -35,7 +35,7 @@ def evaluate(context: ReleaseContext) -> StepResult:
     kept: dict[tuple[str, str], PairOutcomeRecord] = {}  # what each critic ranked, to keep
     for role, critic in contenders.items():
         fingerprint = critic.fingerprint()
-        features = history.feature_cache_of(ports, critic)
+        features = history.feature_cache(ports, critic)
         for scope, pair_sets in scopes.items():
             if not pair_sets:
                 continue

@@ -36,7 +36,7 @@ def retune(context: ReleaseContext) -> StepResult:
         init=init,
         replay=tuple(replay),
         config=config,
-        feature_cache=history.feature_cache(ports),
+        feature_cache=history.feature_folder(ports),
     )
     with context.executor() as executor:
         outcome = executor.data_parallel(run_retune, job, ports.stop.is_set)
