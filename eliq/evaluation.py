@@ -2,14 +2,16 @@
 
 Human opinion scores are read here, and only here, to *evaluate* a critic; nothing under
 ``eliq.pairs`` or ``eliq.train`` reads them. Correlations: Spearman's rank (SRCC), Pearson's
-linear (PLCC, on raw scores) and Kendall's tau between the critic's and the humans' ranking
-of generators by their mean score (the monitoring question: is the new release better?).
+linear (PLCC, on raw scores), each with a bootstrap interval over the images, and Kendall's
+tau between the critic's and the humans' ranking of groups (generators) by their mean score
+(the monitoring question: is the new release better?). Every evaluation also reports the
+critic's untrained prior, from the same forward pass: a gain is what training added to it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +21,16 @@ from tqdm.auto import tqdm
 
 from eliq.critic.critic import Critic
 from eliq.critic.features import FeatureCache
+from eliq.intervals import Interval, linear_agreement, rank_agreement
+from eliq.scored_sets import PRESETS, ScoredSet, read_scored_set, shared_root
 from eliq.seeding import derive_seed
 from eliq.train.data import load_pairs, split_held_out
 from eliq.train.pair_outcomes import accuracy_per_family, pair_accuracy, pair_outcomes
 
+AXES = ("quality", "alignment")
 AGIQA_AXES = {"quality": "mos_quality", "alignment": "mos_align"}
+SCORERS = {"critic": "", "prior": "prior_"}
+"""Who is evaluated, and the prefix of their score columns."""
 
 
 @dataclass
@@ -31,16 +38,30 @@ class Correlation:
     srcc: float
     plcc: float
     n: int
+    srcc_interval: Interval | None = None
+    plcc_interval: Interval | None = None
+
+    def srcc_text(self) -> str:
+        """SRCC with its interval where there is one: ``0.706 [0.687, 0.724]``."""
+        if self.srcc_interval is None:
+            return f"{self.srcc:.3f}"
+        return f"{self.srcc:.3f} [{self.srcc_interval.low:.3f}, {self.srcc_interval.high:.3f}]"
+
+    def plcc_text(self) -> str:
+        if self.plcc_interval is None:
+            return f"{self.plcc:.3f}"
+        return f"{self.plcc:.3f} [{self.plcc_interval.low:.3f}, {self.plcc_interval.high:.3f}]"
 
 
 @dataclass
 class AxisReport:
-    """One axis (quality or alignment) of one critic against one set of human scores."""
+    """One axis (quality or alignment) of one scorer against one set of human scores."""
 
     overall: Correlation
     per_group: dict[str, Correlation]
     within_group_srcc: float
-    """Mean SRCC inside each group: can it tell a good image from a bad one of one release?"""
+    """Mean SRCC inside each group: can it tell a good image from a bad one of one release?
+    (nan for a set without groups)"""
     group_means: Correlation
     """SRCC/PLCC over the groups' mean scores."""
     group_kendall_tau: float
@@ -48,44 +69,110 @@ class AxisReport:
 
 @dataclass
 class Report:
-    axes: dict[str, AxisReport]
+    """Each scorer's (``critic``, ``prior``) axes against the human scores of one set."""
+
+    name: str
+    scorers: dict[str, dict[str, AxisReport]]
     scores: pd.DataFrame = field(repr=False)
 
+    @property
+    def axes(self) -> dict[str, AxisReport]:
+        """The critic's axes."""
+        return self.scorers["critic"]
+
+    def to_json(self) -> dict:
+        """Every number of the report (not the per-image scores)."""
+        return {
+            "name": self.name,
+            "images": len(self.scores),
+            "scorers": {
+                scorer: {axis: asdict(report) for axis, report in axes.items()}
+                for scorer, axes in self.scorers.items()
+            },
+        }
+
     def table(self) -> str:
-        """A Markdown table of the headline numbers."""
+        """A Markdown table of the headline numbers, the critic beside its prior."""
         lines = [
-            "| axis | SRCC | PLCC | within-group SRCC | group-mean SRCC | group Kendall tau |",
-            "|---|---|---|---|---|---|",
+            f"{self.name} ({len(self.scores)} images), SRCC and PLCC with 95% bootstrap intervals",
+            "",
+            "| scorer | axis | SRCC | PLCC | within-group SRCC | group-mean SRCC "
+            "| group Kendall tau |",
+            "|---|---|---|---|---|---|---|",
         ]
-        for name, axis in self.axes.items():
-            lines.append(
-                f"| {name} | {axis.overall.srcc:.3f} | {axis.overall.plcc:.3f} | "
-                f"{axis.within_group_srcc:.3f} | {axis.group_means.srcc:.3f} | "
-                f"{axis.group_kendall_tau:.3f} |"
-            )
+        for scorer, axes in self.scorers.items():
+            for name, axis in axes.items():
+                lines.append(
+                    f"| {scorer} | {name} | {axis.overall.srcc_text()} | "
+                    f"{axis.overall.plcc_text()} | {_cell(axis.within_group_srcc)} | "
+                    f"{_cell(axis.group_means.srcc)} | {_cell(axis.group_kendall_tau)} |"
+                )
+        return "\n".join(lines)
+
+    def group_table(self) -> str:
+        """Per group: each scorer's SRCC (with its interval) on each axis."""
+        axes = list(self.axes)
+        header = [f"{s} {a}" for a in axes for s in self.scorers]
+        lines = [
+            "| group | images | " + " | ".join(header) + " |",
+            "|---|---|" + "---|" * len(header),
+        ]
+        for group, first in self.axes[axes[0]].per_group.items():
+            cells = [
+                self.scorers[s][a].per_group[group].srcc_text() for a in axes for s in self.scorers
+            ]
+            lines.append(f"| {group} | {first.n} | " + " | ".join(cells) + " |")
         return "\n".join(lines)
 
 
-def correlation(predicted: Sequence[float], human: Sequence[float]) -> Correlation:
+def _cell(value: float) -> str:
+    return "" if not np.isfinite(value) else f"{value:.3f}"
+
+
+def correlation(
+    predicted: Sequence[float], human: Sequence[float], intervals: bool = False
+) -> Correlation:
+    """SRCC and PLCC over the finite pairs; ``intervals`` adds bootstrap intervals."""
     predicted, human = np.asarray(predicted, float), np.asarray(human, float)
     keep = np.isfinite(predicted) & np.isfinite(human)
     predicted, human = predicted[keep], human[keep]
     if len(predicted) < 3 or np.ptp(predicted) == 0 or np.ptp(human) == 0:
         return Correlation(float("nan"), float("nan"), int(len(predicted)))
-    return Correlation(
+    result = Correlation(
         float(stats.spearmanr(predicted, human).statistic),
         float(stats.pearsonr(predicted, human).statistic),
         int(len(predicted)),
     )
+    if not intervals:
+        return result
+    return replace(
+        result,
+        srcc_interval=rank_agreement(predicted, human),
+        plcc_interval=linear_agreement(predicted, human),
+    )
 
 
-def axis_report(frame: pd.DataFrame, predicted: str, human: str, group: str) -> AxisReport:
+def axis_report(
+    frame: pd.DataFrame, predicted: str, human: str, group: str | None, intervals: bool = False
+) -> AxisReport:
+    """``predicted`` against ``human`` over ``frame``, overall and per ``group`` (a column,
+    or None for a set without groups)."""
+    nan = float("nan")
+    if group is None:
+        return AxisReport(
+            correlation(frame[predicted], frame[human], intervals),
+            {},
+            nan,
+            Correlation(nan, nan, 0),
+            nan,
+        )
     per_group = {
-        name: correlation(part[predicted], part[human]) for name, part in frame.groupby(group)
+        str(name): correlation(part[predicted], part[human], intervals)
+        for name, part in frame.groupby(group)
     }
     means = frame.groupby(group)[[predicted, human]].mean()
     return AxisReport(
-        overall=correlation(frame[predicted], frame[human]),
+        overall=correlation(frame[predicted], frame[human], intervals),
         per_group=per_group,
         within_group_srcc=float(np.nanmean([c.srcc for c in per_group.values()])),
         group_means=correlation(means[predicted], means[human]),
@@ -94,11 +181,8 @@ def axis_report(frame: pd.DataFrame, predicted: str, human: str, group: str) -> 
 
 
 def default_agiqa3k_root() -> Path:
-    """``../shared/datasets/agiqa3k`` from here, or else beside this source checkout, so
-    the default works from any directory of a checkout that sits beside ``shared/``."""
-    relative = Path("../shared/datasets/agiqa3k")
-    beside_checkout = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "agiqa3k"
-    return relative if relative.is_dir() or not beside_checkout.is_dir() else beside_checkout
+    """Where the shared AGIQA-3K set is (see :func:`eliq.scored_sets.shared_root`)."""
+    return shared_root("agiqa3k")
 
 
 def require_agiqa3k(root: Path) -> Path:
@@ -111,9 +195,7 @@ def require_agiqa3k(root: Path) -> Path:
 def read_agiqa3k(root: Path) -> pd.DataFrame:
     """The AGIQA-3K table: image path, generator, prompt and the human scores."""
     require_agiqa3k(root)
-    frame = pd.read_csv(Path(root) / "scores.csv")
-    frame["image"] = [str(Path(root) / "images" / name) for name in frame["name"]]
-    return frame
+    return read_scored_set(replace(PRESETS["agiqa3k"], root=Path(root)))[1]
 
 
 def sample_rows(frame: pd.DataFrame, limit: int | None) -> pd.DataFrame:
@@ -129,38 +211,58 @@ def score_table(
     batch_size: int = 16,
     progress: bool = True,
     features: FeatureCache | None = None,
+    with_prior: bool = False,
 ) -> pd.DataFrame:
     """``frame`` (columns ``image``, ``prompt``) with the critic's ``quality`` and
-    ``alignment`` columns added; with ``features``, vision features come from (and go to)
-    that cache."""
+    ``alignment`` columns added (and ``prior_quality``, ``prior_alignment`` with
+    ``with_prior``); with ``features``, vision features come from (and go to) that
+    cache."""
     images = list(frame["image"])
     prompts = list(frame["prompt"])
     if features is not None:
         features.precompute(images, progress)
-    scores = []
+    prefixes = list(SCORERS.values()) if with_prior else [""]
+    columns: dict[str, list] = {f"{p}{axis}": [] for p in prefixes for axis in AXES}
     for start in tqdm(
         range(0, len(images), batch_size), desc="scoring", unit="batch", disable=not progress
     ):
         chunk = slice(start, start + batch_size)
-        scores += critic.score(images[chunk], prompts[chunk], batch_size, features)
-    return frame.assign(
-        quality=[s.quality for s in scores], alignment=[s.alignment for s in scores]
-    )
+        if with_prior:
+            rows = critic.score_with_prior(images[chunk], prompts[chunk], batch_size, features)
+        else:
+            rows = [(s,) for s in critic.score(images[chunk], prompts[chunk], batch_size, features)]
+        for row in rows:
+            for prefix, score in zip(prefixes, row, strict=True):
+                columns[f"{prefix}quality"].append(score.quality)
+                columns[f"{prefix}alignment"].append(score.alignment)
+    return frame.assign(**columns)
 
 
-def evaluate_agiqa3k(
+def evaluate(
     critic: Critic,
-    root: Path,
+    scored: ScoredSet,
     batch_size: int = 16,
     progress: bool = True,
     limit: int | None = None,
+    features: FeatureCache | None = None,
 ) -> Report:
-    """The critic against AGIQA-3K; ``limit`` keeps an even sample of about that many."""
-    scored = score_table(critic, sample_rows(read_agiqa3k(root), limit), batch_size, progress)
-    return Report(
-        {axis: axis_report(scored, axis, human, "generator") for axis, human in AGIQA_AXES.items()},
-        scored,
-    )
+    """The critic and its untrained prior against a scored set's human scores (quality,
+    and alignment where the set has it and prompts); ``limit`` keeps an even sample of
+    about that many images."""
+    scored, frame = read_scored_set(scored)
+    frame = sample_rows(frame, limit)
+    table = score_table(critic, frame, batch_size, progress, features, with_prior=True)
+    humans = {"quality": scored.quality}
+    if scored.alignment is not None and scored.prompt is not None:
+        humans["alignment"] = scored.alignment
+    scorers = {
+        scorer: {
+            axis: axis_report(table, f"{prefix}{axis}", human, scored.group, intervals=True)
+            for axis, human in humans.items()
+        }
+        for scorer, prefix in SCORERS.items()
+    }
+    return Report(scored.label, scorers, table)
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,7 @@ from eliq.evaluation import (
     sample_rows,
     score_table,
 )
+from eliq.scored_sets import ScoredSet, read_scored_set
 from eliq.train.data import load_pairs, split_held_out
 from eliq.train.pair_outcomes import pair_accuracy
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
@@ -61,6 +62,9 @@ class GeneratorFold:
     """Mean within-group quality SRCC over the groups the fold trained on."""
     overall_quality: dict[str, float]
     """Over every image of every group: is the held-out group placed right among them?"""
+    photos_quality: dict[str, float] = field(default_factory=dict)
+    """On the camera photos (a scored set no fold trains on), when the run has them: what
+    training and the retune did to what the prior knew about photographs."""
 
     @property
     def retune_gain(self) -> float:
@@ -92,6 +96,10 @@ class GeneratorsOutReport:
             "alignment_gain_over_prior": mean(
                 f.alignment["trained"] - f.alignment["prior"] for f in self.folds
             ),
+            **{
+                f"photos_{stage}": mean(f.photos_quality.get(stage, np.nan) for f in self.folds)
+                for stage in STAGES
+            },
             "retune_gain": mean(f.retune_gain for f in self.folds),
             "groups_improved_by_retune": sum(f.retune_gain > 0 for f in self.folds),
             "forgetting": mean(f.forgetting for f in self.folds),
@@ -104,8 +112,8 @@ class GeneratorsOutReport:
         lines = [
             "| held-out group | images | quality: prior | trained | retuned | alignment: prior "
             "| trained | retuned | others' quality: trained | retuned | overall quality: "
-            "prior | trained | retuned |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "prior | trained | retuned | photos: prior | trained | retuned |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for f in self.folds:
             cells = [
@@ -114,6 +122,7 @@ class GeneratorsOutReport:
                 f.others_quality["trained"],
                 f.others_quality["retuned"],
                 *(f.overall_quality[s] for s in STAGES),
+                *(f.photos_quality.get(s, np.nan) for s in STAGES),
             ]
             lines.append(
                 f"| {f.group} | {f.images} | " + " | ".join(f"{c:.3f}" for c in cells) + " |"
@@ -126,6 +135,8 @@ class GeneratorsOutReport:
             f"retuned {s['quality_retuned']:.3f}; alignment prior {s['alignment_prior']:.3f}, "
             f"trained {s['alignment_trained']:.3f} ({s['alignment_gain_over_prior']:+.3f}), "
             f"retuned {s['alignment_retuned']:.3f}",
+            f"photos: prior {s['photos_prior']:.3f}, trained {s['photos_trained']:.3f}, "
+            f"retuned {s['photos_retuned']:.3f}",
             f"retune: {s['groups_improved_by_retune']} of {len(self.folds)} groups improved, "
             f"mean {s['retune_gain']:+.3f}; the other groups lost {s['forgetting']:+.3f} "
             "(forgetting)",
@@ -162,10 +173,12 @@ def leave_generators_out(
     critic_config: CriticConfig | None = None,
     limit: int | None = None,
     progress: bool = True,
+    photos: ScoredSet | None = None,
 ) -> GeneratorsOutReport:
     """Hold out each of ``groups`` (default: every group) in turn; see the module docstring.
     ``limit`` keeps an even sample of about that many images (its pair sets live apart
-    from those of other limits; the feature cache is shared)."""
+    from those of other limits; the feature cache is shared). ``photos``: a scored set
+    (camera photos) every stage is also measured on."""
     out = Path(out)
     frame = sample_rows(read_agiqa3k(root), limit)
     known = sorted(frame["generator"].unique())
@@ -178,7 +191,10 @@ def leave_generators_out(
     pair_sets = group_pair_sets(frame, out / f"pairs-{limit or 'all'}", pair_settings, progress)
     cache = out / "features"
     device = (train_settings or TrainSettings()).device
-    prior = _scores(Critic.from_config(critic_config, device), frame, cache, progress)
+    photos, photo_frame = read_scored_set(photos) if photos is not None else (None, None)
+    prior_critic = Critic.from_config(critic_config, device)
+    prior = _scores(prior_critic, frame, cache, progress)
+    prior_photos = _photo_quality(prior_critic, photos, photo_frame, cache)
     folds = []
     for group in groups:
         fold = out / "folds" / group
@@ -207,7 +223,12 @@ def leave_generators_out(
             "trained": _scores(trained.critic, frame, cache, progress),
             "retuned": _scores(retuned.critic, frame, cache, progress),
         }
-        folds.append(_fold(group, scores))
+        photo_quality = {
+            "prior": prior_photos,
+            "trained": _photo_quality(trained.critic, photos, photo_frame, cache),
+            "retuned": _photo_quality(retuned.critic, photos, photo_frame, cache),
+        }
+        folds.append(_fold(group, scores, photo_quality))
         log.info("fold %s: %s", group, folds[-1])
     return GeneratorsOutReport(folds)
 
@@ -216,7 +237,17 @@ def _scores(critic: Critic, frame: pd.DataFrame, cache: Path, progress: bool) ->
     return score_table(critic, frame, progress=progress, features=critic.feature_cache(cache))
 
 
-def _fold(group: str, scores: dict[str, pd.DataFrame]) -> GeneratorFold:
+def _photo_quality(
+    critic: Critic, photos: ScoredSet | None, frame: pd.DataFrame | None, cache: Path
+) -> float:
+    """The critic's quality SRCC on the photos (nan without them)."""
+    if photos is None or frame is None:
+        return float("nan")
+    scored = score_table(critic, frame, progress=False, features=critic.feature_cache(cache))
+    return correlation(scored["quality"], scored[photos.quality]).srcc
+
+
+def _fold(group: str, scores: dict[str, pd.DataFrame], photos: dict[str, float]) -> GeneratorFold:
     quality, human_quality = "quality", AGIQA_AXES["quality"]
 
     def within(frame: pd.DataFrame, axis: str) -> float:
@@ -238,6 +269,7 @@ def _fold(group: str, scores: dict[str, pd.DataFrame]) -> GeneratorFold:
         overall_quality={
             s: correlation(scores[s][quality], scores[s][human_quality]).srcc for s in STAGES
         },
+        photos_quality={s: v for s, v in photos.items() if np.isfinite(v)},
     )
 
 

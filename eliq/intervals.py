@@ -105,6 +105,13 @@ def rank_agreement(
     return bootstrap([x, y], _spearman, paired=True, confidence=confidence, seed=seed)
 
 
+def linear_agreement(
+    x: np.ndarray, y: np.ndarray, confidence: float = CONFIDENCE, seed: int = 0
+) -> Interval:
+    """Pearson's correlation between two scorings of the same items, resampling items."""
+    return bootstrap([x, y], _pearson, paired=True, confidence=confidence, seed=seed)
+
+
 def proportion(hits: int, n: int, confidence: float = CONFIDENCE) -> Interval:
     """A share of successes (e.g. pairs ranked right) with Wilson's interval."""
     if n < 1:
@@ -130,8 +137,12 @@ def _difference_of_means(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Row-wise Spearman: Pearson's correlation of average ranks (nan where one row is
     constant)."""
-    rx, ry = stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1)
-    rx, ry = rx - rx.mean(axis=-1, keepdims=True), ry - ry.mean(axis=-1, keepdims=True)
+    return _pearson(stats.rankdata(x, axis=-1), stats.rankdata(y, axis=-1))
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Row-wise Pearson correlation (nan where one row is constant)."""
+    rx, ry = x - x.mean(axis=-1, keepdims=True), y - y.mean(axis=-1, keepdims=True)
     denominator = np.sqrt((rx**2).sum(axis=-1) * (ry**2).sum(axis=-1))
     with np.errstate(invalid="ignore", divide="ignore"):
         return (rx * ry).sum(axis=-1) / denominator

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -176,17 +177,16 @@ def test_an_unknown_runtime_is_a_clear_error(checkpoint, tmp_path):
     assert not (tmp_path / "out.jsonl").exists()
 
 
-def test_eval_agiqa3k_reports_correlations(checkpoint, tmp_path):
-    out = tmp_path / "scores.csv"
+def test_eval_dataset_reports_the_critic_beside_its_prior_on_a_preset(checkpoint, tmp_path):
+    out, report = tmp_path / "scores.csv", tmp_path / "report.json"
     result = CliRunner().invoke(
         app,
         [
             "eval",
-            "agiqa3k",
+            "dataset",
+            str(SHARED / "datasets" / "agiqa3k"),
             "--checkpoint",
             str(checkpoint / "critic"),
-            "--root",
-            str(SHARED / "datasets" / "agiqa3k"),
             "--limit",
             "35",
             "--device",
@@ -195,14 +195,58 @@ def test_eval_agiqa3k_reports_correlations(checkpoint, tmp_path):
             str(checkpoint / "pairs"),
             "--out",
             str(out),
+            "--json",
+            str(report),
         ],
     )
     assert result.exit_code == 0, result.output
     text = " ".join(result.output.split())
-    assert "| quality |" in text and "| alignment |" in text
+    for row in ("| critic | quality |", "| prior | quality |", "| critic | alignment |"):
+        assert row in text
     assert "AttnGAN_normal" in text and "sd1.5_lowstep" in text
     assert "label-free pairs" in text
-    assert 30 <= out.read_text().count("\n") - 1 <= 40
+    scores = pd.read_csv(out)
+    assert 30 <= len(scores) <= 40
+    assert {"quality", "alignment", "prior_quality", "prior_alignment"} <= set(scores.columns)
+    numbers = json.loads(report.read_text())
+    critic = numbers["scorers"]["critic"]["quality"]["overall"]
+    assert critic["srcc_interval"]["low"] <= critic["srcc"] <= critic["srcc_interval"]["high"]
+    assert set(numbers["scorers"]) == {"critic", "prior"}
+
+
+def test_eval_dataset_reads_any_scored_folder_and_names_what_is_wrong(checkpoint, tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "images").mkdir(parents=True)
+    names = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "camera.png"]
+    for name in names:
+        shutil.copyfile(photo_path(name), folder / "images" / name)
+    rows = "\n".join(f"{n},{s}" for n, s in zip(names, [3.0, 4.5, 4.0, 2.0, 1.0], strict=True))
+    (folder / "scores.csv").write_text("name,rating\n" + rows + "\n")
+
+    def run(*options):
+        return CliRunner().invoke(
+            app,
+            ["eval", "dataset", str(folder), "--checkpoint", str(checkpoint / "critic"), *options],
+        )
+
+    result = run("--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "photos (5 images)" in result.output
+    assert "| prior | quality |" in " ".join(result.output.split())
+    assert "alignment" not in result.output  # no prompts, no alignment column
+
+    missing = run("--quality-column", "mos")
+    assert missing.exit_code == 2 and "no quality column 'mos'" in missing.output
+    (folder / "images" / "coffee.png").unlink()
+    gone = run()
+    assert gone.exit_code == 2 and "'coffee.png'" in gone.output
+    nowhere = CliRunner().invoke(app, ["eval", "dataset", str(tmp_path / "nothing")])
+    assert nowhere.exit_code == 2 and "agiqa3k, clive-part" in nowhere.output
+
+
+def test_the_old_eval_command_says_where_it_went():
+    result = CliRunner().invoke(app, ["eval", "agiqa3k", "--limit", "3"])
+    assert result.exit_code == 2 and "eliq eval dataset agiqa3k" in result.output
 
 
 def report_run(checkpoint, tmp_path):

@@ -547,7 +547,12 @@ def test_one_way_to_score_a_feature_cache_and_the_prior_change_no_score(critic, 
     cached = critic.score(images, prompts, 2, critic.feature_cache(tmp_path / "features"))
     from_disk = critic.score(images, prompts, 2, critic.feature_cache(tmp_path / "features"))
     with_prior = [total for total, _ in critic.score_with_prior(images, prompts, batch_size=2)]
-    assert plain == cached == from_disk == with_prior
+    cache = critic.feature_cache(tmp_path / "features")
+    cached_prior = critic.score_with_prior(images, prompts, 2, cache)
+    assert plain == cached == from_disk == with_prior == [total for total, _ in cached_prior]
+    assert [prior for _, prior in cached_prior] == [
+        prior for _, prior in critic.score_with_prior(images, prompts, batch_size=2)
+    ]
     assert plain[1].alignment is None and plain[2].alignment is not None
     with pytest.raises(TypeError, match="paths"):
         critic.score([load_image(images[0])], None, 2, critic.feature_cache())

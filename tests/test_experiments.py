@@ -3,6 +3,7 @@ share pair sets and the feature cache (real pairs from AGIQA-3K images, small cr
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -21,6 +22,18 @@ SMALL = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
 )
 AGIQA = SHARED / "datasets" / "agiqa3k"
+CLIVE = SHARED / "datasets" / "clive-part"
+
+
+def some_photos(tmp_path, count: int = 12):
+    """The first ``count`` photos of the shared camera set, as a scored folder of their own."""
+    folder = tmp_path / "photos"
+    (folder / "images").mkdir(parents=True)
+    rows = pd.read_csv(CLIVE / "scores.csv").head(count)
+    for name in rows["name"]:
+        (folder / "images" / name).symlink_to(CLIVE / "images" / name)
+    rows.to_csv(folder / "scores.csv", index=False)
+    return folder
 
 
 def test_leave_generators_out_trains_without_the_group_then_retunes_on_it(tmp_path):
@@ -47,6 +60,8 @@ def test_leave_generators_out_trains_without_the_group_then_retunes_on_it(tmp_pa
         "28",
         "--json",
         str(tmp_path / "report.json"),
+        "--photos",
+        str(some_photos(tmp_path)),
     ]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
@@ -65,9 +80,10 @@ def test_leave_generators_out_trains_without_the_group_then_retunes_on_it(tmp_pa
     report = json.loads((tmp_path / "report.json").read_text())
     (only,) = report["folds"]
     assert only["group"] == "sd1.5_lowstep" and only["images"] == 4
-    for axis in ("quality", "alignment", "overall_quality"):
+    for axis in ("quality", "alignment", "overall_quality", "photos_quality"):
         assert set(only[axis]) == {"prior", "trained", "retuned"}
         assert all(-1 <= v <= 1 for v in only[axis].values())
+    assert report["summary"]["photos_prior"] == only["photos_quality"]["prior"]
     assert report["summary"]["groups_improved_by_retune"] in (0, 1)
     assert "| sd1.5_lowstep | 4 |" in result.output
 

