@@ -13,6 +13,9 @@ AGIQA ?= ../shared/datasets/agiqa3k
 REFERENCE ?= artifacts/critic-reference
 # another seed of the same recipe: `make critic CRITIC_SEED=1 REFERENCE=$(REFERENCE)-seed1`
 CRITIC_SEED ?= 0
+RECIPE ?= recipes/critic-reference/recipe.json
+# photographs a recipe's pristine prior is fitted to (see recipes/critic-pristine/)
+PRISTINE ?=
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
 # Debian packages the project needs, installed when missing (through sudo when not root).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -21,7 +24,7 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: venv setup run test docs bench lint clean photos critic shipped-critic browser
+.PHONY: venv setup run test docs bench lint clean photos critic critic-build shipped-critic browser
 
 # The environment alone: what `make run` needs.
 venv: $(VENV)/.installed
@@ -65,8 +68,13 @@ bench: venv
 photos:
 	$(call APT_ENSURE,$(PHOTO_PACKAGES))
 
-# The reference critic, trained label-free (see recipes/critic-reference/README.md).
-critic: venv photos
+# The reference critic, trained label-free (see recipes/critic-reference/README.md), then
+# measured beside its own untrained prior on AGIQA-3K and the shared camera photos.
+critic: critic-build
+	$(BIN)/eliq eval dataset agiqa3k --checkpoint $(REFERENCE) --json $(REFERENCE)/agiqa3k.json
+	$(BIN)/eliq eval dataset clive-part --checkpoint $(REFERENCE) --json $(REFERENCE)/clive-part.json
+
+critic-build: venv photos
 	$(BIN)/eliq pairs build --manifest $(AGIQA)/scores.csv --images $(AGIQA)/images \
 		--image-column name --per-positive 4 --limit 1000 --out artifacts/pairs/agiqa3k
 	$(BIN)/eliq pairs demo --out artifacts/demo
@@ -75,17 +83,17 @@ critic: venv photos
 	$(BIN)/eliq train --out $(REFERENCE) \
 		--pairs artifacts/pairs/agiqa3k --pairs artifacts/demo/pairs \
 		--pairs artifacts/pairs/wallpapers --feature-cache artifacts/features \
-		--recipe recipes/critic-reference/recipe.json --seed $(CRITIC_SEED)
+		--recipe $(RECIPE) --seed $(CRITIC_SEED) $(addprefix --pristine ,$(PRISTINE))
 
 # The reference critic the package ships (eliq/data/critics/reference/: what
 # `Critic.from_pretrained("reference")` and `eliq score` without --checkpoint load) is a
-# build output, not a file in git: `make critic` trains it from the committed recipe
+# build output, not a file in git: `make critic-build` trains it from the committed recipe
 # (about 15 minutes on 2 CPU cores, once) and this copies it in.
 SHIPPED := eliq/data/critics/reference
 shipped-critic: $(SHIPPED)/model.safetensors
 
 $(SHIPPED)/model.safetensors: recipes/critic-reference/recipe.json
-	$(MAKE) critic REFERENCE=$(REFERENCE) CRITIC_SEED=0
+	$(MAKE) critic-build REFERENCE=$(REFERENCE) CRITIC_SEED=0
 	mkdir -p $(SHIPPED)
 	cp $(addprefix $(REFERENCE)/,config.json scale.json training.json) $(SHIPPED)/
 	cp $(REFERENCE)/model.safetensors $@

@@ -64,6 +64,15 @@ AGIQA_ROOT_HELP = (
     "AGIQA-3K folder (scores.csv, images/); default: ../shared/datasets/agiqa3k, from here "
     "or beside this checkout."
 )
+PristineOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "--pristine",
+        help="Undistorted photographs (file or folder, repeatable) a new critic's pristine "
+        "prior is fitted to, when the recipe's critic has one.",
+        exists=True,
+    ),
+]
 JsonOutOption = Annotated[Path | None, typer.Option("--json", help="Also write JSON here.")]
 
 
@@ -171,6 +180,7 @@ def train_command(
         Path | None,
         typer.Option(help="Keep vision features here, by image content, for later runs."),
     ] = None,
+    pristine: PristineOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Train the critic label-free on pair sets (fresh, or from --init with --replay)."""
@@ -188,6 +198,7 @@ def train_command(
         replay=replay or [],
         config=chosen.critic if recipe is not None else None,
         feature_cache=feature_cache,
+        pristine=pristine or [],
     )
     table = Table("family", "held-out pair accuracy", title=f"critic {out}")
     for family, accuracy in result.held_out_accuracy.items():
@@ -378,7 +389,7 @@ def eval_dataset(
     context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
 )
 def eval_agiqa3k() -> None:
-    """Moved: ``eliq eval dataset agiqa3k``."""
+    """Moved: now eliq eval dataset agiqa3k."""
     raise typer.BadParameter("`eliq eval agiqa3k` is now `eliq eval dataset agiqa3k`")
 
 
@@ -403,6 +414,7 @@ def eval_leave_generators_out(
             "clive-part where it is; 'none' to skip)."
         ),
     ] = None,
+    pristine: PristineOption = None,
     json_out: JsonOutOption = None,
 ) -> None:
     """Per generator group: train on the others, score it, retune on its own images and
@@ -427,6 +439,7 @@ def eval_leave_generators_out(
         chosen.critic if given else None,
         limit=limit,
         photos=photo_set,
+        pristine=pristine or [],
     )
     _show(report, json_out)
 
@@ -445,6 +458,7 @@ def eval_leave_families_out(
     recipe: RecipeOption = None,
     critic_config: MovedOption = None,
     train_config: MovedOption = None,
+    pristine: PristineOption = None,
     json_out: JsonOutOption = None,
 ) -> None:
     """Train without a negative family; pair accuracy on it says whether the critic learns
@@ -460,6 +474,7 @@ def eval_leave_families_out(
         leave_out,
         chosen.train if given else None,
         chosen.critic if given else None,
+        pristine=pristine or [],
     )
     _show(report, json_out)
 

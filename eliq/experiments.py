@@ -42,7 +42,7 @@ from eliq.scored_sets import ScoredSet, read_scored_set
 from eliq.train.data import load_pairs, split_held_out
 from eliq.train.pair_outcomes import pair_accuracy
 from eliq.train.settings import RETUNE_DEFAULTS, TrainSettings
-from eliq.train.trainer import train
+from eliq.train.trainer import new_critic, train
 
 log = logging.getLogger(__name__)
 STAGES = ("prior", "trained", "retuned")
@@ -174,11 +174,13 @@ def leave_generators_out(
     limit: int | None = None,
     progress: bool = True,
     photos: ScoredSet | None = None,
+    pristine: Sequence[Path] = (),
 ) -> GeneratorsOutReport:
     """Hold out each of ``groups`` (default: every group) in turn; see the module docstring.
     ``limit`` keeps an even sample of about that many images (its pair sets live apart
     from those of other limits; the feature cache is shared). ``photos``: a scored set
-    (camera photos) every stage is also measured on."""
+    (camera photos) every stage is also measured on; ``pristine``: the photographs a
+    critic with a pristine prior fits it to (see :func:`eliq.train.trainer.new_critic`)."""
     out = Path(out)
     frame = sample_rows(read_agiqa3k(root), limit)
     known = sorted(frame["generator"].unique())
@@ -192,7 +194,7 @@ def leave_generators_out(
     cache = out / "features"
     device = (train_settings or TrainSettings()).device
     photos, photo_frame = read_scored_set(photos) if photos is not None else (None, None)
-    prior_critic = Critic.from_config(critic_config, device)
+    prior_critic = new_critic(critic_config, device, pristine)
     prior = _scores(prior_critic, frame, cache, progress)
     prior_photos = _photo_quality(prior_critic, photos, photo_frame, cache)
     folds = []
@@ -207,6 +209,7 @@ def leave_generators_out(
             config=critic_config,
             progress=progress,
             feature_cache=cache,
+            pristine=pristine,
         )
         log.info("fold %s: retuning on its own images", group)
         retuned = train(
@@ -348,6 +351,7 @@ def leave_families_out(
     train_settings: TrainSettings | None = None,
     critic_config: CriticConfig | None = None,
     progress: bool = True,
+    pristine: Sequence[Path] = (),
 ) -> FamiliesOutReport:
     """Train once per entry of ``leave_out`` (see :func:`family_units`) without it, and
     measure pair accuracy on all of its pairs (never trained on; their positives were, as
@@ -357,7 +361,7 @@ def leave_families_out(
     pairs = load_pairs(pair_sets, "evaluation")
     units = family_units(pairs, leave_out)
     cache = out / "features"
-    prior = Critic.from_config(critic_config, settings.device)
+    prior = new_critic(critic_config, settings.device, pristine)
     prior_store = prior.feature_cache(cache)
     folds = []
     for unit in units:
@@ -369,6 +373,7 @@ def leave_families_out(
             config=critic_config,
             progress=progress,
             feature_cache=cache,
+            pristine=pristine,
         )
         left_out = pairs[pairs["family"].isin(unit)]
         store = result.critic.feature_cache(cache)

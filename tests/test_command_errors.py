@@ -28,7 +28,11 @@ def run(tmp_path, program, *arguments, debug=False):
 @pytest.mark.parametrize(
     ("program", "arguments", "message"),
     [
-        ("eliq", ["eval", "agiqa3k", "--root", "nowhere"], "no AGIQA-3K folder at nowhere"),
+        (
+            "eliq",
+            ["eval", "leave-generators-out", "--out", "x", "--root", "nowhere", "--photos", "none"],
+            "no AGIQA-3K folder at nowhere",
+        ),
         ("eliq", ["pairs", "build", "--images", ".", "--out", "p", "--families", "nope"], "nope"),
         ("eliq", ["score", ".", "--out", "s.jsonl", "--checkpoint", "nope"], "known: reference"),
         ("eliq-daemon", ["promote", "99"], "no critic version 99"),
@@ -44,7 +48,8 @@ def test_a_mistake_is_one_line_and_a_failure(tmp_path, program, arguments, messa
 
 
 def test_eliq_debug_shows_the_traceback(tmp_path):
-    result = run(tmp_path, "eliq", "eval", "agiqa3k", "--root", "nowhere", debug=True)
+    arguments = ["eval", "leave-generators-out", "--out", "x", "--root", "nowhere"]
+    result = run(tmp_path, "eliq", *arguments, "--photos", "none", debug=True)
     assert result.returncode == 1 and "Traceback" in result.stderr
 
 

@@ -39,6 +39,41 @@ class LoraSettings(BaseModel):
     target_modules: list[str] | str | None = None
 
 
+class PristineSettings(BaseModel):
+    """The pristine-statistics prior (:mod:`eliq.critic.pristine`): a Gaussian of pristine
+    crops' early features, fitted when a critic is first trained."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    weight: float = Field(
+        default=0.5,
+        ge=0.0,
+        description="Quality prior units per standard deviation of the pristine crops' "
+        "distances: how much an image's distance from the pristine photographs lowers its "
+        "quality prior.",
+    )
+    levels: int = Field(
+        default=3,
+        ge=1,
+        description="The first N backbone levels describe a crop (with the low-level "
+        "statistics); semantic levels measure content, not degradation.",
+    )
+    keep_fraction: float = Field(
+        default=0.25,
+        gt=0.0,
+        le=1.0,
+        description="Fit only this most textured share of the pristine crops (by the "
+        "variance of the Laplacian), as NIQE keeps only sharp patches.",
+    )
+    release_weight: float = Field(
+        default=0.2,
+        ge=0.0,
+        le=1.0,
+        description="On a retune, how far a release's own positives move the Gaussian (the "
+        "rest stays as it was, so one release cannot overwrite the history).",
+    )
+
+
 class CriticConfig(BaseModel):
     """Backbones by name or path (like ``from_pretrained``) plus the small trainable parts.
     A key it does not know is refused (a typo), except in a saved checkpoint's config, where
@@ -111,6 +146,11 @@ class CriticConfig(BaseModel):
         "backward pass instead of keeping them: less memory for a VLM's retune, more time. "
         "Only a backbone that supports it (vlm) accepts it; it changes no score.",
     )
+    pristine: PristineSettings | None = Field(
+        default=None,
+        description="Add a pristine-statistics term to the quality prior (see "
+        "PristineSettings); None: the prior is sharpness and recognisability alone.",
+    )
     heads: int = Field(default=4, ge=1)
     queries_per_axis: int = Field(default=4, ge=1)
     decoder_layers: int = Field(default=2, ge=1)
@@ -139,10 +179,11 @@ class CriticConfig(BaseModel):
         """The config as critic versions and fingerprints digest it: without the backbone
         revision (the backbone weights are the fingerprint's, and loading refuses a
         checkpoint on other ones), gradient checkpointing (it changes no score) and, unless
-        set, the family, so critics saved before these fields keep their versions."""
-        unset = {"backbone_revision", "gradient_checkpointing"} | (
-            {"backbone_family"} if self.backbone_family is None else set()
-        )
+        set, the family and the pristine prior, so critics saved before these fields keep
+        their versions."""
+        unset = {"backbone_revision", "gradient_checkpointing"} | {
+            name for name in ("backbone_family", "pristine") if getattr(self, name) is None
+        }
         return self.model_dump_json(exclude=unset)
 
     def save(self, folder: Path) -> None:

@@ -22,6 +22,7 @@ import torch
 from PIL import Image
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
 
 from eliq.backbones import load_backbones
 from eliq.config import ImageLimits
@@ -35,7 +36,7 @@ from eliq.critic.prompt_text import clean_prompts, prompt_cache_key
 from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.shipped import critic_folder
 from eliq.critic.text_cache import TextCache
-from eliq.critic.views import make_views
+from eliq.critic.views import grid_crops, make_views
 from eliq.devices import resolve_device
 from eliq.hub_ids import is_repo_id
 from eliq.imageio import ImageSource, check_geometry, from_array, from_pil, load_image
@@ -242,6 +243,32 @@ class Critic:
         adapters, heads, the residuals' statistics). Critics with equal fingerprints score
         alike, so what one scored can be reused for the other."""
         return state_digest(self.config.identity_json(), self.model.state_dict())
+
+    @torch.no_grad()
+    def fit_pristine(
+        self, images: Sequence[ImageSource], release: bool = False, progress: bool = False
+    ) -> int:
+        """Fit the pristine Gaussian (:mod:`eliq.critic.pristine`) to dense crops of
+        ``images``, undistorted photographs; with ``release``, move it towards them instead
+        (a new release's own positives). Returns how many crops it kept."""
+        settings, pristine = self.config.pristine, self.model.pristine
+        if settings is None or pristine is None:
+            raise ValueError("this critic has no pristine prior (its config's pristine is None)")
+        size, features, texture = self.config.view_size, [], []
+        for image in tqdm(images, desc="pristine crops", unit="image", disable=not progress):
+            crops = grid_crops(load_image(image).to(self.device), size)
+            for start in range(0, len(crops), 32):
+                levels = self.model.vision_features(crops[None, start : start + 32])
+                described, textured = self.model.pristine_inputs(levels)
+                features.append(described[0].cpu())
+                texture.append(textured[0].cpu())
+        if not features:
+            raise ValueError(f"no image holds a {size} x {size} crop: nothing to fit")
+        fit = pristine.blend if release else pristine.fit
+        options = (settings.release_weight,) if release else ()
+        kept = fit(torch.cat(features), torch.cat(texture), settings.keep_fraction, *options)
+        self.weights_changed()
+        return kept
 
     # -- scoring ------------------------------------------------------------------------------
 

@@ -21,7 +21,9 @@ residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in
   probabilities averaged over the views. On generated images full-resolution sharpness is
   the strongest single label-free signal; how confidently a classifier recognises what the
   image shows adds what sharpness misses (malformed, unrecognisable content), chiefly among
-  images of one generator. Heads trained only on synthetic distortions overfit to them, so
+  images of one generator. With ``pristine`` set, minus the distance of the image's more
+  textured crops from a Gaussian of pristine photographs' crops is added
+  (:mod:`eliq.critic.pristine`). Heads trained only on synthetic distortions overfit to them, so
   the network learns a residual that corrects the prior where the pairs say it is wrong
   (noise raises the Laplacian and is a defect).
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
@@ -52,6 +54,7 @@ from torch import nn
 from eliq.backbones.base import TextEncoder, VisionEncoder
 from eliq.critic.config import CriticConfig, LoraSettings
 from eliq.critic.fingerprint import state_digest
+from eliq.critic.pristine import PristineStatistics
 from eliq.critic.statistics import FEATURES, view_statistics
 from eliq.critic.text_cache import BACKBONE_TEXT
 from eliq.devices import one_image_at_a_time
@@ -274,6 +277,9 @@ class CriticModel(nn.Module):
             if config.alignment_linear
             else None
         )
+        self.pristine = (
+            PristineStatistics(self._pristine_dim(feature_dims)) if config.pristine else None
+        )
         self.view_embedding = nn.Parameter(torch.zeros(2, dim))  # global view, crop
         self.visual_norm = nn.LayerNorm(dim)
         self.text_projection = nn.Linear(text.dim, dim)
@@ -391,8 +397,24 @@ class CriticModel(nn.Module):
         ):
             entropy = -(concepts * concepts.clamp_min(1e-12).log()).sum(-1).mean(1)
             quality = quality - self.config.recognisability_weight * entropy
+        if self.pristine is not None and self.pristine.fitted:
+            crops, texture = self.pristine_inputs(features)
+            quality = quality + self.config.pristine.weight * self.pristine.term(crops, texture)
         similarity = self.concept_similarity(concepts, text.sentence)
         return torch.stack([quality, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
+
+    def pristine_inputs(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the pristine Gaussian reads of each native crop (the global view when it is
+        the only one): the first levels and the statistics ``(B, C, dim)``, and the crop's
+        texture, its log variance of the Laplacian ``(B, C)``."""
+        levels = self.config.pristine.levels if self.config.pristine else 0
+        chosen = [*features[: min(levels, len(features) - 1)], features[-1]]
+        crops = [level[:, 1:] if level.shape[1] > 1 else level for level in chosen]
+        return torch.cat(crops, dim=-1), crops[-1][..., 0]
+
+    def _pristine_dim(self, feature_dims: list[int]) -> int:
+        levels = min(self.config.pristine.levels, len(feature_dims) - 1)
+        return sum(feature_dims[:levels]) + feature_dims[-1]
 
     def residual(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
         """``(B, 2)`` what the query transformer and the linear residuals add to the prior."""
@@ -455,10 +477,13 @@ class CriticModel(nn.Module):
 
     def trainable_state(self) -> dict[str, torch.Tensor]:
         """Everything a checkpoint must hold: the backbones' own weights are loaded by name;
-        the linear residuals' feature statistics are learnt too."""
+        the linear residuals' feature statistics and the pristine Gaussian are learnt too."""
         state = {n: p.detach() for n, p in self.named_parameters() if p.requires_grad}
-        for name, residual in self._linear_residuals():
-            for buffer_name, buffer in residual.named_buffers():
+        fitted = [*self._linear_residuals()]
+        if self.pristine is not None:
+            fitted.append(("pristine", self.pristine))
+        for name, module in fitted:
+            for buffer_name, buffer in module.named_buffers():
                 state[f"{name}.{buffer_name}"] = buffer.detach()
         return state
 

@@ -45,3 +45,16 @@ def global_view(image: torch.Tensor, size: int = 224) -> torch.Tensor:
     """``(3, size, size)``: the whole image resized, with antialiasing."""
     whole = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True)[0]
     return whole.clamp(0, 1)
+
+
+def grid_crops(image: torch.Tensor, size: int = 224) -> torch.Tensor:
+    """``(N, 3, size, size)``: every native-resolution crop on a grid of half-crop steps
+    (none for an image smaller than a crop): dense patches, as NIQE takes them."""
+    _, height, width = image.shape
+    step = max(1, size // 2)
+    patches = [
+        image[:, y : y + size, x : x + size]
+        for y in range(0, height - size + 1, step)
+        for x in range(0, width - size + 1, step)
+    ]
+    return torch.stack(patches) if patches else image.new_zeros(0, 3, size, size)

@@ -45,6 +45,7 @@ from tqdm.auto import tqdm
 from eliq.critic.config import CriticConfig
 from eliq.critic.critic import Critic
 from eliq.critic.features import FeatureCache
+from eliq.pairs.positives import image_files
 from eliq.train.data import ladder_batches, load_pairs, split_held_out
 from eliq.train.distributed import World
 from eliq.train.losses import critic_loss
@@ -96,16 +97,24 @@ def train(
     progress: bool = True,
     stop: Callable[[], bool] | None = None,
     feature_cache: Path | None = None,
+    pristine: Sequence[Path] = (),
 ) -> TrainResult:
-    """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring)."""
+    """Train a critic on ``pairs`` and save it to ``out`` (see the module docstring).
+    ``pristine``: photographs (files or folders) a new critic's pristine prior is fitted to,
+    when its config has one; a retune moves that prior towards the new pairs' positives."""
     settings = settings or TrainSettings()
+    if init is not None and pristine:
+        raise ValueError(
+            "pristine photographs fit a new critic's prior; a retune (init) moves it towards "
+            "the release's positives instead"
+        )
     out = Path(out)
     torch.manual_seed(settings.seed)
     rng = np.random.default_rng(settings.seed)
     critic = (
         Critic.from_pretrained(init, settings.device)
         if init is not None
-        else Critic.from_config(config, settings.device)
+        else new_critic(config, settings.device, pristine, progress)
     )
     model = critic.model
     new_pairs, held_out = split_held_out(
@@ -122,6 +131,8 @@ def train(
         )
     if new_pairs.empty:
         raise ValueError(f"no training pairs in {[str(p) for p in pairs]}")
+    if init is not None:
+        _follow_release(critic, new_pairs, progress)
     world = World.current()
     store = critic.feature_cache(feature_cache)
     frames = [new_pairs, held_out] + ([replay_pairs] if replay_pairs is not None else [])
@@ -219,6 +230,8 @@ def train(
         "pairs": [str(p) for p in pairs],
         "replay": [str(p) for p in replay],
         "init": str(init) if init else None,
+        "pristine": [str(p) for p in pristine],
+        "pristine_crops": int(model.pristine.crops) if model.pristine is not None else None,
         "final_loss": history[-1]["loss"] if history else None,
         "processes": world.size,
     }
@@ -227,6 +240,45 @@ def train(
         (out / "training.json").write_text(json.dumps(summary, indent=2))
     world.barrier()  # the critic is on disk before any rank reports the run done
     return TrainResult(critic, len(history), skipped, accuracy, history, cut_short, world.size)
+
+
+def new_critic(
+    config: CriticConfig | None,
+    device: str,
+    pristine: Sequence[Path] = (),
+    progress: bool = False,
+) -> Critic:
+    """An untrained critic from ``config``, its pristine prior (if the config has one)
+    fitted to the ``pristine`` photographs (files or folders): the critic training starts
+    from, and the prior it is measured against."""
+    critic = Critic.from_config(config, device)
+    if critic.config.pristine is None:
+        if pristine:
+            raise ValueError(
+                "pristine photographs were given, but the critic has no pristine prior"
+            )
+        return critic
+    if not pristine:
+        raise ValueError(
+            "the critic has a pristine prior: pass the pristine photographs to fit it to "
+            "(--pristine)"
+        )
+    images = [
+        i for path in pristine for i in (image_files(path) if Path(path).is_dir() else [path])
+    ]
+    kept = critic.fit_pristine(images, progress=progress)
+    log.info("pristine prior fitted to %d crops of %d photographs", kept, len(images))
+    return critic
+
+
+def _follow_release(critic: Critic, new_pairs: pd.DataFrame, progress: bool) -> None:
+    """A retune moves the pristine prior towards the release's own positives (those it
+    trains on), shrunk towards what it held (see PristineSettings.release_weight)."""
+    if critic.config.pristine is None:
+        return
+    positives = sorted(set(new_pairs["positive"]))
+    kept = critic.fit_pristine(positives, release=True, progress=progress)
+    log.info("pristine prior moved towards %d crops of %d positives", kept, len(positives))
 
 
 def _without(pairs: pd.DataFrame, families: Sequence[str]) -> pd.DataFrame:
