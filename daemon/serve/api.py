@@ -116,7 +116,7 @@ class Readiness(BaseModel):
 def create_app(settings: DaemonSettings, store: Store, critics: CriticStore) -> FastAPI:
     """The API over the daemon's state (migrated by the daemon) and its critic store
     (:mod:`daemon.composition` builds both)."""
-    metrics = registry_for(store)
+    metrics = registry_for(store, {r.name: r.interval_s for r in settings.registry_specs()})
     app = FastAPI(
         title="eliq-daemon",
         summary="Status of eliq's continual-learning critic daemon (read-only).",

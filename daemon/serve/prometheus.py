@@ -6,7 +6,7 @@ so the numbers survive restarts and every replica (leader or standby) reports th
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,8 +22,12 @@ from daemon.state.tables import PIPELINE, CriticStatus, ReleaseState
 
 
 class StateCollector(Collector):
-    def __init__(self, store: Store) -> None:
+    """``poll_intervals``: each registry's configured seconds between polls, so an alert can
+    tell a late poll from a slow schedule."""
+
+    def __init__(self, store: Store, poll_intervals: Mapping[str, float]) -> None:
         self.store = store
+        self.poll_intervals = dict(poll_intervals)
 
     def collect(self) -> Iterator[Metric]:
         counts = readmodel.counts(self.store)
@@ -45,6 +49,12 @@ class StateCollector(Collector):
         for state in [*PIPELINE, ReleaseState.parked]:
             by_state.add_metric([state], states.get(state, 0))
         yield by_state
+        versions = GaugeMetricFamily(
+            "eliq_critic_versions", "Critic versions in each status.", labels=["status"]
+        )
+        for status in CriticStatus:
+            versions.add_metric([status], counts["statuses"].get(status, 0))
+        yield versions
 
         steps = SummaryMetricFamily(
             "eliq_step_duration_seconds", "Wall time of finished steps and jobs.", labels=["step"]
@@ -133,14 +143,34 @@ class StateCollector(Collector):
         for registry, moment in sorted(counts["polls"].items()):
             polled.add_metric([registry], moment.timestamp())
         yield polled
+        interval = GaugeMetricFamily(
+            "eliq_registry_poll_interval_seconds",
+            "Each registry's configured seconds between polls.",
+            labels=["registry"],
+        )
+        for registry, seconds in sorted(self.poll_intervals.items()):
+            interval.add_metric([registry], seconds)
+        yield interval
+
+        scoring = counts["scoring"]
+        yield _counter(
+            "eliq_scoring_images",
+            "Release images the champion scored in timed runs.",
+            scoring["images"],
+        )
+        yield _counter(
+            "eliq_scoring_seconds",
+            "Wall seconds those scoring runs took (with their executor's start-up).",
+            scoring["seconds"],
+        )
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, documentation, value=value)
 
 
-def registry_for(store: Store) -> CollectorRegistry:
+def registry_for(store: Store, poll_intervals: Mapping[str, float]) -> CollectorRegistry:
     """A registry holding only the daemon's collector (no process metrics of the server)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(StateCollector(store))
+    registry.register(StateCollector(store, poll_intervals))
     return registry

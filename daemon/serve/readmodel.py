@@ -13,6 +13,7 @@ from sqlmodel import func, select
 from daemon.state.store import Store
 from daemon.state.tables import (
     AlertRecord,
+    CriticVersion,
     DriftCheck,
     EvaluationRecord,
     JobRun,
@@ -150,11 +151,17 @@ def step_durations(store: Store) -> dict[str, dict[str, float]]:
 
 
 def counts(store: Store) -> dict[str, Any]:
-    """Releases per state, alerts per channel and outcome, last poll per registry."""
+    """Releases per state, critic versions per status, alerts per channel and outcome, last
+    poll per registry, and the images scored with the seconds that took (where timed)."""
     with store.session() as session:
         states = dict(
             session.exec(
                 select(ReleaseRecord.state, func.count()).group_by(ReleaseRecord.state)
+            ).all()
+        )
+        statuses = dict(
+            session.exec(
+                select(CriticVersion.status, func.count()).group_by(CriticVersion.status)
             ).all()
         )
         alerts = [
@@ -166,4 +173,14 @@ def counts(store: Store) -> dict[str, Any]:
             ).all()
         ]
         polls = {c.registry_name: c.polled_at for c in session.exec(select(RegistryCursor)).all()}
-    return {"states": states, "alerts": alerts, "polls": polls}
+        timed = ReleaseScore.seconds.is_not(None)
+        images, seconds = session.exec(
+            select(func.sum(ReleaseScore.images), func.sum(ReleaseScore.seconds)).where(timed)
+        ).one()
+    return {
+        "states": states,
+        "statuses": statuses,
+        "alerts": alerts,
+        "polls": polls,
+        "scoring": {"images": images or 0, "seconds": seconds or 0.0},
+    }

@@ -217,6 +217,11 @@ class ReleaseScore(SQLModel, table=True):
     alignment_low: float | None = None
     alignment_high: float | None = None
     scores_path: str = Field(description="Per-image scores (Parquet).")
+    seconds: float | None = Field(
+        default=None,
+        description="Wall seconds of scoring these images; releases scored together share "
+        "the run's time in proportion to their images.",
+    )
     created_at: datetime = Field(default_factory=utcnow)
 
 
