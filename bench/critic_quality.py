@@ -15,7 +15,6 @@ import argparse
 import os
 import platform
 import sys
-from collections import defaultdict
 from datetime import date
 from pathlib import Path
 
@@ -27,19 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from baselines import ZeroShot, brisque_score, laplacian_variance, piqe_score  # noqa: E402
 
 from eliq.critic import Critic  # noqa: E402
-from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k  # noqa: E402
-
-
-def score_with_prior(critic: Critic, frame: pd.DataFrame, batch: int = 16) -> dict[str, list]:
-    """The critic's scores and, from the same forward pass, its prior alone."""
-    columns = defaultdict(list)
-    for start in tqdm(range(0, len(frame), batch), desc="critic", unit="batch"):
-        rows = frame.iloc[start : start + batch]
-        for total, prior in critic.score_with_prior(list(rows["image"]), list(rows["prompt"])):
-            for axis in ("quality", "alignment"):
-                columns[axis].append(getattr(total, axis))
-                columns[f"prior_{axis}"].append(getattr(prior, axis))
-    return columns
+from eliq.evaluation import AGIQA_AXES, axis_report, read_agiqa3k, score_table  # noqa: E402
 
 
 def main() -> None:
@@ -53,7 +40,7 @@ def main() -> None:
     if args.limit:
         frame = frame.iloc[:: max(1, len(frame) // args.limit)].reset_index(drop=True)
     critic = Critic.from_pretrained(args.checkpoint, args.device)
-    scored = frame.assign(**score_with_prior(critic, frame))
+    scored = score_table(critic, frame, with_prior=True)  # the prior from the same pass
     zero_shot = ZeroShot(critic.config.crops)
     columns: dict[str, list[float]] = {
         k: [] for k in ("zs_quality", "zs_alignment", "piqe", "brisque", "laplacian")

@@ -43,14 +43,16 @@ class Correlation:
 
     def srcc_text(self) -> str:
         """SRCC with its interval where there is one: ``0.706 [0.687, 0.724]``."""
-        if self.srcc_interval is None:
-            return f"{self.srcc:.3f}"
-        return f"{self.srcc:.3f} [{self.srcc_interval.low:.3f}, {self.srcc_interval.high:.3f}]"
+        return _with_interval(self.srcc, self.srcc_interval)
 
     def plcc_text(self) -> str:
-        if self.plcc_interval is None:
-            return f"{self.plcc:.3f}"
-        return f"{self.plcc:.3f} [{self.plcc_interval.low:.3f}, {self.plcc_interval.high:.3f}]"
+        return _with_interval(self.plcc, self.plcc_interval)
+
+
+def _with_interval(value: float, interval: Interval | None) -> str:
+    if interval is None:
+        return f"{value:.3f}"
+    return f"{value:.3f} [{interval.low:.3f}, {interval.high:.3f}]"
 
 
 @dataclass

@@ -7,13 +7,16 @@ import torch
 
 from eliq.config import PairSettings
 from eliq.critic import Critic, CriticConfig, LoraSettings
+from eliq.critic.model import ScoreParts
 from eliq.demo import write_demo_positives
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
 from eliq.train import TrainingStopped, TrainSettings, train
 from eliq.train import trainer as trainer_module
 from eliq.train.data import load_pairs
+from eliq.train.losses import critic_loss
 from eliq.train.pair_outcomes import pair_outcomes, stored_scores
+from eliq.train.settings import LossWeights
 
 FROZEN_VISION = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
@@ -393,3 +396,60 @@ def test_a_large_held_out_fraction_still_leaves_a_positive_to_train_on(pair_sets
     kept, held = split_held_out(pairs, 0.99, 0)
     assert len(set(kept["positive_id"])) == 1
     assert len(set(held["positive_id"])) == pairs["positive_id"].nunique() - 1
+
+
+def _linear_prior_correlation(critic, pair_set) -> float:
+    """Correlation, over a pair set's images, of the linear quality residual with the prior."""
+    frame = load_pairs([pair_set], "x")
+    images = list(dict.fromkeys([*frame["positive"], *frame["negative"]]))
+    with torch.no_grad():
+        parts = critic.scores_for_training(images, [None] * len(images), critic.feature_cache())
+    return torch.corrcoef(torch.stack([parts.linear[:, 0], parts.prior[:, 0]]))[0, 1].item()
+
+
+def test_the_decorrelation_penalty_keeps_the_linear_residual_from_undoing_the_prior(tmp_path):
+    """Noise negatives are sharper than their positives by the Laplacian, so these pairs
+    teach the linear residual to work against the sharpness prior; the penalty holds it
+    uncorrelated with the prior."""
+    positives = read_positives(write_demo_positives(tmp_path / "positives"))
+    noise = PairSettings(per_positive=4, families=["gaussian_noise", "poisson_noise"])
+    pairs = PairFactory(noise).build(positives, tmp_path / "pairs", progress=False).root
+    settings = TrainSettings(
+        steps=30, batch_pairs=12, learning_rate=2e-3, held_out_fraction=0.0, device="cpu"
+    )
+    runs = {
+        weight: train(
+            [pairs],
+            tmp_path / str(weight),
+            settings.model_copy(update={"decorrelation_weight": weight}),
+            config=FROZEN_VISION,
+            progress=False,
+        )
+        for weight in (0.0, 4.0)
+    }
+    free, held = (_linear_prior_correlation(runs[w].critic, pairs) for w in (0.0, 4.0))
+    assert free < -0.2 and abs(held) < 0.1
+    late = {w: sum(h["decorrelation"] for h in run.history[-10:]) for w, run in runs.items()}
+    assert late[4.0] < late[0.0]  # reported with or without its weight
+
+
+def test_the_decorrelation_part_is_the_squared_correlation_of_the_linear_residual_with_the_prior():
+    generator = torch.Generator().manual_seed(0)
+    prior = torch.randn(16, 2, generator=generator)
+    linear = (-0.5 * prior + 0.2 * torch.randn(16, 2, generator=generator)).requires_grad_()
+    scored = ScoreParts(prior, torch.zeros(16, 2), linear)
+    pairs = (scored.total[:8], scored.total[8:], torch.zeros(8, dtype=torch.long))
+    off, parts_off = critic_loss(*pairs, torch.empty(0, 2, dtype=torch.long), scored)
+    on, parts_on = critic_loss(
+        *pairs, torch.empty(0, 2, dtype=torch.long), scored, LossWeights(decorrelation=2.0)
+    )
+    expected = torch.corrcoef(torch.stack([linear[:, 0], prior[:, 0]]))[0, 1].item() ** 2
+    assert parts_off["decorrelation"] == pytest.approx(expected, rel=1e-5)
+    assert parts_on["decorrelation"] == parts_off["decorrelation"]
+    assert on.item() == pytest.approx(off.item() + 2.0 * expected, rel=1e-5)
+    # a constant residual (the untrained one) correlates with nothing
+    flat = ScoreParts(prior, torch.zeros(16, 2), torch.zeros(16, 2))
+    _, parts = critic_loss(
+        *pairs, torch.empty(0, 2, dtype=torch.long), flat, LossWeights(decorrelation=1.0)
+    )
+    assert parts["decorrelation"] == 0.0

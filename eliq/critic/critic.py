@@ -12,7 +12,7 @@ import io
 import logging
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, get_args
@@ -31,7 +31,7 @@ from eliq.critic.config import CriticConfig
 from eliq.critic.exported_vision import ExportedVision
 from eliq.critic.features import FeatureCache
 from eliq.critic.fingerprint import state_digest, vision_fingerprint
-from eliq.critic.model import CriticModel, TextFeatures
+from eliq.critic.model import CriticModel, ScoreParts, TextFeatures
 from eliq.critic.prompt_text import clean_prompts, prompt_cache_key
 from eliq.critic.scale import SCALE_FILE, ScoreScale
 from eliq.critic.shipped import critic_folder
@@ -342,27 +342,34 @@ class Critic:
             )
         prompts = clean_prompts(prompts, len(images))
         _refuse_swapped(images, prompts)
+        return [
+            score
+            for levels, whole, batch in self._batches(images, prompts, batch_size, features)
+            for score in self._scores(levels, batch, whole)
+        ]
+
+    def _batches(
+        self,
+        images: Sequence[ImageInput],
+        prompts: list[str | None],
+        batch_size: int,
+        features: FeatureCache | None,
+    ) -> Iterator[tuple[list[torch.Tensor], torch.Tensor | None, list[str | None]]]:
+        """Per batch: the images' vision levels (from ``features``, image files only, when
+        given), their global views (None from a cache, for a critic that does not read
+        them) and their prompts."""
         if features is not None:
             if not all(isinstance(i, str | Path) for i in images):
                 raise TypeError("a feature cache keeps image files: pass paths with features")
-            return self._score_cached([str(i) for i in images], prompts, batch_size, features)
-        scores: list[Score] = []
+            images = [str(i) for i in images]
+            features.precompute(images, progress=False)
         for start in range(0, len(images), batch_size):
-            views = torch.stack([self.views(i) for i in images[start : start + batch_size]])
-            batch = prompts[start : start + batch_size]
-            scores += self._scores(self.vision_features(views), batch, views[:, 0])
-        return scores
-
-    def _score_cached(
-        self, paths: list[str], prompts: list[str | None], batch_size: int, cache: FeatureCache
-    ) -> list[Score]:
-        cache.precompute(paths, progress=False)
-        scores: list[Score] = []
-        for start in range(0, len(paths), batch_size):
-            chunk = paths[start : start + batch_size]
-            batch = prompts[start : start + batch_size]
-            scores += self._scores(cache.features(chunk), batch, cache.global_views(chunk))
-        return scores
+            chunk, batch = images[start : start + batch_size], prompts[start : start + batch_size]
+            if features is not None:
+                yield features.features(chunk), features.global_views(chunk), batch
+            else:
+                views = torch.stack([self.views(i) for i in chunk])
+                yield self.vision_features(views), views[:, 0], batch
 
     @torch.inference_mode()
     def score_views(self, views: torch.Tensor, prompts: Sequence[str | None]) -> list[Score]:
@@ -384,19 +391,9 @@ class Critic:
         (raw scores): how far training moved the critic from what it knew before. With
         ``features`` (image files only), vision features come from that cache."""
         prompts = clean_prompts(prompts, len(images))
-        if features is not None:
-            features.precompute([str(i) for i in images], progress=False)
         pairs: list[tuple[Score, Score]] = []
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            batch = prompts[start : start + batch_size]
-            if features is not None:
-                paths = [str(i) for i in chunk]
-                levels, global_views = features.features(paths), features.global_views(paths)
-            else:
-                views = torch.stack([self.views(i) for i in chunk])
-                levels, global_views = self.vision_features(views), views[:, 0]
-            text = self._text(batch, global_views if self.reads_images else None)
+        for levels, whole, batch in self._batches(images, prompts, batch_size, features):
+            text = self._text(batch, whole if self.reads_images else None)
             prior = self.model.prior(levels, text)
             total = prior + self.model.residual(levels, text)
             for row, base, prompt in zip(total.tolist(), prior.tolist(), batch, strict=True):
@@ -410,14 +407,12 @@ class Critic:
 
     def scores_for_training(
         self, images: Sequence[str], prompts: Sequence[str | None], features: FeatureCache
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``(N, 2)`` raw scores of image files, with gradients, and the query
-        transformer's part of them (which training regularises on its own): the forward
-        pass training ranks pairs with."""
+    ) -> ScoreParts:
+        """Raw scores of image files, with gradients, in the parts training regularises
+        apart: the forward pass training ranks pairs with."""
         levels = features.features(images)
         text = self.model.text_features(prompts, features.global_views(images))
-        query, linear = self.model.residual_parts(levels, text)
-        return self.model.prior(levels, text) + query + linear, query
+        return ScoreParts(self.model.prior(levels, text), *self.model.residual_parts(levels, text))
 
     def _scores(
         self, features: list[torch.Tensor], prompts: list[str | None], whole: torch.Tensor | None

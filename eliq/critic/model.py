@@ -75,6 +75,19 @@ class TextFeatures(NamedTuple):
     sentence: torch.Tensor
 
 
+class ScoreParts(NamedTuple):
+    """A batch's ``(B, 2)`` scores split into what training treats apart: the fixed prior,
+    the query transformer's residual and the linear residuals'."""
+
+    prior: torch.Tensor
+    query: torch.Tensor
+    linear: torch.Tensor
+
+    @property
+    def total(self) -> torch.Tensor:
+        return self.prior + self.query + self.linear
+
+
 class GatedFusion(nn.Module):
     """Visual tokens cross-attend to the instruction's tokens; a learned gate per token and
     channel decides how much of that to mix in. The gate starts mostly closed, so an untrained
@@ -407,8 +420,8 @@ class CriticModel(nn.Module):
         """What the pristine Gaussian reads of each native crop (the global view when it is
         the only one): the first levels and the statistics ``(B, C, dim)``, and the crop's
         texture, its log variance of the Laplacian ``(B, C)``."""
-        levels = self.config.pristine.levels if self.config.pristine else 0
-        chosen = [*features[: min(levels, len(features) - 1)], features[-1]]
+        levels = min(self.config.pristine.levels, len(features) - 1)
+        chosen = [*features[:levels], features[-1]]
         crops = [level[:, 1:] if level.shape[1] > 1 else level for level in chosen]
         return torch.cat(crops, dim=-1), crops[-1][..., 0]
 

@@ -4,7 +4,8 @@ Every pair (positive, negative) belongs to one axis: technical and aesthetic neg
 **quality** (column 0), alignment negatives to **alignment** (column 1). With ``s(x)`` the
 critic's score on that axis, the loss of a batch is::
 
-    L = L_rank + w_severity * L_severity + w_invariance * L_invariance + w_residual * L_residual
+    L = L_rank + w_severity * L_severity + w_invariance * L_invariance
+        + w_residual * L_residual + w_linear * L_linear + w_decorrelation * L_decorrelation
 
 * ``L_rank``: logistic ranking with a margin on the pair's own axis only,
   ``softplus(margin - (s(positive) - s(negative)))``. A technical negative says nothing about
@@ -24,6 +25,12 @@ critic's score on that axis, the loss of a batch is::
   overfitting.
   ``w_linear`` (0.03) was chosen label-free by leaving families out, on each axis (see the
   README).
+* ``L_decorrelation``: the squared Pearson correlation, over the batch's scored images, of
+  the linear quality residual with the quality prior. Left free, that residual learns to
+  undo part of the sharpness prior (a noisier copy has more high frequencies than its
+  positive), which helps on the synthetic pairs and costs camera photos; held uncorrelated
+  it may only add what the prior does not already say. Always reported; weighted 0 unless
+  a recipe asks.
 
 All terms are means over the pairs they apply to (zero when a batch has none).
 """
@@ -35,9 +42,18 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from eliq.critic.model import ScoreParts
 from eliq.train.settings import LossWeights
 
-LOSS_PARTS = ("rank", "severity", "invariance", "residual", "linear", "accuracy")
+LOSS_PARTS = (
+    "rank",
+    "severity",
+    "invariance",
+    "residual",
+    "linear",
+    "decorrelation",
+    "accuracy",
+)
 """The parts :func:`critic_loss` reports, in this order."""
 
 
@@ -46,15 +62,15 @@ def critic_loss(
     negative: torch.Tensor,
     axis: torch.Tensor,
     ladder: torch.Tensor,
-    residual: torch.Tensor,
+    scored: ScoreParts,
     weights: LossWeights | None = None,
     linear: Sequence[torch.Tensor] = (),
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """``positive``/``negative``: ``(P, 2)`` scores of each pair's two sides; ``axis``: ``(P,)``
     0 or 1; ``ladder``: ``(K, 2)`` indices ``(i, j)`` of pairs whose negatives rank
-    ``i`` above ``j``; ``residual``: ``(N, 2)`` the query transformer's part of every scored
-    image's scores; ``linear``: the linear residuals' weights. Returns the loss and its parts
-    for logging."""
+    ``i`` above ``j``; ``scored``: the parts of every scored image's scores (the query
+    transformer's residual and the linear one are regularised); ``linear``: the linear
+    residuals' weights. Returns the loss and its parts for logging."""
     weights = weights or LossWeights()
     rows = torch.arange(len(axis), device=axis.device)
     pos, neg = positive[rows, axis], negative[rows, axis]
@@ -67,14 +83,16 @@ def critic_loss(
     invariance = positive.new_zeros(())
     if prompt_only.any():
         invariance = (positive[prompt_only, 0] - negative[prompt_only, 0]).pow(2).mean()
-    residual_size = residual.pow(2).mean()
+    residual_size = scored.query.pow(2).mean()
     linear_size = sum((w.pow(2).sum() for w in linear), positive.new_zeros(()))
+    decorrelation = _squared_correlation(scored.linear[:, 0], scored.prior[:, 0].detach())
     total = (
         rank
         + weights.severity * severity
         + weights.invariance * invariance
         + weights.residual * residual_size
         + weights.linear * linear_size
+        + weights.decorrelation * decorrelation
     )
     parts = {
         "rank": rank.item(),
@@ -82,6 +100,14 @@ def critic_loss(
         "invariance": invariance.item(),
         "residual": residual_size.item(),
         "linear": linear_size.item(),
+        "decorrelation": decorrelation.item(),
         "accuracy": (pos > neg).float().mean().item(),
     }
     return total, parts
+
+
+def _squared_correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Squared Pearson correlation of two ``(N,)`` tensors; zero where either is constant
+    (the untrained linear residual). No square root, whose gradient at zero is infinite."""
+    x, y = x - x.mean(), y - y.mean()
+    return (x * y).sum().pow(2) / (x.pow(2).sum() * y.pow(2).sum()).clamp_min(1e-12)

@@ -17,6 +17,7 @@ class LossWeights:
     invariance: float = 0.5
     residual: float = 1.0
     linear: float = 0.03
+    decorrelation: float = 0.0
 
 
 class TrainSettings(StrictModel):
@@ -44,6 +45,13 @@ class TrainSettings(StrictModel):
     linear_weight: float = Field(
         default=0.03, description="Ridge penalty on the linear residuals' weights."
     )
+    decorrelation_weight: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="Penalty on the squared correlation, over a batch's images, of the linear "
+        "quality residual with the quality prior: the residual may add to what the prior "
+        "knows but not undo it.",
+    )
 
     @property
     def loss_weights(self) -> LossWeights:
@@ -53,6 +61,7 @@ class TrainSettings(StrictModel):
             self.invariance_weight,
             self.residual_weight,
             self.linear_weight,
+            self.decorrelation_weight,
         )
 
 

@@ -54,6 +54,11 @@ from eliq.train.settings import LossWeights, TrainSettings
 
 log = logging.getLogger(__name__)
 
+TRAINER_VERSION = 1
+"""Bump when a change makes the same pairs and settings train another critic: the shipped
+critic records it (``eliq/data/critics/reference/built_from.json``) and its test then asks
+for a rebuild."""
+
 
 class TrainingStopped(Exception):
     """Training was asked to stop; its resumable state is saved (if it got to a step)."""
@@ -297,7 +302,8 @@ def _batch_loss(
     index = {item: i for i, item in enumerate(unique)}
     images = [image for image, _ in unique]
     prompts = [prompt for _, prompt in unique]
-    scores, query = critic.scores_for_training(images, prompts, store)
+    scored = critic.scores_for_training(images, prompts, store)
+    scores = scored.total
     rows = {
         side: torch.tensor([index[item] for item in items], device=scores.device)
         for side, items in sides.items()
@@ -307,7 +313,7 @@ def _batch_loss(
     axis = torch.tensor(batch["axis"].to_numpy(), device=scores.device)
     ladder = _ladder(batch).to(scores.device)
     return critic_loss(
-        positive, negative, axis, ladder, query, weights, critic.model.ridge_weights()
+        positive, negative, axis, ladder, scored, weights, critic.model.ridge_weights()
     )
 
 
