@@ -24,15 +24,16 @@ APT_ENSURE = for package in $(1); do \
 	$(SUDO) apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(1); break; }; done
 
-.PHONY: venv setup run test docs bench lint clean photos critic critic-build shipped-critic browser \
+.PHONY: venv setup run test docs bench lint clean photos critic critic-build ship-critic check-critic browser \
 	monitoring
 
 # The environment alone: what `make run` needs.
 venv: $(VENV)/.installed
 
-# The environment and the shipped reference critic (built once, about 15 minutes on 2 CPU
-# cores): after it, `eliq score DIR` and `Critic.from_pretrained("reference")` work offline.
-setup: venv shipped-critic
+# The environment and the Debian photographs the demo and the tests use; the reference critic
+# is in the package, so `eliq score DIR` and `Critic.from_pretrained("reference")` work
+# offline at once.
+setup: venv photos
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,12 +63,14 @@ browser:
 monitoring:
 	$(call APT_ENSURE,prometheus)
 
+# The benchmarks, on the shipped reference critic (BENCH_CRITIC=artifacts/... for another).
+BENCH_CRITIC ?= eliq/data/critics/reference
 bench: venv
 	$(BIN)/python bench/pairs.py
 	$(BIN)/python bench/critic_speed.py
-	$(BIN)/python bench/score_files.py --checkpoint $(REFERENCE)
-	$(BIN)/python bench/critic_quality.py --checkpoint $(REFERENCE)
-	$(BIN)/python bench/drift.py --checkpoint $(REFERENCE) \
+	$(BIN)/python bench/score_files.py --checkpoint $(BENCH_CRITIC)
+	$(BIN)/python bench/critic_quality.py --checkpoint $(BENCH_CRITIC)
+	$(BIN)/python bench/drift.py --checkpoint $(BENCH_CRITIC) \
 		$(if $(wildcard $(REFERENCE)-seed1/config.json),--seed-checkpoint $(REFERENCE)-seed1)
 
 # Real photographs from Debian's wallpaper packages (CC/GPL; see /usr/share/doc/*/copyright).
@@ -92,20 +95,29 @@ critic-build: venv photos
 		--recipe $(RECIPE) --seed $(CRITIC_SEED) $(addprefix --pristine ,$(PRISTINE))
 
 # The reference critic the package ships (eliq/data/critics/reference/: what
-# `Critic.from_pretrained("reference")` and `eliq score` without --checkpoint load) is a
-# build output, not a file in git: `make critic-build` trains it from the committed recipe
-# (about 15 minutes on 2 CPU cores, once) and this copies it in.
+# `Critic.from_pretrained("reference")` and `eliq score` without --checkpoint load) is
+# committed, so every install has the same critic version. After a change to its recipe,
+# the build above, the pair factory or the trainer (tests/test_shipped_critic.py says
+# which), rebuild it with `make ship-critic` and commit the folder. `make check-critic`
+# retrains from the recipe and compares with the shipped weights (Spearman >= 0.999).
 SHIPPED := eliq/data/critics/reference
-shipped-critic: $(SHIPPED)/model.safetensors
-
-$(SHIPPED)/model.safetensors: recipes/critic-reference/recipe.json
-	$(MAKE) critic-build REFERENCE=$(REFERENCE) CRITIC_SEED=0
+SHIPPED_RECIPE := recipes/critic-reference/recipe.json
+ship-critic:
+	$(MAKE) critic-build REFERENCE=artifacts/critic-reference RECIPE=$(SHIPPED_RECIPE) \
+		CRITIC_SEED=0 PRISTINE=
 	mkdir -p $(SHIPPED)
-	cp $(addprefix $(REFERENCE)/,config.json scale.json training.json) $(SHIPPED)/
-	cp $(REFERENCE)/model.safetensors $@
+	cp $(addprefix artifacts/critic-reference/,config.json scale.json training.json \
+		model.safetensors) $(SHIPPED)/
+	$(BIN)/python tools/shipped_critic.py record
+
+check-critic:
+	rm -rf artifacts/critic-check
+	$(MAKE) critic-build REFERENCE=artifacts/critic-check RECIPE=$(SHIPPED_RECIPE) \
+		CRITIC_SEED=0 PRISTINE=
+	$(BIN)/python tools/shipped_critic.py compare artifacts/critic-check
 
 lint: venv
-	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench
+	$(BIN)/python -m ruff check eliq adapters daemon dashboards tests bench tools
 
 clean:
 	rm -rf $(VENV) data artifacts site .pytest_cache

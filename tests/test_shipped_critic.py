@@ -1,5 +1,6 @@
 """The reference critic ships with the package: it loads by name, offline, and it is what
-the committed recipe (`recipes/critic-reference/recipe.json`) trains (`make shipped-critic`)."""
+the committed recipe (`recipes/critic-reference/recipe.json`) trains (`make ship-critic`):
+its record of what it was built from matches this checkout."""
 
 import json
 from pathlib import Path
@@ -14,6 +15,7 @@ from eliq.critic.shipped import DEFAULT_CRITIC, critic_folder
 from eliq.train import TrainSettings
 from eliq.train.recipe import Recipe
 from tests.conftest import photo_path
+from tools.shipped_critic import build_rule, stale_inputs
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "critic-reference" / "recipe.json"
 
@@ -34,6 +36,19 @@ def test_the_shipped_critic_was_trained_by_the_committed_recipe():
     assert TrainSettings.model_validate(training["settings"]) == recipe_training
     assert training["steps"] == recipe_training.steps and not training["cut_short_by_time_budget"]
     assert training["init"] is None and training["replay"] == []
+
+
+def test_the_shipped_weights_were_rebuilt_with_their_inputs():
+    """A change to the recipe, the build commands, the pair factory's or trainer's version
+    or the backbones, or weights copied in without their record, fails here until
+    `make ship-critic` rebuilds and records them in the same change."""
+    assert stale_inputs() == [], "run `make ship-critic` and commit eliq/data/critics/reference"
+
+
+def test_the_record_digests_the_build_rule_alone(tmp_path):
+    makefile = tmp_path / "Makefile"
+    makefile.write_text("a:\n\ttrue\n\ncritic-build: venv\n\teliq train --steps 1\n\nb:\n")
+    assert build_rule(makefile) == "critic-build: venv\n\teliq train --steps 1"
 
 
 def test_the_shipped_critic_loads_by_name_and_reads_its_scale(shipped):

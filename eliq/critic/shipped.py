@@ -1,8 +1,9 @@
 """Critics by name: the reference critic ships with the package, so an install scores
 offline with no checkpoint of its own; third-party packages add theirs.
 
-Its weights are a build output, not a file in git: ``make setup`` trains them
-from the committed recipe (``recipes/critic-reference``) into the package's data folder.
+Its weights are committed in the package's data folder, built once from the recipe
+(``recipes/critic-reference``, ``make ship-critic``), so every install has one critic
+version.
 
 ``Critic.from_pretrained("reference")`` loads the shipped one. A package adds a named
 critic with an entry point in the ``eliq.critics`` group whose object is the checkpoint
@@ -31,7 +32,7 @@ def critic_folder(name: str) -> Path:
     folder = Path(entry() if callable(entry) else entry)
     if name == DEFAULT_CRITIC and not (folder / "model.safetensors").is_file():
         raise FileNotFoundError(
-            f"the {name} critic is not built in {folder}: run `make setup` (it trains it "
-            "from recipes/critic-reference, about 15 minutes on 2 CPU cores, once)"
+            f"the {name} critic's weights are missing from {folder}: reinstall eliq, or "
+            "in a checkout rebuild them with `make ship-critic`"
         )
     return folder

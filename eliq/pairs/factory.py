@@ -50,6 +50,11 @@ from eliq.seeding import torch_generator
 
 log = logging.getLogger(__name__)
 
+BUILD_VERSION = 1
+"""Bump when a change makes the same positives and settings build other pairs: the shipped
+critic records it (``eliq/data/critics/reference/built_from.json``) and its test then asks
+for a rebuild."""
+
 
 @dataclass(frozen=True)
 class PairChunk:
