@@ -90,8 +90,7 @@ def counted_steps(monkeypatch, interrupt_at: int | None = None) -> list[int]:
 
 
 def assert_same_critic(one, other):
-    for key, value in state(one.critic).items():
-        assert torch.allclose(value, state(other.critic)[key], atol=1e-6), key
+    assert equal_states(state(one.critic), state(other.critic))
 
 
 def test_an_interrupted_run_resumes_to_the_same_critic(pair_sets, tmp_path, monkeypatch):
@@ -141,6 +140,55 @@ def test_a_stop_request_saves_the_steps_taken_and_the_rerun_resumes(
     )
     assert resumed.steps == 8
     assert_same_critic(full, resumed)
+
+
+@pytest.fixture(scope="module")
+def many_prompts(tmp_path_factory):
+    """A pair set of 42 AGIQA-3K images and their prompts: most training steps meet a
+    prompt no earlier step did."""
+    import pandas as pd
+
+    from eliq.pairs.positives import Positive
+    from tests.conftest import SHARED
+
+    agiqa = SHARED / "datasets" / "agiqa3k"
+    rows = pd.read_csv(agiqa / "scores.csv").iloc[::50]
+    positives = [
+        Positive(key=name, image=agiqa / "images" / name, prompt=prompt)
+        for name, prompt in zip(rows["name"], rows["prompt"], strict=True)
+    ]
+    root = tmp_path_factory.mktemp("many-prompts")
+    return PairFactory(PairSettings(per_positive=2)).build(positives, root, progress=False).root
+
+
+def test_a_run_resumed_in_a_new_process_trains_the_same_bytes(many_prompts, tmp_path, monkeypatch):
+    """The process-wide text cache starts empty after a restart; what it holds must not
+    depend on which prompts the process met first (a resumed reference critic once moved
+    scores by 0.014)."""
+    from eliq.critic.text_cache import BACKBONE_TEXT
+
+    settings = QUICK.model_copy(update={"steps": 8, "checkpoint_every": 100})
+    full = train([many_prompts], tmp_path / "full", settings, config=FROZEN_VISION, progress=False)
+    calls = counted_steps(monkeypatch)
+
+    def stop_before_sixth_step():
+        return len(calls) == 5
+
+    with pytest.raises(TrainingStopped, match="step 5 of 8"):
+        train(
+            [many_prompts],
+            tmp_path / "cut",
+            settings,
+            config=FROZEN_VISION,
+            progress=False,
+            stop=stop_before_sixth_step,
+        )
+    BACKBONE_TEXT.clear()  # as a new process finds it
+    resumed = train(
+        [many_prompts], tmp_path / "cut", settings, config=FROZEN_VISION, progress=False
+    )
+    assert_same_critic(full, resumed)
+    assert resumed.critic.version == full.critic.version
 
 
 def test_a_stop_request_during_feature_extraction_stops_before_training(pair_sets, tmp_path):

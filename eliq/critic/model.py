@@ -372,13 +372,16 @@ class CriticModel(nn.Module):
     def _sentences(self, prompts: list[str | None], limit: int, like: torch.Tensor) -> torch.Tensor:
         """The backbone's own embedding of each prompt (zeros for none), so it stays in the
         concepts' space; kept for the process (:data:`~eliq.critic.text_cache.BACKBONE_TEXT`),
-        as neither the backbone nor the prompt changes."""
+        as neither the backbone nor the prompt changes. Each is embedded alone: batched
+        with others, its float bits depend on them (padding, matrix shapes), and a cached
+        embedding would then depend on which prompts the process met first, so a training
+        resumed in a new process drifted from the uninterrupted run."""
         text_of = {f"{self._text_key}|sentence|{p}": p for p in prompts if p is not None}
         keys = [f"{self._text_key}|sentence|{p}" for p in prompts if p is not None]
 
-        def embed(missing: list[str]) -> torch.Tensor:
+        def embed(missing: list[str]) -> list[torch.Tensor]:
             with torch.no_grad(), _adapters_disabled(self.text):
-                return self.text.sentence([text_of[key] for key in missing], limit)
+                return [self.text.sentence([text_of[key]], limit)[0] for key in missing]
 
         embedded = iter(BACKBONE_TEXT.get(keys, embed) if keys else [])
         none = like.new_zeros(self.sentence_dim)
