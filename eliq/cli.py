@@ -415,6 +415,15 @@ def eval_leave_generators_out(
         ),
     ] = None,
     pristine: PristineOption = None,
+    rendered: Annotated[
+        bool,
+        typer.Option(
+            help="Also pair the Stable Diffusion 1.5 groups' worse renders (low-step, high "
+            "and low guidance) with the same prompts' normal renders, as the daemon pairs a "
+            "release's own renders: trained on in folds holding out neither group, retuned "
+            "on in sd1.5_normal's."
+        ),
+    ] = False,
     json_out: JsonOutOption = None,
 ) -> None:
     """Per generator group: train on the others, score it, retune on its own images and
@@ -422,7 +431,7 @@ def eval_leave_generators_out(
     on the groups and on camera photos."""
     from eliq.config import PairSettings
     from eliq.evaluation import default_agiqa3k_root
-    from eliq.experiments import leave_generators_out
+    from eliq.experiments import AGIQA3K_RENDERINGS, leave_generators_out
     from eliq.train import RETUNE_DEFAULTS
 
     setup_logging()
@@ -440,6 +449,7 @@ def eval_leave_generators_out(
         limit=limit,
         photos=photo_set,
         pristine=pristine or [],
+        renderings=AGIQA3K_RENDERINGS if rendered else (),
     )
     _show(report, json_out)
 

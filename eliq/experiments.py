@@ -5,7 +5,11 @@
   group's own images and prompts with the daemon's retune settings (replaying the others, as
   the daemon replays earlier releases) and score every group again. That is exactly what the
   daemon does when a new generator appears: the first score says whether the critic
-  transfers, the second whether the retune pays off, the others whether it forgets.
+  transfers, the second whether the retune pays off, the others whether it forgets. With
+  ``renderings``, groups that are another group's prompts rendered worse by the same
+  generator (fewer steps, off-range guidance) also become pairs, as the daemon's own
+  renders of a release do: trained on in every fold that holds out neither side, retuned on
+  in the fold that holds out the intended renders.
 * :func:`leave_families_out`: train without one negative family (or a set of them, e.g. every
   AI-specific one) and measure pair accuracy on it: does the critic learn quality, or only
   to spot its own distortions?
@@ -38,6 +42,7 @@ from eliq.evaluation import (
     sample_rows,
     score_table,
 )
+from eliq.pairs.rendered import Render, rendered_pair_set
 from eliq.scored_sets import ScoredSet, read_scored_set
 from eliq.train.data import load_pairs, split_held_out
 from eliq.train.pair_outcomes import pair_accuracy
@@ -46,6 +51,28 @@ from eliq.train.trainer import new_critic, train
 
 log = logging.getLogger(__name__)
 STAGES = ("prior", "trained", "retuned")
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A generator group holding another group's prompts rendered worse by the same
+    generator: known from how it was generated, never from its scores."""
+
+    group: str
+    reference: str
+    """The group of the same prompts rendered as intended."""
+    family: str
+    """How it is worse: a key of :data:`eliq.pairs.generative.RESAMPLING`."""
+
+
+AGIQA3K_RENDERINGS = (
+    Rendering("sd1.5_lowstep", "sd1.5_normal", "fewer_steps"),
+    Rendering("sd1.5_highcorr", "sd1.5_normal", "off_guidance"),
+    Rendering("sd1.5_lowcorr", "sd1.5_normal", "off_guidance"),
+)
+"""AGIQA-3K's Stable Diffusion 1.5 groups: its prompt suite rendered with few denoising
+iterations and with a classifier-free guidance scale set high and low, beside the default
+renders (Li et al., 2023, section III)."""
 
 
 @dataclass(frozen=True)
@@ -163,6 +190,44 @@ def group_pair_sets(
     return roots
 
 
+def rendered_pair_sets(
+    frame: pd.DataFrame, renderings: Sequence[Rendering], out: Path
+) -> dict[Rendering, Path]:
+    """One pair set per rendering whose two groups are both in ``frame``: each intended
+    render against the same prompt's worse render (matched by the image name's number)."""
+    roots = {}
+    for rendering in renderings:
+        sides = [
+            frame[frame["generator"] == group].assign(
+                number=lambda part, group=group: part["name"].str.removeprefix(group)
+            )
+            for group in (rendering.reference, rendering.group)
+        ]
+        matched = sides[0].merge(sides[1], on="number", suffixes=("_intended", "_worse"))
+        if matched.empty:
+            continue
+        differ = matched[matched["prompt_intended"] != matched["prompt_worse"]]
+        if not differ.empty:
+            raise ValueError(
+                f"{rendering.group} is not {rendering.reference}'s prompts rendered again: "
+                f"{differ['name_worse'].iloc[0]} has another prompt than "
+                f"{differ['name_intended'].iloc[0]}"
+            )
+        renders = [
+            Render(
+                row.name_intended,
+                Path(row.image_intended),
+                Path(row.image_worse),
+                row.prompt_intended,
+            )
+            for row in matched.itertuples()
+        ]
+        roots[rendering] = rendered_pair_set(
+            renders, rendering.family, Path(out) / rendering.group
+        ).root
+    return roots
+
+
 def leave_generators_out(
     root: Path,
     out: Path,
@@ -175,12 +240,14 @@ def leave_generators_out(
     progress: bool = True,
     photos: ScoredSet | None = None,
     pristine: Sequence[Path] = (),
+    renderings: Sequence[Rendering] = (),
 ) -> GeneratorsOutReport:
     """Hold out each of ``groups`` (default: every group) in turn; see the module docstring.
     ``limit`` keeps an even sample of about that many images (its pair sets live apart
     from those of other limits; the feature cache is shared). ``photos``: a scored set
     (camera photos) every stage is also measured on; ``pristine``: the photographs a
-    critic with a pristine prior fits it to (see :func:`eliq.train.trainer.new_critic`)."""
+    critic with a pristine prior fits it to (see :func:`eliq.train.trainer.new_critic`);
+    ``renderings``: groups of worse renders to pair (see the module docstring)."""
     out = Path(out)
     frame = sample_rows(read_agiqa3k(root), limit)
     known = sorted(frame["generator"].unique())
@@ -191,6 +258,7 @@ def leave_generators_out(
     if len(known) < 2:
         raise ValueError("leaving generators out needs at least two generator groups")
     pair_sets = group_pair_sets(frame, out / f"pairs-{limit or 'all'}", pair_settings, progress)
+    rendered = rendered_pair_sets(frame, renderings, out / f"rendered-{limit or 'all'}")
     cache = out / "features"
     device = (train_settings or TrainSettings()).device
     photos, photo_frame = read_scored_set(photos) if photos is not None else (None, None)
@@ -201,7 +269,9 @@ def leave_generators_out(
     for group in groups:
         fold = out / "folds" / group
         others = [path for name, path in pair_sets.items() if name != group]
-        log.info("fold %s: training on %d other groups", group, len(others))
+        others += [path for r, path in rendered.items() if group not in (r.group, r.reference)]
+        own = [pair_sets[group], *(path for r, path in rendered.items() if r.reference == group)]
+        log.info("fold %s: training on %d other pair sets", group, len(others))
         trained = train(
             others,
             fold / "trained",
@@ -213,7 +283,7 @@ def leave_generators_out(
         )
         log.info("fold %s: retuning on its own images", group)
         retuned = train(
-            [pair_sets[group]],
+            own,
             fold / "retuned",
             retune_settings,
             init=fold / "trained",

@@ -2,6 +2,7 @@
 share pair sets and the feature cache (real pairs from AGIQA-3K images, small critics)."""
 
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,10 +12,18 @@ from eliq.cli import app
 from eliq.config import PairSettings
 from eliq.critic import CriticConfig, LoraSettings
 from eliq.demo import write_demo_positives
-from eliq.experiments import leave_families_out
+from eliq.evaluation import read_agiqa3k
+from eliq.experiments import (
+    AGIQA3K_RENDERINGS,
+    leave_families_out,
+    leave_generators_out,
+    rendered_pair_sets,
+)
 from eliq.pairs.factory import PairFactory
 from eliq.pairs.positives import read_positives
+from eliq.pairs.rendered import Render, rendered_pair_set
 from eliq.train import TrainSettings
+from eliq.train.data import load_pairs
 from eliq.train.recipe import Recipe
 from tests.conftest import SHARED
 
@@ -142,3 +151,85 @@ def test_leave_families_out_never_trains_on_the_left_out_family(demo_pairs, tmp_
     assert summary["settings"]["exclude_families"] == [family]
     with pytest.raises(ValueError, match="no pairs of family 'nope'"):
         leave_families_out([demo_pairs], tmp_path, ["nope"], settings, SMALL, progress=False)
+
+
+def small_agiqa(tmp_path, groups: dict[str, int]):
+    """The first images of some AGIQA-3K groups, as a root of their own."""
+    root = tmp_path / "agiqa"
+    (root / "images").mkdir(parents=True)
+    rows = pd.read_csv(AGIQA / "scores.csv")
+    rows = pd.concat(rows[rows["generator"] == group].head(n) for group, n in groups.items())
+    for name in rows["name"]:
+        (root / "images" / name).symlink_to(AGIQA / "images" / name)
+    rows.to_csv(root / "scores.csv", index=False)
+    return root
+
+
+def test_leave_generators_out_pairs_worse_renders_never_with_the_held_out_group(
+    tmp_path,
+):
+    root = small_agiqa(tmp_path, {"AttnGAN_normal": 3, "sd1.5_normal": 4, "sd1.5_lowstep": 4})
+    out = tmp_path / "lgo"
+    settings = TrainSettings(steps=2, batch_pairs=8, held_out_fraction=0.25, device="cpu")
+    report = leave_generators_out(
+        root,
+        out,
+        ["AttnGAN_normal", "sd1.5_lowstep", "sd1.5_normal"],
+        PairSettings(per_positive=1),
+        settings,
+        settings,
+        SMALL,
+        progress=False,
+        renderings=AGIQA3K_RENDERINGS,
+    )
+    assert [f.group for f in report.folds] == ["AttnGAN_normal", "sd1.5_lowstep", "sd1.5_normal"]
+    rendered = out / "rendered-all" / "sd1.5_lowstep"
+    pairs = load_pairs([rendered], "test")
+    assert len(pairs) == 4 and set(pairs["family"]) == {"fewer_steps"}
+    assert set(pairs["axis"]) == {0}  # a quality negative
+    for row in pairs.itertuples():  # each intended render against its own prompt's worse one
+        number = Path(row.positive).name.removeprefix("sd1.5_normal")
+        assert Path(row.negative).name == f"sd1.5_lowstep{number}"
+        assert row.positive_prompt == row.negative_prompt
+        original = AGIQA / "images" / Path(row.negative).name
+        assert Path(row.negative).read_bytes() == original.read_bytes()
+    assert not (out / "rendered-all" / "sd1.5_highcorr").exists()  # no such group here
+
+    def used(fold: str, stage: str) -> list[str]:
+        summary = json.loads((out / "folds" / fold / stage / "training.json").read_text())
+        return sorted(summary["pairs"]), sorted(summary["replay"])
+
+    # trained on where neither side is held out, as the group's own pairs are
+    assert str(rendered) in used("AttnGAN_normal", "trained")[0]
+    assert str(rendered) in used("AttnGAN_normal", "retuned")[1]
+    # never while its worse renders, or its intended ones, are the held-out group
+    for fold in ("sd1.5_lowstep", "sd1.5_normal"):
+        assert str(rendered) not in used(fold, "trained")[0]
+    assert str(rendered) not in used("sd1.5_lowstep", "retuned")[0]
+    # the group that renders them retunes on them, as the daemon retunes on a release's renders
+    own, replay = used("sd1.5_normal", "retuned")
+    assert own == sorted([str(out / "pairs-all" / "sd1.5_normal"), str(rendered)])
+    assert str(rendered) not in replay
+
+
+def test_rendered_pairs_refuse_renders_of_other_prompts(tmp_path):
+    frame = read_agiqa3k(small_agiqa(tmp_path, {"sd1.5_normal": 2, "sd1.5_lowstep": 2}))
+    frame.loc[frame["generator"] == "sd1.5_lowstep", "prompt"] = "something else"
+    with pytest.raises(ValueError, match="is not sd1.5_normal's prompts rendered again"):
+        rendered_pair_sets(frame, AGIQA3K_RENDERINGS, tmp_path / "rendered")
+
+
+def test_a_rendered_pair_set_is_built_once_and_names_its_family(tmp_path):
+    images = sorted((AGIQA / "images").glob("sd1.5_*_00[01].jpg"))
+    normal = [i for i in images if "normal" in i.name]
+    worse = [i for i in images if "lowstep" in i.name]
+    renders = [Render(p.name, p, n, "a prompt") for p, n in zip(normal, worse, strict=True)]
+    first = rendered_pair_set(renders, "fewer_steps", tmp_path / "set")
+    stamp = (tmp_path / "set" / "pairset.json").stat().st_mtime_ns
+    again = rendered_pair_set(renders, "fewer_steps", tmp_path / "set")
+    assert again.root == first.root and len(again) == 2
+    assert (tmp_path / "set" / "pairset.json").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="unknown resampling family 'blurred'"):
+        rendered_pair_set(renders, "blurred", tmp_path / "other")
+    with pytest.raises(ValueError, match="two renders share a key name"):
+        rendered_pair_set([renders[0], renders[0]], "fewer_steps", tmp_path / "other")

@@ -27,6 +27,12 @@ from .families import NegativeFamily
 STEP_FRACTIONS = (0.5, 0.3, 0.18, 0.1, 0.05)
 GUIDANCE_FACTORS = (2.0, 3.0, 4.5, 6.5, 9.0)
 IMG2IMG_STRENGTH = (0.3, 0.4, 0.5, 0.6, 0.7)
+RESAMPLING = {
+    "fewer_steps": "the same prompt and seed sampled with fewer denoising steps",
+    "off_guidance": "the same prompt and seed sampled with an off-range guidance scale",
+}
+"""The resampling families (technical, AI-specific) and what each negative is; renders made
+elsewhere in these ways become pairs with :func:`eliq.pairs.rendered.rendered_pair_set`."""
 IMG2IMG_DIRECTIONS = (
     "awkward off-centre composition, subject cut off at the edge",
     "dull muddy colours, flat grey lighting",
@@ -89,7 +95,7 @@ def resampling_families(sampler: Sampler) -> list[NegativeFamily]:
             "fewer_steps",
             "technical",
             "ai_specific",
-            "the same prompt and seed sampled with fewer denoising steps",
+            RESAMPLING["fewer_steps"],
             generate=fewer_steps,
             requires=("prompt", "seed"),
         ),
@@ -97,7 +103,7 @@ def resampling_families(sampler: Sampler) -> list[NegativeFamily]:
             "off_guidance",
             "technical",
             "ai_specific",
-            "the same prompt and seed sampled with an off-range guidance scale",
+            RESAMPLING["off_guidance"],
             generate=off_guidance,
             requires=("prompt", "seed"),
         ),
