@@ -72,7 +72,7 @@ AGIQA3K_RENDERINGS = (
 )
 """AGIQA-3K's Stable Diffusion 1.5 groups: its prompt suite rendered with few denoising
 iterations and with a classifier-free guidance scale set high and low, beside the default
-renders (Li et al., 2023, section III)."""
+renders (Li et al., "AGIQA-3K", IEEE TCSVT 2023)."""
 
 
 @dataclass(frozen=True)
