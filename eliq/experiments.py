@@ -197,13 +197,10 @@ def rendered_pair_sets(
     render against the same prompt's worse render (matched by the image name's number)."""
     roots = {}
     for rendering in renderings:
-        sides = [
-            frame[frame["generator"] == group].assign(
-                number=lambda part, group=group: part["name"].str.removeprefix(group)
-            )
-            for group in (rendering.reference, rendering.group)
-        ]
-        matched = sides[0].merge(sides[1], on="number", suffixes=("_intended", "_worse"))
+        intended, worse = (
+            _numbered(frame, group) for group in (rendering.reference, rendering.group)
+        )
+        matched = intended.merge(worse, on="number", suffixes=("_intended", "_worse"))
         if matched.empty:
             continue
         differ = matched[matched["prompt_intended"] != matched["prompt_worse"]]
@@ -226,6 +223,12 @@ def rendered_pair_sets(
             renders, rendering.family, Path(out) / rendering.group
         ).root
     return roots
+
+
+def _numbered(frame: pd.DataFrame, group: str) -> pd.DataFrame:
+    """``group``'s rows with the image name's number (the name less the group's prefix)."""
+    part = frame[frame["generator"] == group]
+    return part.assign(number=part["name"].str.removeprefix(group))
 
 
 def leave_generators_out(

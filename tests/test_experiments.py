@@ -20,6 +20,7 @@ from eliq.experiments import (
     rendered_pair_sets,
 )
 from eliq.pairs.factory import PairFactory
+from eliq.pairs.pairset import PairSetError
 from eliq.pairs.positives import read_positives
 from eliq.pairs.rendered import Render, rendered_pair_set
 from eliq.train import TrainSettings
@@ -229,6 +230,8 @@ def test_a_rendered_pair_set_is_built_once_and_names_its_family(tmp_path):
     again = rendered_pair_set(renders, "fewer_steps", tmp_path / "set")
     assert again.root == first.root and len(again) == 2
     assert (tmp_path / "set" / "pairset.json").stat().st_mtime_ns == stamp
+    with pytest.raises(PairSetError, match="other settings"):  # other renders, same folder
+        rendered_pair_set(renders[:1], "fewer_steps", tmp_path / "set")
     with pytest.raises(ValueError, match="unknown resampling family 'blurred'"):
         rendered_pair_set(renders, "blurred", tmp_path / "other")
     with pytest.raises(ValueError, match="two renders share a key name"):

@@ -38,26 +38,25 @@ def rendered_pair_set(renders: Sequence[Render], family: str, out: Path) -> Pair
     a rerun with the same renders finds it done."""
     if family not in RESAMPLING:
         raise ValueError(f"unknown resampling family {family!r}; known: {sorted(RESAMPLING)}")
-    for side in ("key", "positive", "negative"):
-        names = [getattr(r, side) if side == "key" else getattr(r, side).name for r in renders]
-        if len(set(names)) != len(names):
-            raise ValueError(f"two renders share a {side} name")
     if not renders:
         raise ValueError("no renders to pair")
+    for side, names in (
+        ("key", [r.key for r in renders]),
+        ("positive", [r.positive.name for r in renders]),
+        ("negative", [r.negative.name for r in renders]),
+    ):
+        if len(set(names)) != len(names):
+            raise ValueError(f"two renders share a {side} name")
     digest = hashlib.sha256(
         json.dumps([[r.key, str(r.positive), str(r.negative), r.prompt] for r in renders]).encode()
     ).hexdigest()
     out = Path(out)
-    if (out / "pairset.json").is_file():
-        existing = PairSet(out)
-        if existing.info.get("complete") and existing.info["build"].get("renders") == digest:
-            return existing
+    # the writer refuses a folder built from other renders; all pairs go in one part
     writer = PairSetWriter(out, {"eliq": __version__, "family": family, "renders": digest})
-    done = writer.done_positives()
+    if PairSet(out).info.get("complete"):
+        return PairSet(out)
     records = []
     for render in renders:
-        if render.key in done:
-            continue
         positive = writer.positives_dir / render.positive.name
         negative = writer.negatives_dir / render.negative.name
         shutil.copyfile(render.positive, positive)
