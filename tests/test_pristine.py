@@ -109,3 +109,20 @@ def test_training_fits_a_new_critic_and_a_retune_follows_its_release(photographs
     plain = CriticConfig(crops=1, dim=32, decoder_layers=1, vision_lora=LoraSettings(enabled=False))
     with pytest.raises(ValueError, match="no pristine prior"):
         new_critic(plain, "cpu", [photographs])
+
+
+def test_a_release_weight_of_zero_leaves_the_gaussian_as_trained(photographs, tmp_path):
+    positives = read_positives(photographs / "manifest.csv")
+    pairs = PairFactory(PairSettings(per_positive=4)).build(
+        positives, tmp_path / "p", progress=False
+    )
+    still = PRISTINE.model_copy(update={"pristine": PristineSettings(release_weight=0.0)})
+    trained = train(
+        [pairs.root], tmp_path / "new", QUICK, config=still, progress=False, pristine=[photographs]
+    )
+    retuned = train(
+        [pairs.root], tmp_path / "retuned", QUICK, init=tmp_path / "new", progress=False
+    )
+    before, after = trained.critic.model.pristine, retuned.critic.model.pristine
+    assert torch.equal(after.mean, before.mean) and torch.equal(after.precision, before.precision)
+    assert int(after.crops) == int(before.crops)

@@ -278,8 +278,9 @@ def new_critic(
 
 def _follow_release(critic: Critic, new_pairs: pd.DataFrame, progress: bool) -> None:
     """A retune moves the pristine prior towards the release's own positives (those it
-    trains on), shrunk towards what it held (see PristineSettings.release_weight)."""
-    if critic.config.pristine is None:
+    trains on), shrunk towards what it held (see PristineSettings.release_weight); at weight
+    0 it stays as it was, and the positives are not read for it."""
+    if critic.config.pristine is None or critic.config.pristine.release_weight == 0:
         return
     positives = sorted(set(new_pairs["positive"]))
     kept = critic.fit_pristine(positives, release=True, progress=progress)
