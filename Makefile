@@ -14,8 +14,10 @@ REFERENCE ?= artifacts/critic-reference
 # another seed of the same recipe: `make critic CRITIC_SEED=1 REFERENCE=$(REFERENCE)-seed1`
 CRITIC_SEED ?= 0
 RECIPE ?= recipes/critic-reference/recipe.json
-# photographs a recipe's pristine prior is fitted to (see recipes/critic-pristine/)
-PRISTINE ?=
+# photographs the recipe's pristine prior is fitted to (Debian's wallpapers and the bundled
+# photos, see recipes/critic-reference/); PRISTINE= for a recipe without one
+SHIPPED_PRISTINE := /usr/share/backgrounds artifacts/demo/positives
+PRISTINE ?= $(SHIPPED_PRISTINE)
 PHOTO_PACKAGES := lomiri-wallpapers-16.04 mate-backgrounds
 # Debian packages the project needs, installed when missing (through sudo when not root).
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
@@ -104,7 +106,7 @@ SHIPPED := eliq/data/critics/reference
 SHIPPED_RECIPE := recipes/critic-reference/recipe.json
 ship-critic:
 	$(MAKE) critic-build REFERENCE=artifacts/critic-reference RECIPE=$(SHIPPED_RECIPE) \
-		CRITIC_SEED=0 PRISTINE=
+		CRITIC_SEED=0 PRISTINE="$(SHIPPED_PRISTINE)"
 	mkdir -p $(SHIPPED)
 	cp $(addprefix artifacts/critic-reference/,config.json scale.json training.json \
 		model.safetensors) $(SHIPPED)/
@@ -113,7 +115,7 @@ ship-critic:
 check-critic:
 	rm -rf artifacts/critic-check
 	$(MAKE) critic-build REFERENCE=artifacts/critic-check RECIPE=$(SHIPPED_RECIPE) \
-		CRITIC_SEED=0 PRISTINE=
+		CRITIC_SEED=0 PRISTINE="$(SHIPPED_PRISTINE)"
 	$(BIN)/python tools/shipped_critic.py compare artifacts/critic-check
 
 lint: venv

@@ -129,7 +129,8 @@ class RetuneSettings(StrictModel):
     replay_releases: int = Field(default=8, ge=0, description="Earlier pair sets replayed.")
     train: TrainSettings = Field(
         default_factory=_retune_training,
-        description="120 steps of 24 pairs, 20% of positives held out, cut short after 300 s "
+        description="120 steps of 24 pairs, 20% of positives held out, the decorrelation "
+        "penalty at 1.0 (as the reference recipe trains), cut short after 300 s "
         "(time_budget_s: null always trains every step); device: the daemon's `device`.",
     )
 

@@ -31,14 +31,6 @@ def test_the_reference_recipe_loads():
     assert recipe.train.steps == 600 and recipe.critic.vision_backbone == "mobilenet_v2"
 
 
-def test_the_pristine_recipe_is_the_reference_with_a_pristine_prior():
-    pristine = Recipe.load(REFERENCE.parents[1] / "critic-pristine" / "recipe.json")
-    reference = Recipe.load(REFERENCE)
-    assert pristine.critic.pristine is not None and reference.critic.pristine is None
-    assert pristine.critic.model_copy(update={"pristine": None}) == reference.critic
-    assert pristine.train == reference.train
-
-
 @pytest.mark.parametrize(
     ("body", "named"),
     [

@@ -65,6 +65,9 @@ class TrainSettings(StrictModel):
         )
 
 
-RETUNE_DEFAULTS = TrainSettings(steps=120, batch_pairs=24, held_out_fraction=0.2)
+RETUNE_DEFAULTS = TrainSettings(
+    steps=120, batch_pairs=24, held_out_fraction=0.2, decorrelation_weight=1.0
+)
 """How a critic is retuned on one new release: the daemon's ``retune`` settings default to
-these, and the leave-generators-out protocol retunes with them."""
+these, and the leave-generators-out protocol retunes with them. The decorrelation penalty is
+the reference recipe's: a retune that may undo the prior gives back what it kept on photos."""
