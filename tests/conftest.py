@@ -1,3 +1,4 @@
+import logging
 import os
 import shutil
 
@@ -24,6 +25,18 @@ PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycl
 
 def photo_path(name: str) -> Path:
     return Path(str(resources.files("skimage") / "data" / name))
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_as_it_was():
+    """A command run in-process (``eliq ...`` through its entry point) sets up logging on the
+    root logger for the rest of the process; restored after each test, so a later test's
+    stderr holds only what it logs itself, whatever order the tests run in."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")
