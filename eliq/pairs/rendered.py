@@ -53,8 +53,9 @@ def rendered_pair_set(renders: Sequence[Render], family: str, out: Path) -> Pair
     out = Path(out)
     # the writer refuses a folder built from other renders; all pairs go in one part
     writer = PairSetWriter(out, {"eliq": __version__, "family": family, "renders": digest})
-    if PairSet(out).info.get("complete"):
-        return PairSet(out)
+    existing = PairSet(out)
+    if existing.info.get("complete"):
+        return existing
     records = []
     for render in renders:
         positive = writer.positives_dir / render.positive.name
