@@ -8,7 +8,14 @@ import torch
 from eliq.critic import Critic, CriticConfig
 from eliq.critic.exported_vision import ExportedVision
 from eliq.critic.model import embedded_concepts
-from eliq.critic.statistics import immerkaer, laplacian, variance, view_statistics
+from eliq.critic.statistics import (
+    FEATURES,
+    immerkaer,
+    laplacian,
+    noise_free_sharpness,
+    variance,
+    view_statistics,
+)
 from eliq.critic.views import crop_origins, make_views
 from eliq.imageio import ImageLoadError, load_image
 from tests.conftest import photo_path
@@ -280,6 +287,46 @@ def test_quality_prior_subtracts_the_class_entropy(critic):
     entropy = -(probabilities * probabilities.log()).sum(-1).mean(1)
     assert torch.allclose(sharpness - with_entropy, entropy, atol=1e-4)
     assert (entropy > 0).all() and (entropy < torch.log(torch.tensor(1000.0))).all()
+
+
+def test_the_quality_prior_does_not_take_noise_for_sharpness(critic, tmp_path):
+    """Noise raises the variance of the Laplacian; the prior takes out what white noise at
+    the estimated level adds, so a noisy copy ranks below the clean photo (with the raw
+    variance, as critics saved before the field had, it ranked above)."""
+    image = load_image(photo_path("chelsea.png"))
+    noisy = image + 0.05 * torch.randn(image.shape, generator=torch.Generator().manual_seed(0))
+    model = critic.model
+    views = torch.stack([critic.views(x) for x in (image, noisy.clamp(0, 1))])
+    with torch.inference_mode():
+        features = model.vision_features(views)
+        text = model.text_features([None, None])
+        clean_prior, noisy_prior = model.prior(features, text)[:, 0]
+        model.config = model.config.model_copy(update={"noise_free_sharpness": False})
+        raw_clean, raw_noisy = model.prior(features, text)[:, 0]
+        model.config = model.config.model_copy(update={"noise_free_sharpness": True})
+    assert clean_prior > noisy_prior
+    assert raw_noisy > raw_clean
+    critic.save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["noise_free_sharpness"]  # as written before the field existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    old = CriticConfig.load(tmp_path / "old")
+    assert old.noise_free_sharpness is False
+    assert "noise_free_sharpness" not in old.identity_json()  # old critics keep their version
+
+
+def test_noise_free_sharpness_only_lowers_sharpness_and_leaves_little_of_pure_noise():
+    flat = torch.full((1, 3, 256, 256), 0.5)
+    noise = flat + 0.1 * torch.randn(flat.shape, generator=torch.Generator().manual_seed(0))
+    photos = torch.stack(
+        [load_image(photo_path(p))[:, :256, :256] for p in ("coffee.png", "rocket.jpg")]
+    )
+    statistics = view_statistics(torch.cat([photos, noise.clamp(0, 1)]))
+    raw = statistics[:, FEATURES.index("log_laplacian_var")]
+    cleaned = noise_free_sharpness(statistics)
+    assert (cleaned <= raw).all()
+    assert (raw[:2] - cleaned[:2] < 0.7).all()  # a clean photo keeps most of its sharpness
+    assert raw[2] - cleaned[2] > 3  # pure noise: little more than the estimate's error
 
 
 def test_score_takes_one_image_or_a_sequence_and_refuses_anything_else(critic):

@@ -24,7 +24,11 @@ QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
 # Trainable parts added after critics were first saved: a config saved before one existed
 # describes a critic without it.
-ADDED_LATER = {"alignment_linear": False, "quality_whole_image": False}
+ADDED_LATER = {
+    "alignment_linear": False,
+    "quality_whole_image": False,
+    "noise_free_sharpness": False,
+}
 
 
 class LoraSettings(BaseModel):
@@ -123,6 +127,13 @@ class CriticConfig(BaseModel):
         "the two measures' natural units was set a priori, not fitted. Applies to "
         "backbones with class probabilities (MobileNetV2).",
     )
+    noise_free_sharpness: bool = Field(
+        default=True,
+        description="The quality prior's sharpness is the variance of the Laplacian less "
+        "what white noise at the image's estimated level (Immerkaer) adds to it: noise "
+        "raises the Laplacian, yet it is a defect. False: the raw variance, as critics "
+        "saved before this field had.",
+    )
     quality_linear: bool = Field(
         default=True,
         description="Add a linear residual on the crop-averaged low-level features (the "
@@ -179,10 +190,12 @@ class CriticConfig(BaseModel):
         """The config as critic versions and fingerprints digest it: without the backbone
         revision (the backbone weights are the fingerprint's, and loading refuses a
         checkpoint on other ones), gradient checkpointing (it changes no score) and, unless
-        set, the family and the pristine prior, so critics saved before these fields keep
-        their versions."""
+        set, the family, the pristine prior and the noise-free sharpness, so critics saved
+        before these fields keep their versions."""
         unset = {"backbone_revision", "gradient_checkpointing"} | {
-            name for name in ("backbone_family", "pristine") if getattr(self, name) is None
+            name
+            for name in ("backbone_family", "pristine", "noise_free_sharpness")
+            if getattr(self, name) in (None, False)
         }
         return self.model_dump_json(exclude=unset)
 

@@ -16,16 +16,17 @@ Data flow for a batch of images, each with an optional prompt::
 Each axis starts from a fixed prior that needs no training, and the network learns only a
 residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in check):
 
-* quality: the log variance of the Laplacian pooled over the native-resolution crops, minus
-  ``recognisability_weight`` times the entropy (nats) of the backbone's ImageNet class
-  probabilities averaged over the views. On generated images full-resolution sharpness is
-  the strongest single label-free signal; how confidently a classifier recognises what the
-  image shows adds what sharpness misses (malformed, unrecognisable content), chiefly among
-  images of one generator. With ``pristine`` set, minus the distance of the image's more
-  textured crops from a Gaussian of pristine photographs' crops is added
-  (:mod:`eliq.critic.pristine`). Heads trained only on synthetic distortions overfit to them, so
-  the network learns a residual that corrects the prior where the pairs say it is wrong
-  (noise raises the Laplacian and is a defect).
+* quality: the log variance of the Laplacian pooled over the native-resolution crops, less
+  what white noise at the level Immerkaer's filter estimates adds to it (noise raises the
+  Laplacian, yet it is a defect), minus ``recognisability_weight`` times the entropy
+  (nats) of the backbone's ImageNet class probabilities averaged over the views. On
+  generated images full-resolution sharpness is the strongest single label-free signal;
+  how confidently a classifier recognises what the image shows adds what sharpness misses
+  (malformed, unrecognisable content), chiefly among images of one generator. With
+  ``pristine`` set, minus the distance of the image's more textured crops from a Gaussian
+  of pristine photographs' crops is added (:mod:`eliq.critic.pristine`). Heads trained
+  only on synthetic distortions overfit to them, so the network learns a residual that
+  corrects the prior where the pairs say it is wrong.
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
   :mod:`eliq.backbones`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
   expected similarity between the prompt and the names of each view's top ImageNet classes,
@@ -55,7 +56,7 @@ from eliq.backbones.base import TextEncoder, VisionEncoder
 from eliq.critic.config import CriticConfig, LoraSettings
 from eliq.critic.fingerprint import state_digest
 from eliq.critic.pristine import PristineStatistics
-from eliq.critic.statistics import FEATURES, view_statistics
+from eliq.critic.statistics import FEATURES, noise_free_sharpness, view_statistics
 from eliq.critic.text_cache import BACKBONE_TEXT
 from eliq.devices import one_image_at_a_time
 from eliq.prompts.record import prompt_or_none
@@ -404,7 +405,10 @@ class CriticModel(nn.Module):
         """``(B, 2)`` the untrained prior of each axis (see the module docstring)."""
         statistics = features[-1]
         crops = statistics[:, 1:] if statistics.shape[1] > 1 else statistics
-        quality = torch.logsumexp(crops[..., 0], dim=1) - math.log(crops.shape[1])
+        sharpness = (
+            noise_free_sharpness(crops) if self.config.noise_free_sharpness else crops[..., 0]
+        )
+        quality = torch.logsumexp(sharpness, dim=1) - math.log(crops.shape[1])
         concepts = self.vision.concepts(features[: len(self.vision.level_dims)])
         if (
             concepts is not None

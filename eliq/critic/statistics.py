@@ -27,6 +27,11 @@ FEATURES = (
     "colourfulness",
     "saturation",
 )
+SHARPNESS = FEATURES.index("log_laplacian_var")
+NOISE = FEATURES.index("log_noise")
+# What white noise of standard deviation sigma adds to the variance of the 4-neighbour
+# Laplacian: sigma^2 times the sum of its squared coefficients (16 + 4 * 1).
+LAPLACIAN_NOISE_GAIN = 20.0
 
 
 # The 3x3 filters are written as shifted sums: a one-channel convolution is the slowest
@@ -44,6 +49,17 @@ def immerkaer(grey: torch.Tensor) -> torch.Tensor:
     of Laplacians that cancels image structure, leaving noise."""
     rows = grey[..., :-2] - 2 * grey[..., 1:-1] + grey[..., 2:]
     return rows[..., :-2, :] - 2 * rows[..., 1:-1, :] + rows[..., 2:, :]
+
+
+def noise_free_sharpness(statistics: torch.Tensor) -> torch.Tensor:
+    """``(...)`` the log variance of the Laplacian less what white noise at the estimated
+    level adds to it, from ``(..., len(FEATURES))`` statistics. On a clean image that share
+    is small and the value is the raw sharpness; on a noisy one the Laplacian's variance is
+    mostly noise, and what is left is the structure under it. Immerkaer's estimate reads
+    some fine texture as noise, so this can only lower sharpness, never raise it."""
+    laplacian_variance = statistics[..., SHARPNESS].exp()
+    noise_variance = (2 * statistics[..., NOISE]).exp()
+    return torch.log((laplacian_variance - LAPLACIAN_NOISE_GAIN * noise_variance).clamp_min(EPS))
 
 
 def view_statistics(views: torch.Tensor) -> torch.Tensor:
