@@ -21,6 +21,9 @@ from eliq.train.settings import LossWeights
 FROZEN_VISION = CriticConfig(
     crops=1, dim=32, decoder_layers=1, queries_per_axis=2, vision_lora=LoraSettings(enabled=False)
 )
+# A prior that is wrong about noise (the raw variance of the Laplacian, as critics saved
+# before noise_free_sharpness had): what the tests of how pairs correct a prior train on.
+NOISE_BLIND = FROZEN_VISION.model_copy(update={"noise_free_sharpness": False})
 QUICK = TrainSettings(
     steps=6, batch_pairs=8, checkpoint_every=3, held_out_fraction=0.2, device="cpu"
 )
@@ -315,9 +318,9 @@ def test_vision_features_persist_on_disk_by_image_content(pair_sets, tmp_path, m
 
 
 def test_the_pairs_overrule_the_prior_where_it_is_wrong(tmp_path):
-    """Noise raises the Laplacian, so the untrained prior ranks noisier copies higher;
-    trained on noise pairs of five photos, the critic ranks every noisy copy of a sixth,
-    unseen photo below it."""
+    """Noise raises the Laplacian, so a prior of its raw variance ranks noisier copies
+    higher; trained on noise pairs of five photos, the critic ranks every noisy copy of a
+    sixth, unseen photo below it."""
     from eliq.pairs.pairset import PairSet
 
     positives = read_positives(write_demo_positives(tmp_path / "positives"))
@@ -327,10 +330,8 @@ def test_the_pairs_overrule_the_prior_where_it_is_wrong(tmp_path):
     quick = TrainSettings(
         steps=60, batch_pairs=8, learning_rate=3e-3, held_out_fraction=0.0, device="cpu"
     )
-    result = train(
-        [train_set.root], tmp_path / "critic", quick, config=FROZEN_VISION, progress=False
-    )
-    prior = Critic.from_config(FROZEN_VISION, device="cpu")
+    result = train([train_set.root], tmp_path / "critic", quick, config=NOISE_BLIND, progress=False)
+    prior = Critic.from_config(NOISE_BLIND, device="cpu")
     rows = PairSet(unseen.root).table().to_pylist()
     assert len(rows) == 4
     prior_wrong = 0
@@ -456,9 +457,9 @@ def _linear_prior_correlation(critic, pair_set) -> float:
 
 
 def test_the_decorrelation_penalty_keeps_the_linear_residual_from_undoing_the_prior(tmp_path):
-    """Noise negatives are sharper than their positives by the Laplacian, so these pairs
-    teach the linear residual to work against the sharpness prior; the penalty holds it
-    uncorrelated with the prior."""
+    """Noise negatives are sharper than their positives by the raw variance of the
+    Laplacian, so these pairs teach the linear residual to work against a prior of it; the
+    penalty holds it uncorrelated with the prior."""
     positives = read_positives(write_demo_positives(tmp_path / "positives"))
     noise = PairSettings(per_positive=4, families=["gaussian_noise", "poisson_noise"])
     pairs = PairFactory(noise).build(positives, tmp_path / "pairs", progress=False).root
@@ -470,7 +471,7 @@ def test_the_decorrelation_penalty_keeps_the_linear_residual_from_undoing_the_pr
             [pairs],
             tmp_path / str(weight),
             settings.model_copy(update={"decorrelation_weight": weight}),
-            config=FROZEN_VISION,
+            config=NOISE_BLIND,
             progress=False,
         )
         for weight in (0.0, 4.0)
