@@ -22,8 +22,8 @@ CLASS_NAME = "CriticModel"
 
 QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
-# Trainable parts added after critics were first saved: a config saved before one existed
-# describes a critic without it.
+# Parts added after critics were first saved (trainable ones, the noise-free sharpness): a
+# config saved before one existed describes a critic without it.
 ADDED_LATER = {
     "alignment_linear": False,
     "quality_whole_image": False,
