@@ -250,15 +250,17 @@ def test_the_old_eval_command_says_where_it_went():
 
 
 def report_run(checkpoint, tmp_path):
-    """A manifest of photos in two groups, one unreadable, a prompt that is HTML; scored
-    with --report and --group-by."""
+    """A manifest of photos in two groups, one unreadable, prompts that hold HTML (each of
+    them: which images the report shows depends on the critic); scored with --report and
+    --group-by."""
     folder = folder_with_a_broken_image(tmp_path)
     shutil.copyfile(photo_path("astronaut.png"), folder / "astronaut.png")
+    markup = " <script>alert(1)</script>"
     rows = [
-        ("chelsea.png", "a cat <script>alert(1)</script>", "model-a"),
-        ("coffee.png", "a cup of coffee", "model-a"),
-        ("astronaut.png", "an astronaut", "model-b"),
-        ("broken.jpg", "a broken file", "model-b"),
+        ("chelsea.png", "a cat" + markup, "model-a"),
+        ("coffee.png", "a cup of coffee" + markup, "model-a"),
+        ("astronaut.png", "an astronaut" + markup, "model-b"),
+        ("broken.jpg", "a broken file" + markup, "model-b"),
     ]
     manifest = folder / "manifest.csv"
     manifest.write_text(
