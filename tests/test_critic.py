@@ -4,6 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from eliq.critic import Critic, CriticConfig
 from eliq.critic.exported_vision import ExportedVision
@@ -313,6 +314,40 @@ def test_the_quality_prior_does_not_take_noise_for_sharpness(critic, tmp_path):
     old = CriticConfig.load(tmp_path / "old")
     assert old.noise_free_sharpness is False
     assert "noise_free_sharpness" not in old.identity_json()  # old critics keep their version
+
+
+def test_an_object_in_one_crop_is_full_evidence_for_the_prompt_that_names_it(critic, tmp_path):
+    """The alignment prior is the best view's evidence for what the prompt names: a cat
+    filling one quadrant of a mosaic of textures (one native crop) counts as much as the
+    cat alone; averaged over views, as critics saved before the field did, it counted for
+    much less."""
+    size = critic.model.config.view_size
+    cat = F.interpolate(load_image(photo_path("chelsea.png"))[None], size=(size, size))[0]
+    texture = [load_image(photo_path(p))[:, :size, :size] for p in ("brick.png", "grass.png")]
+    mosaic = torch.cat(
+        [torch.cat([cat, texture[0]], dim=2), torch.cat([texture[1], texture[0]], dim=2)], dim=1
+    )
+    model = critic.model
+    views = torch.stack([critic.views(x) for x in (cat, mosaic)])
+    with torch.inference_mode():
+        features = model.vision_features(views)
+        text = model.text_features(["a tabby cat", "a tabby cat"])
+        alone, among_textures = model.prior(features, text)[:, 1]
+        model.config = model.config.model_copy(update={"alignment_evidence": False})
+        averaged_alone, averaged_among = model.prior(features, text)[:, 1]
+        model.config = model.config.model_copy(update={"alignment_evidence": True})
+        no_text = model.text_features([None])
+        (no_prompt,) = model.prior([level[:1] for level in features], no_text)[:, 1]
+    assert among_textures >= alone - 1e-4
+    assert averaged_alone - averaged_among > 0.3
+    assert no_prompt == 0
+    critic.save_pretrained(tmp_path / "old")
+    saved = json.loads((tmp_path / "old" / "config.json").read_text())
+    del saved["alignment_evidence"]  # as written before the field existed
+    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
+    old = CriticConfig.load(tmp_path / "old")
+    assert old.alignment_evidence is False
+    assert "alignment_evidence" not in old.identity_json()  # old critics keep their version
 
 
 def test_noise_free_sharpness_only_lowers_sharpness_and_leaves_little_of_pure_noise():

@@ -196,7 +196,7 @@ def test_no_daemon_module_is_long():
 
 SCORING_INTERNALS = {
     "score_features", "text_features", "vision_features", "residual_parts", "residual",
-    "prior", "backbone_levels", "visual_tokens", "concept_similarity",
+    "prior", "backbone_levels", "visual_tokens", "concept_alignment",
 }  # fmt: skip
 
 

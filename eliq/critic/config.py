@@ -28,6 +28,7 @@ ADDED_LATER = {
     "alignment_linear": False,
     "quality_whole_image": False,
     "noise_free_sharpness": False,
+    "alignment_evidence": False,
 }
 
 
@@ -146,6 +147,15 @@ class CriticConfig(BaseModel):
         "images within a generator better and places generators among each other worse "
         "(measured in the README), so it is off by default.",
     )
+    alignment_evidence: bool = Field(
+        default=True,
+        description="The alignment prior is the evidence that the image shows what the "
+        "prompt names: the prompt's similarity to the class names a view shows, above its "
+        "mean similarity to all class names, from the best view (an object the prompt "
+        "names may fill one crop only). False: the similarity to the views' top classes, "
+        "averaged over views, as critics saved before this field had. Applies to "
+        "backbones with class probabilities (MobileNetV2, EfficientNet-Lite).",
+    )
     alignment_linear: bool = Field(
         default=True,
         description="Add a bilinear residual between the global view's last backbone level "
@@ -190,12 +200,11 @@ class CriticConfig(BaseModel):
         """The config as critic versions and fingerprints digest it: without the backbone
         revision (the backbone weights are the fingerprint's, and loading refuses a
         checkpoint on other ones), gradient checkpointing (it changes no score) and, unless
-        set, the family, the pristine prior and the noise-free sharpness, so critics saved
-        before these fields keep their versions."""
+        set, the family, the pristine prior, the noise-free sharpness and the alignment
+        evidence, so critics saved before these fields keep their versions."""
+        optional = ("backbone_family", "pristine", "noise_free_sharpness", "alignment_evidence")
         unset = {"backbone_revision", "gradient_checkpointing"} | {
-            name
-            for name in ("backbone_family", "pristine", "noise_free_sharpness")
-            if getattr(self, name) in (None, False)
+            name for name in optional if getattr(self, name) in (None, False)
         }
         return self.model_dump_json(exclude=unset)
 

@@ -28,10 +28,16 @@ residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in
   only on synthetic distortions overfit to them, so the network learns a residual that
   corrects the prior where the pairs say it is wrong.
 * alignment: the backbones' own pre-aligned judgement of prompt and image (see
-  :mod:`eliq.backbones`), scaled by ``ALIGNMENT_PRIOR_SCALE``: for MobileNetV2 the
-  expected similarity between the prompt and the names of each view's top ImageNet classes,
-  averaged over views; 0 for a family without one (a multimodal LLM, whose language model
-  reads image and prompt together in the text tokens). Two backbones that never saw an
+  :mod:`eliq.backbones`), scaled by ``ALIGNMENT_PRIOR_SCALE``. For a classifier
+  (MobileNetV2, EfficientNet-Lite) the evidence that a view shows what the prompt names:
+  the similarity between the prompt and the names of the ImageNet classes the view shows
+  (expected under its class probabilities) above the prompt's mean similarity to all
+  class names, which is what a view showing nothing in particular would get (some
+  prompts are close to many class names, and would otherwise score well whatever the
+  image shows); the best view's, since a named object may fill one crop only. For a dual
+  encoder (CLIP) the image-prompt similarity, averaged over views; 0 for a family without
+  one (a multimodal LLM, whose language model reads image and prompt together in the
+  text tokens). Two backbones that never saw an
   image-text pair cannot learn matching from a few thousand label-free pairs; they can
   learn a correction to it: a bilinear map from what the whole image shows to the prompt's
   embedding.
@@ -388,18 +394,23 @@ class CriticModel(nn.Module):
         none = like.new_zeros(self.sentence_dim)
         return torch.stack([none if p is None else next(embedded).to(like.device) for p in prompts])
 
-    def concept_similarity(self, concepts: torch.Tensor | None, sentence: torch.Tensor):
-        """``(B,)`` how well what the views show (``concepts``, see
-        :meth:`VisionEncoder.concepts`) matches each prompt, averaged over views (0 for a
-        backbone with no pre-aligned judgement)."""
+    def concept_alignment(self, concepts: torch.Tensor | None, sentence: torch.Tensor):
+        """``(B,)`` the alignment prior: how well what the views show (``concepts``, see
+        :meth:`VisionEncoder.concepts`) matches each prompt (the module docstring says how;
+        0 without a prompt or for a backbone with no pre-aligned judgement)."""
         if concepts is None:
             return sentence.new_zeros(len(sentence))
         if self.concept_bank is None:
-            return (concepts * sentence[:, None]).sum(-1).mean(1)
-        top = concepts.topk(TOP_CONCEPTS, dim=-1)
+            return ALIGNMENT_PRIOR_SCALE * (concepts * sentence[:, None]).sum(-1).mean(1)
         per_concept = sentence @ self.concept_bank.T  # (B, concepts)
+        if self.config.alignment_evidence:
+            shown = torch.einsum("bvc,bc->bv", concepts, per_concept)
+            chance = per_concept.mean(-1, keepdim=True)
+            return ALIGNMENT_PRIOR_SCALE * (shown - chance).amax(1)
+        top = concepts.topk(TOP_CONCEPTS, dim=-1)
         similarity = per_concept.gather(1, top.indices.flatten(1)).view_as(top.values)
-        return ((similarity * top.values).sum(-1) / top.values.sum(-1)).mean(1)
+        weighted = (similarity * top.values).sum(-1) / top.values.sum(-1)
+        return ALIGNMENT_PRIOR_SCALE * weighted.mean(1)
 
     def prior(self, features: list[torch.Tensor], text: TextFeatures) -> torch.Tensor:
         """``(B, 2)`` the untrained prior of each axis (see the module docstring)."""
@@ -420,8 +431,8 @@ class CriticModel(nn.Module):
         if self.pristine is not None and self.pristine.fitted:
             crops, texture = self.pristine_inputs(features)
             quality = quality + self.config.pristine.weight * self.pristine.term(crops, texture)
-        similarity = self.concept_similarity(concepts, text.sentence)
-        return torch.stack([quality, ALIGNMENT_PRIOR_SCALE * similarity], dim=1)
+        alignment = self.concept_alignment(concepts, text.sentence)
+        return torch.stack([quality, alignment], dim=1)
 
     def pristine_inputs(self, features: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """What the pristine Gaussian reads of each native crop (the global view when it is
