@@ -37,10 +37,9 @@ residual on top of it (see :mod:`eliq.train.losses` for how training keeps it in
   image shows); the best view's, since a named object may fill one crop only. For a dual
   encoder (CLIP) the image-prompt similarity, averaged over views; 0 for a family without
   one (a multimodal LLM, whose language model reads image and prompt together in the
-  text tokens). Two backbones that never saw an
-  image-text pair cannot learn matching from a few thousand label-free pairs; they can
-  learn a correction to it: a bilinear map from what the whole image shows to the prompt's
-  embedding.
+  text tokens). Two backbones that never saw an image-text pair cannot learn matching from
+  a few thousand label-free pairs; they can learn a correction to it: a bilinear map from
+  what the whole image shows to the prompt's embedding.
 
 Only LoRA adapters (peft) on the backbones, the projections, the fusion and the query
 transformer are trainable; the backbones' own weights stay as pre-trained.
