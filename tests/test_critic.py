@@ -1,4 +1,5 @@
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,18 @@ def same_scores(a, b):
         [(s.quality, s.alignment or 0.0) for s in b],
     )
     return torch.allclose(torch.tensor(flat[0]), torch.tensor(flat[1]), atol=1e-5)
+
+
+@contextmanager
+def configured(model, **update):
+    """The (module-shared) critic model with ``update`` applied to its config, restored
+    after, even when the block fails."""
+    before = model.config
+    model.config = before.model_copy(update=update)
+    try:
+        yield model
+    finally:
+        model.config = before
 
 
 @pytest.fixture(scope="module")
@@ -281,16 +294,15 @@ def test_quality_prior_subtracts_the_class_entropy(critic):
         features = model.vision_features(views)
         text = model.text_features([None, None])
         with_entropy = model.prior(features, text)[:, 0]
-        model.config = model.config.model_copy(update={"recognisability_weight": 0.0})
-        sharpness = model.prior(features, text)[:, 0]
-        model.config = model.config.model_copy(update={"recognisability_weight": 1.0})
+        with configured(model, recognisability_weight=0.0):
+            sharpness = model.prior(features, text)[:, 0]
         probabilities = model.vision.concepts(features[:-1])
     entropy = -(probabilities * probabilities.log()).sum(-1).mean(1)
     assert torch.allclose(sharpness - with_entropy, entropy, atol=1e-4)
     assert (entropy > 0).all() and (entropy < torch.log(torch.tensor(1000.0))).all()
 
 
-def test_the_quality_prior_does_not_take_noise_for_sharpness(critic, tmp_path):
+def test_the_quality_prior_does_not_take_noise_for_sharpness(critic):
     """Noise raises the variance of the Laplacian; the prior takes out what white noise at
     the estimated level adds, so a noisy copy ranks below the clean photo (with the raw
     variance, as critics saved before the field had, it ranked above)."""
@@ -302,21 +314,13 @@ def test_the_quality_prior_does_not_take_noise_for_sharpness(critic, tmp_path):
         features = model.vision_features(views)
         text = model.text_features([None, None])
         clean_prior, noisy_prior = model.prior(features, text)[:, 0]
-        model.config = model.config.model_copy(update={"noise_free_sharpness": False})
-        raw_clean, raw_noisy = model.prior(features, text)[:, 0]
-        model.config = model.config.model_copy(update={"noise_free_sharpness": True})
+        with configured(model, noise_free_sharpness=False):
+            raw_clean, raw_noisy = model.prior(features, text)[:, 0]
     assert clean_prior > noisy_prior
     assert raw_noisy > raw_clean
-    critic.save_pretrained(tmp_path / "old")
-    saved = json.loads((tmp_path / "old" / "config.json").read_text())
-    del saved["noise_free_sharpness"]  # as written before the field existed
-    (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
-    old = CriticConfig.load(tmp_path / "old")
-    assert old.noise_free_sharpness is False
-    assert "noise_free_sharpness" not in old.identity_json()  # old critics keep their version
 
 
-def test_an_object_in_one_crop_is_full_evidence_for_the_prompt_that_names_it(critic, tmp_path):
+def test_an_object_in_one_crop_is_full_evidence_for_the_prompt_that_names_it(critic):
     """The alignment prior is the best view's evidence for what the prompt names: a cat
     filling one quadrant of a mosaic of textures (one native crop) counts as much as the
     cat alone; averaged over views, as critics saved before the field did, it counted for
@@ -333,21 +337,24 @@ def test_an_object_in_one_crop_is_full_evidence_for_the_prompt_that_names_it(cri
         features = model.vision_features(views)
         text = model.text_features(["a tabby cat", "a tabby cat"])
         alone, among_textures = model.prior(features, text)[:, 1]
-        model.config = model.config.model_copy(update={"alignment_evidence": False})
-        averaged_alone, averaged_among = model.prior(features, text)[:, 1]
-        model.config = model.config.model_copy(update={"alignment_evidence": True})
+        with configured(model, alignment_evidence=False):
+            averaged_alone, averaged_among = model.prior(features, text)[:, 1]
         no_text = model.text_features([None])
         (no_prompt,) = model.prior([level[:1] for level in features], no_text)[:, 1]
     assert among_textures >= alone - 1e-4
     assert averaged_alone - averaged_among > 0.3
     assert no_prompt == 0
+
+
+@pytest.mark.parametrize("field", ["noise_free_sharpness", "alignment_evidence"])
+def test_a_critic_saved_before_a_prior_changed_keeps_its_prior_and_version(critic, tmp_path, field):
     critic.save_pretrained(tmp_path / "old")
     saved = json.loads((tmp_path / "old" / "config.json").read_text())
-    del saved["alignment_evidence"]  # as written before the field existed
+    del saved[field]  # as written before the field existed
     (tmp_path / "old" / "config.json").write_text(json.dumps(saved))
     old = CriticConfig.load(tmp_path / "old")
-    assert old.alignment_evidence is False
-    assert "alignment_evidence" not in old.identity_json()  # old critics keep their version
+    assert getattr(old, field) is False
+    assert field not in old.identity_json()  # old critics keep their version
 
 
 def test_noise_free_sharpness_only_lowers_sharpness_and_leaves_little_of_pure_noise():

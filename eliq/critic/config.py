@@ -22,7 +22,7 @@ CLASS_NAME = "CriticModel"
 
 QUALITY_INSTRUCTION = "Rate the visual quality of this image."
 PAIRED_INSTRUCTION = "Rate the visual quality of this image and how well it matches: {prompt}"
-# Parts added after critics were first saved (trainable ones, the noise-free sharpness): a
+# Parts added after critics were first saved (trainable ones, changes to a prior): a
 # config saved before one existed describes a critic without it.
 ADDED_LATER = {
     "alignment_linear": False,
